@@ -1,0 +1,346 @@
+/* nn: neural networks in C, shaped like Keras.
+ *
+ * One public header. Sections: status, tensor, data, layers, model, optimizers, losses,
+ * metrics, io.
+ *
+ * Conventions that hold everywhere:
+ *  - Calls that can fail return int (0 = NN_OK, negative = an nn_status) or NULL, and set a
+ *    thread-local message readable with nn_last_error().
+ *  - Every _new/_load/constructor has one _free; _free(NULL) does nothing. A failed call frees
+ *    what it took. Pointers returned as "borrowed" stay owned by their parent object.
+ *  - In every options struct, a field left zero means Keras's default. Where zero is itself a
+ *    meaningful setting (verbose=0, shuffle=False, use_bias=False), write NN_OFF.
+ */
+#ifndef NN_H
+#define NN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NN_VERSION "0.1.0"
+/* A field set to NN_OFF is explicitly off / zero (see the conventions above). */
+#define NN_OFF (-1)
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum nn_status {
+    NN_OK = 0,
+    NN_ERR_ARG = -1,       /* a bad argument: NULL, out of range, wrong combination */
+    NN_ERR_NOMEM = -2,     /* an allocation failed */
+    NN_ERR_IO = -3,        /* a file could not be opened, read or written */
+    NN_ERR_FORMAT = -4,    /* a file's contents are malformed, truncated or of another version */
+    NN_ERR_SHAPE = -5,     /* shapes do not fit together */
+    NN_ERR_NAME = -6,      /* an unknown name (layer, activation, optimizer, loss, metric, ...) */
+    NN_ERR_STATE = -7,     /* a call out of order, e.g. fit before compile */
+    NN_ERR_DATA = -8,      /* data values that cannot be used: NaN, Inf, labels out of range */
+} nn_status;
+
+/* The message of the last failed call on this thread ("" if none). Borrowed; valid until the
+ * next nn call on this thread. */
+const char *nn_last_error(void);
+/* A short fixed name for a status code ("NN_ERR_SHAPE"). */
+const char *nn_status_name(int status);
+
+/* Allocator hook, for embedding and for tests that fail the Nth allocation. All of nn's heap
+ * memory goes through these. Passing NULLs restores malloc/realloc/free. Not thread-safe: set it
+ * before using the library. */
+typedef struct nn_allocator {
+    void *(*malloc_fn)(size_t size, void *ctx);
+    void *(*realloc_fn)(void *ptr, size_t size, void *ctx);
+    void (*free_fn)(void *ptr, void *ctx);
+    void *ctx;
+} nn_allocator;
+void nn_set_allocator(const nn_allocator *allocator);
+
+/* ---------------------------------------------------------------- tensor */
+
+#define NN_MAX_DIMS 8
+
+typedef enum nn_dtype { NN_FLOAT32 = 0 } nn_dtype;
+
+/* A dense row-major N-d array. Fields are readable; create and free through the calls below. */
+typedef struct nn_tensor {
+    nn_dtype dtype;
+    int ndim;
+    int64_t shape[NN_MAX_DIMS];
+    void *data;
+    bool owns_data; /* false for a tensor that borrows caller memory */
+} nn_tensor;
+
+/* A new zero-filled tensor. NULL on bad shape (ndim outside 0..8, negative dims, byte size
+ * overflow) or allocation failure. Free with nn_tensor_free. */
+nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape);
+/* A tensor that borrows `data` (not copied, not freed by nn_tensor_free). The caller keeps
+ * `data` alive while the tensor is used. NULL on bad shape. */
+nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *data);
+/* A deep copy, owning its data. NULL on allocation failure. */
+nn_tensor *nn_tensor_copy(const nn_tensor *t);
+void nn_tensor_free(nn_tensor *t);
+/* Number of elements (product of the shape; 1 for a scalar). */
+int64_t nn_tensor_size(const nn_tensor *t);
+/* The data as float32 (NULL if the dtype is not float32). Borrowed. */
+float *nn_tensor_f32(const nn_tensor *t);
+/* Writes "(455, 30)" into buf (Keras style). Returns buf. */
+char *nn_shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- rng */
+
+/* One seed makes a run bitwise reproducible. nn keeps no hidden global RNG: this seed is the
+ * default for models created afterwards on this thread unless their own options give one. */
+void nn_set_seed(uint64_t seed);
+
+/* ---------------------------------------------------------------- data */
+
+typedef struct nn_dataset nn_dataset;
+
+typedef struct nn_csv_opts {
+    const char *target;  /* name of the target column (required for a labelled dataset) */
+    char delimiter;      /* 0 = ',' */
+} nn_csv_opts;
+
+/* Loads a numeric CSV with a header row into a dataset: x = the other columns (N, F), y = the
+ * target column (N, 1). Fails with the file, row and column named on: a missing file, an empty
+ * file, a missing target column, a ragged row, a non-numeric cell, NaN or Inf. */
+int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out);
+/* A dataset over x (N, ...) and y (N, ...) (y may be NULL for unlabelled data). Takes ownership
+ * of both tensors, also on failure. Fails if the first dimensions differ. */
+nn_dataset *nn_dataset_new(nn_tensor *x, nn_tensor *y);
+void nn_dataset_free(nn_dataset *d);
+/* Borrowed views of the dataset's arrays (y is NULL for an unlabelled dataset). */
+const nn_tensor *nn_dataset_x(const nn_dataset *d);
+const nn_tensor *nn_dataset_y(const nn_dataset *d);
+int64_t nn_dataset_size(const nn_dataset *d);
+/* Column names from the CSV header (feature columns in x order; NULL when not from a CSV).
+ * Borrowed. */
+const char *nn_dataset_feature_name(const nn_dataset *d, int64_t column);
+
+/* ---------------------------------------------------------------- layers */
+
+typedef struct nn_layer nn_layer;
+
+typedef struct nn_initializer_opts {
+    const char *name;  /* Keras name: glorot_uniform, he_normal, constant, ... */
+    double value;      /* constant */
+    double minval, maxval;   /* random_uniform (defaults -0.05, 0.05) */
+    double mean, stddev;     /* random_normal, truncated_normal (defaults 0, 0.05) */
+    double gain;             /* orthogonal (default 1) */
+} nn_initializer_opts;
+
+typedef struct nn_regularizer_opts {
+    double l1, l2;  /* penalty l1*sum|w| + l2*sum w^2 added to the loss */
+} nn_regularizer_opts;
+
+typedef struct nn_dense_opts {
+    int64_t units;
+    const char *activation;            /* Keras activation name; NULL = linear */
+    int use_bias;                      /* 0 = true (Keras default); NN_OFF = no bias */
+    const char *kernel_initializer;    /* NULL = glorot_uniform */
+    const char *bias_initializer;      /* NULL = zeros */
+    nn_regularizer_opts kernel_regularizer, bias_regularizer;
+    const char *name;                  /* NULL = automatic (dense, dense_1, ...) */
+    int64_t input_shape[NN_MAX_DIMS];  /* optional, without the batch dimension; 0-terminated */
+} nn_dense_opts;
+/* Constructors: nn_dense(32, .activation = "relu"). A bad option (unknown activation or
+ * initializer, units < 1) gives a layer that carries the error; nn_sequential reports it. */
+nn_layer *nn_dense_layer(const nn_dense_opts *opts);
+#define nn_dense(...) nn_dense_layer(&(nn_dense_opts){ .units = __VA_ARGS__ })
+
+typedef struct nn_activation_opts { const char *activation; const char *name; } nn_activation_opts;
+nn_layer *nn_activation_layer(const nn_activation_opts *opts);
+#define nn_activation(...) nn_activation_layer(&(nn_activation_opts){ .activation = __VA_ARGS__ })
+
+typedef struct nn_basic_opts {
+    int reserved_;  /* lets the macro take no arguments */
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_basic_opts;
+nn_layer *nn_flatten_layer(const nn_basic_opts *opts);
+#define nn_flatten(...) nn_flatten_layer(&(nn_basic_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+typedef struct nn_reshape_opts {
+    int64_t target_shape[NN_MAX_DIMS]; /* without the batch dimension; 0-terminated; -1 = infer */
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_reshape_opts;
+nn_layer *nn_reshape_layer(const nn_reshape_opts *opts);
+#define nn_reshape(...) nn_reshape_layer(&(nn_reshape_opts){ .target_shape = __VA_ARGS__ })
+
+typedef struct nn_dropout_opts { double rate; const char *name; uint64_t seed; } nn_dropout_opts;
+nn_layer *nn_dropout_layer(const nn_dropout_opts *opts);
+#define nn_dropout(...) nn_dropout_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
+
+/* Normalization: (x - mean) / max(sqrt(var), 1e-7) per feature (last axis). mean and variance
+ * are adapted from the training data by nn_fit (as Keras's adapt) unless nn_adapt was called,
+ * and are saved with the model. */
+typedef struct nn_normalization_opts {
+    int reserved_;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_normalization_opts;
+nn_layer *nn_normalization_layer(const nn_normalization_opts *opts);
+#define nn_normalization(...) nn_normalization_layer(&(nn_normalization_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+typedef struct nn_rescaling_opts { double scale, offset; const char *name; int64_t input_shape[NN_MAX_DIMS]; } nn_rescaling_opts;
+/* y = x * scale + offset. */
+nn_layer *nn_rescaling_layer(const nn_rescaling_opts *opts);
+#define nn_rescaling(...) nn_rescaling_layer(&(nn_rescaling_opts){ .scale = __VA_ARGS__ })
+
+/* Frees a layer not handed to a model (a model owns and frees its layers). */
+void nn_layer_free(nn_layer *layer);
+
+/* Builds a layer from its Keras class name and a Keras-style argument string, as in the nn
+ * command: nn_layer_parse("Dense(32, activation=relu)"). NULL with a message on error. */
+nn_layer *nn_layer_parse(const char *text);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct nn_model nn_model;
+
+/* A Sequential model over a NULL-terminated array of layers. Takes ownership of the layers,
+ * also on failure. NULL with a message if any layer carries an error. */
+nn_model *nn_sequential(nn_layer *const *layers);
+void nn_model_free(nn_model *m);
+/* Appends a layer (Keras's Sequential.add). Takes ownership of the layer. Before compile. */
+int nn_model_add(nn_model *m, nn_layer *layer);
+
+typedef struct nn_optimizer nn_optimizer;
+typedef struct nn_loss nn_loss;
+
+typedef struct nn_compile_opts {
+    const char *optimizer;        /* a name or a call: "adam", "SGD(momentum=0.9)"; NULL = rmsprop */
+    nn_optimizer *optimizer_obj;  /* or a typed optimizer (taken over by compile) */
+    const char *loss;             /* a name or a call: "binary_crossentropy" */
+    nn_loss *loss_obj;            /* or a typed loss (taken over by compile) */
+    const char *const *metrics;   /* NULL-terminated names: "accuracy", "auc", ... */
+    uint64_t seed;                /* 0 = the nn_set_seed seed */
+} nn_compile_opts;
+/* Builds the model (input shape from the first layer's input_shape, or left for fit to infer
+ * from the data), the training and inference graphs and their memory plan. Errors name the
+ * layer and shapes. Taken-over objects are freed on failure too. */
+int nn_compile(nn_model *m, const nn_compile_opts *opts);
+
+typedef struct nn_history nn_history;
+
+typedef struct nn_fit_opts {
+    int epochs;               /* 0 = 1 */
+    int batch_size;           /* 0 = 32 */
+    int shuffle;              /* 0 = true; NN_OFF = keep order */
+    int verbose;              /* 0 = auto (1); 1 progress bar; 2 one line per epoch; NN_OFF silent */
+    double validation_split;  /* fraction of the last samples held out (before shuffling) */
+    const nn_dataset *validation_data;
+    int initial_epoch;
+    const double *class_weight;  /* indexed by class; NULL = none */
+    int class_weight_count;
+    const nn_tensor *sample_weight; /* (N,) or (N, 1); NULL = none */
+    FILE *out;                /* progress stream; NULL = stdout */
+} nn_fit_opts;
+/* Trains. Builds the model from the data's shape if needed, adapts Normalization layers that
+ * were not adapted, checks the data for NaN/Inf and shape fit. *history (if history is not NULL)
+ * receives the per-epoch figures; free with nn_history_free. */
+int nn_fit(nn_model *m, const nn_dataset *train, const nn_fit_opts *opts, nn_history **history);
+
+#define NN_MAX_METRICS 16
+typedef struct nn_metrics {
+    double loss;
+    int count;                    /* entries in names/values (loss first, as Keras) */
+    char names[NN_MAX_METRICS][32];
+    double values[NN_MAX_METRICS];
+} nn_metrics;
+/* The value of a named metric ("loss", "accuracy", "val_loss" in a history row), or NAN. */
+double nn_metrics_get(const nn_metrics *m, const char *name);
+
+typedef struct nn_eval_opts { int batch_size; int verbose; FILE *out; } nn_eval_opts;
+/* Loss and compiled metrics over a labelled dataset. verbose defaults to silent here. */
+int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, nn_metrics *out);
+
+typedef struct nn_predict_opts { int batch_size; } nn_predict_opts;
+/* Outputs for x (N, ...): a new tensor (N, outputs...) in *out, owned by the caller. */
+int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_tensor **out);
+
+/* Prints Keras's summary table (layer, output shape, params, totals). */
+int nn_model_summary(nn_model *m, FILE *f);
+/* Builds the model for an input shape without batch dimension (Keras's build). */
+int nn_model_build(nn_model *m, int ndim, const int64_t *input_shape);
+/* Sets the mean and variance of every Normalization layer from data (Keras's adapt). */
+int nn_adapt(nn_model *m, const nn_tensor *x);
+/* Parameter counts after build. */
+int64_t nn_model_param_count(const nn_model *m, bool trainable_only);
+int nn_model_layer_count(const nn_model *m);
+/* Weights by Keras name ("dense/kernel"): copies into/out of a tensor of the right shape. */
+int nn_model_get_weight(const nn_model *m, const char *name, nn_tensor **out);
+int nn_model_set_weight(nn_model *m, const char *name, const nn_tensor *value);
+/* Number of weights and the name of the i-th (borrowed), in creation order. */
+int nn_model_weight_count(const nn_model *m);
+const char *nn_model_weight_name(const nn_model *m, int i);
+/* Train on one batch without shuffling (Keras's train_on_batch); *loss gets the batch loss. */
+int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, double *loss);
+
+/* History: one row per epoch, columns "loss", "accuracy", "val_loss", ... */
+int nn_history_epochs(const nn_history *h);
+int nn_history_columns(const nn_history *h);
+const char *nn_history_column_name(const nn_history *h, int column);
+/* The value of `name` at epoch index i, or NAN. */
+double nn_history_get(const nn_history *h, const char *name, int epoch);
+void nn_history_free(nn_history *h);
+
+/* ---------------------------------------------------------------- optimizers */
+
+typedef struct nn_optimizer_opts {
+    int reserved_;
+    double learning_rate;   /* 0 = the optimizer's Keras default */
+    double beta_1, beta_2, epsilon, rho, momentum;
+    bool nesterov, amsgrad, centered;
+    double initial_accumulator_value;  /* adagrad (default 0.1) */
+    double weight_decay;    /* 0 = none (AdamW: 0.004) */
+    double clipnorm, clipvalue, global_clipnorm;  /* 0 = none */
+} nn_optimizer_opts;
+/* An optimizer by Keras name (sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam).
+ * NULL with the known names listed on an unknown name. */
+nn_optimizer *nn_optimizer_new(const char *name, const nn_optimizer_opts *opts);
+void nn_optimizer_free(nn_optimizer *o);
+#define nn_sgd(...)      nn_optimizer_new("sgd",      &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_adam(...)     nn_optimizer_new("adam",     &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_adamw(...)    nn_optimizer_new("adamw",    &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_rmsprop(...)  nn_optimizer_new("rmsprop",  &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_adagrad(...)  nn_optimizer_new("adagrad",  &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_adadelta(...) nn_optimizer_new("adadelta", &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_adamax(...)   nn_optimizer_new("adamax",   &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_nadam(...)    nn_optimizer_new("nadam",    &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+/* ---------------------------------------------------------------- losses */
+
+typedef struct nn_loss_opts {
+    int reserved_;
+    bool from_logits;
+    double label_smoothing;  /* binary/categorical crossentropy */
+    double delta;            /* huber (default 1.0) */
+} nn_loss_opts;
+/* A loss by Keras name (binary_crossentropy, categorical_crossentropy,
+ * sparse_categorical_crossentropy, mean_squared_error/mse, mean_absolute_error/mae, huber,
+ * hinge, kl_divergence, log_cosh). NULL with the known names listed on an unknown name. */
+nn_loss *nn_loss_new(const char *name, const nn_loss_opts *opts);
+void nn_loss_free(nn_loss *l);
+#define nn_loss_binary_crossentropy(...) nn_loss_new("binary_crossentropy", &(nn_loss_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_loss_categorical_crossentropy(...) nn_loss_new("categorical_crossentropy", &(nn_loss_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_loss_sparse_categorical_crossentropy(...) nn_loss_new("sparse_categorical_crossentropy", &(nn_loss_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+/* ---------------------------------------------------------------- io */
+
+/* Saves architecture, weights, normalization state, compile settings and optimizer state
+ * (docs/FILE_FORMAT.md). Writes a temporary file beside `path` and renames it over, so an
+ * existing file is never left half-written. */
+int nn_model_save(const nn_model *m, const char *path);
+/* Loads a model saved by nn_model_save (compiled if it was saved compiled). Refuses truncated,
+ * corrupted or other-version files with a message. Free with nn_model_free. */
+int nn_model_load(const char *path, nn_model **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NN_H */

@@ -1,0 +1,191 @@
+/* Internal interfaces shared by nn's modules. Not installed. */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include "nn.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Internal invariants only; never for user input, file contents or allocation failure. */
+#define NN_ASSERT(cond)                                                                      \
+    do {                                                                                     \
+        if (!(cond)) nn_assert_fail(#cond, __FILE__, __LINE__);                              \
+    } while (0)
+void nn_assert_fail(const char *cond, const char *file, int line);
+
+#define NN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------ memory (core/status.c) */
+void *nn_malloc(size_t size);              /* sets NN_ERR_NOMEM message on failure */
+void *nn_calloc(size_t count, size_t size); /* overflow-checked, zeroed */
+void *nn_realloc(void *ptr, size_t size);
+void nn_free(void *ptr);
+char *nn_strdup(const char *s);
+/* *out = a * b; false on overflow. */
+bool nn_size_mul(size_t a, size_t b, size_t *out);
+
+/* ------------------------------------------------------------ errors (core/status.c) */
+/* Sets this thread's message (printf format) and returns status, so callers can write
+ * `return nn_error(NN_ERR_ARG, "...")`. */
+int nn_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the current message with "context: " (e.g. the layer name). Returns status. */
+int nn_error_context(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void nn_clear_error(void);
+/* Writes "a, b, c" (the names of a NULL-terminated or counted table) for "known: ..." messages. */
+void nn_join_names(char *buf, size_t size, const char *const *names, size_t count);
+
+/* ------------------------------------------------------------ rng (core/rng.c) */
+/* xoshiro256** seeded through splitmix64: explicit state, no globals. */
+typedef struct nn_rng { uint64_t s[4]; } nn_rng;
+void nn_rng_seed(nn_rng *r, uint64_t seed);
+uint64_t nn_rng_u64(nn_rng *r);
+double nn_rng_uniform(nn_rng *r);          /* [0, 1) */
+double nn_rng_normal(nn_rng *r);           /* standard normal */
+uint64_t nn_rng_below(nn_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
+/* The seed set by nn_set_seed on this thread (a fixed default if never set). */
+uint64_t nn_default_seed(void);
+
+/* ------------------------------------------------------------ values (core/value.c) */
+/* A JSON-shaped tree: layer and optimizer configs, the model file's metadata, and the
+ * arguments of Keras-style calls such as "Dense(32, activation=relu)". */
+typedef enum nn_value_type {
+    NN_VALUE_NULL, NN_VALUE_BOOL, NN_VALUE_NUMBER, NN_VALUE_STRING, NN_VALUE_LIST, NN_VALUE_DICT
+} nn_value_type;
+
+typedef struct nn_value {
+    nn_value_type type;
+    bool boolean;
+    double number;
+    char *string;            /* STRING */
+    int count;               /* LIST, DICT */
+    struct nn_value *items;  /* LIST, DICT values */
+    char **keys;             /* DICT keys */
+} nn_value;
+
+void nn_value_clear(nn_value *v); /* frees contents; leaves NULL */
+nn_value nn_value_number(double x);
+nn_value nn_value_bool(bool b);
+int nn_value_string(nn_value *out, const char *s);  /* copies s */
+int nn_value_list_new(nn_value *out);
+int nn_value_dict_new(nn_value *out);
+/* Appends (takes ownership of item's contents, also on failure). */
+int nn_value_list_push(nn_value *list, nn_value item);
+int nn_value_dict_set(nn_value *dict, const char *key, nn_value item);
+/* Borrowed lookup; NULL if absent. */
+const nn_value *nn_value_get(const nn_value *dict, const char *key);
+int nn_value_copy(nn_value *out, const nn_value *v);
+/* JSON text (compact). *out is malloc'd through nn_malloc; free with nn_free. */
+int nn_value_to_json(const nn_value *v, char **out);
+/* Parses JSON; errors give the byte offset. Depth limited to 64. */
+int nn_value_from_json(const char *text, size_t len, nn_value *out);
+/* Parses a Keras-style call: `Name(arg, arg, key=value, ...)` or a bare `Name`. Values: numbers,
+ * quoted or bare names, True/False/None, tuples/lists `(28, 28, 1)`. On success *name is the
+ * class name (nn_malloc'd), *args a LIST of positional values, *kwargs a DICT. *end (if not
+ * NULL) receives the position after the call, so a space-separated sequence can be parsed. */
+int nn_parse_call(const char *text, char **name, nn_value *args, nn_value *kwargs, const char **end);
+
+/* ------------------------------------------------------------ activations (layers/activations.c) */
+/* forward writes y; backward ACCUMULATES into dx given x, y and dy. Data are (rows, cols)
+ * row-major; elementwise activations ignore the split, softmax works per row. */
+typedef struct nn_activation_def {
+    const char *name;
+    void (*forward)(float *y, const float *x, int64_t rows, int64_t cols);
+    void (*backward)(float *dx, const float *x, const float *y, const float *dy, int64_t rows,
+                     int64_t cols);
+} nn_activation_def;
+/* NULL (with a message listing the known names) for an unknown name. NULL or "" finds linear.
+ * Aliases as Keras: "swish" is silu. */
+const nn_activation_def *nn_activation_find(const char *name);
+/* The table and its size, for listing. */
+const nn_activation_def *nn_activation_table(size_t *count);
+
+/* ------------------------------------------------------------ initializers (layers/initializers.c) */
+/* Fills w (shape as Keras's kernel shape; fans as Keras's compute_fans) from cfg->name and its
+ * parameters (zero fields take Keras's defaults). Errors: unknown name (lists known), bad shape. */
+int nn_initializer_fill(const nn_initializer_opts *cfg, float *w, int ndim, const int64_t *shape,
+                        nn_rng *rng);
+/* 0 if name is a known initializer, else NN_ERR_NAME with the known names listed. */
+int nn_initializer_check(const char *name);
+
+/* ------------------------------------------------------------ optimizers (optim/optimizers.c) */
+typedef struct nn_var_span { size_t offset, size; } nn_var_span;
+
+typedef struct nn_optimizer_def {
+    const char *name;           /* registry name: "adam" */
+    const char *class_name;     /* Keras class: "Adam" */
+    int slots;                  /* float slots per parameter element */
+    nn_optimizer_opts defaults; /* Keras defaults */
+} nn_optimizer_def;
+
+struct nn_optimizer {
+    const nn_optimizer_def *def;
+    nn_optimizer_opts opts;     /* defaults filled in */
+    int64_t iterations;         /* steps applied so far (Keras's optimizer.iterations) */
+};
+
+/* Number of float slots per parameter element the optimizer keeps. */
+int nn_optimizer_slot_count(const nn_optimizer *o);
+/* Initial slot values (most are 0; adagrad's accumulator starts at initial_accumulator_value).
+ * slots holds slot_count blocks of `stride` floats. */
+void nn_optimizer_init_slots(const nn_optimizer *o, float *slots, size_t stride);
+/* One Keras optimizer step over the trainable variables `vars` (offsets into params/grads and
+ * into each slot block): gradient clipping (clipnorm per variable, global_clipnorm, clipvalue),
+ * weight decay, the update rule, then iterations += 1. grads may be modified (clipping).
+ * Makes no heap allocation. */
+void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, float *params,
+                        float *grads, float *slots, size_t stride);
+/* Config as Keras's get_config keys (learning_rate, beta_1, ...), and back. */
+int nn_optimizer_get_config(const nn_optimizer *o, nn_value *out);
+/* Builds from a registry or class name plus a Keras-style kwargs dict (unknown keys are errors). */
+nn_optimizer *nn_optimizer_from_config(const char *name, const nn_value *kwargs);
+/* Known optimizer names, NULL-terminated. */
+const char *const *nn_optimizer_names(void);
+
+/* ------------------------------------------------------------ losses (losses/losses.c) */
+/* A loss reduces each sample's row (the last axis flattened: cols values) to one value, as
+ * Keras's loss functions do before "sum_over_batch_size" reduction. */
+typedef enum nn_loss_target { NN_TARGET_SAME_SHAPE, NN_TARGET_CLASS_INDEX } nn_loss_target;
+
+typedef struct nn_loss_def {
+    const char *name;          /* canonical Keras function name */
+    const char *class_name;    /* Keras class: "BinaryCrossentropy" */
+    const char *alias;         /* "mse", ... or NULL */
+    nn_loss_target target;     /* y_true shape: same as y_pred, or one class index per sample */
+    double (*forward)(const float *pred, const float *truth, int64_t cols, const nn_loss_opts *o);
+    /* ACCUMULATES scale * d(loss_row)/d(pred) into dpred. */
+    void (*backward)(float *dpred, const float *pred, const float *truth, int64_t cols,
+                     const nn_loss_opts *o, float scale);
+} nn_loss_def;
+
+struct nn_loss {
+    const nn_loss_def *def;
+    nn_loss_opts opts;  /* defaults filled in */
+};
+
+const nn_loss_def *nn_loss_find(const char *name); /* class names and aliases too; NULL + message */
+nn_loss *nn_loss_from_config(const char *name, const nn_value *kwargs);
+int nn_loss_get_config(const nn_loss *l, nn_value *out);
+
+/* ------------------------------------------------------------ metrics (metrics/metrics.c) */
+typedef struct nn_metric nn_metric;
+/* Resolves a metric name as Keras's compile does: "accuracy"/"acc" becomes binary, categorical
+ * or sparse categorical accuracy from the loss and the output width. Names: accuracy,
+ * binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
+ * sparse_top_k_categorical_accuracy, mse/mean_squared_error, mae/mean_absolute_error, precision,
+ * recall, auc. The metric's display name is the name the user gave (Keras: "accuracy"). */
+nn_metric *nn_metric_new(const char *name, const nn_loss *loss, int64_t output_cols);
+void nn_metric_free(nn_metric *m);
+const char *nn_metric_name(const nn_metric *m);
+void nn_metric_reset(nn_metric *m);
+/* pred and truth as the loss sees them (rows samples, pred has cols values per row, truth has
+ * cols or 1 value per row); weights per row or NULL. */
+void nn_metric_update(nn_metric *m, const float *pred, const float *truth, int64_t rows,
+                      int64_t cols, int64_t truth_cols, const float *weights);
+double nn_metric_result(const nn_metric *m);
+/* A running weighted mean (Keras's Mean metric), used for the loss. */
+typedef struct nn_mean { double total, count; } nn_mean;
+
+#endif /* NN_INTERNAL_H */

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Runs each test program given, prints its output, and ends with the summed totals line.
+passed=0; failed=0; status=0
+for t in "$@"; do
+    out=$("$t" 2>&1); rc=$?
+    printf '%s\n' "$out"
+    line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')
+    f=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    if [ -z "$line" ]; then p=0; f=1; echo "FAIL $t: exited $rc without a totals line"; fi
+    if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL $t: exit status $rc"; fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [ $rc -ne 0 ] && status=1
+done
+echo "$passed passed, $failed failed"
+exit $status
