@@ -218,7 +218,6 @@ typedef struct nn_compile_opts {
     const char *loss;             /* a name or a call: "binary_crossentropy" */
     nn_loss *loss_obj;            /* or a typed loss (taken over by compile) */
     const char *const *metrics;   /* NULL-terminated names: "accuracy", "auc", ... */
-    uint64_t seed;                /* 0 = the nn_set_seed seed */
 } nn_compile_opts;
 /* Builds the model (input shape from the first layer's input_shape, or left for fit to infer
  * from the data), the training and inference graphs and their memory plan. Errors name the

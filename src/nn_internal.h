@@ -188,4 +188,9 @@ double nn_metric_result(const nn_metric *m);
 /* A running weighted mean (Keras's Mean metric), used for the loss. */
 typedef struct nn_mean { double total, count; } nn_mean;
 
+/* ------------------------------------------------------------ datasets (data/dataset.c) */
+/* Gives d (x of shape (N, count)) its feature names: one nn_malloc'd block of `count` pointers
+ * followed by the strings they point to. d takes ownership. */
+void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count);
+
 #endif /* NN_INTERNAL_H */

@@ -37,7 +37,8 @@ static const struct { const char *name; float y[POINTS]; } KERAS_VALUES[] = {
     { "relu6", { 0, 0, 0, 0, 0.25, 1, 3.5, 6, 6 } },
 };
 /* The same script: keras.activations.softmax of this one row. */
-static const float SOFTMAX_ROW[POINTS] = { -1.5f, -0.5f, 0.0f, 0.25f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f };
+static const float SOFTMAX_ROW[POINTS] = { -1.5f, -0.5f, 0.0f, 0.25f, 0.5f,
+                                           1.0f,  1.5f,  2.0f, 3.0f };
 static const float KERAS_SOFTMAX_ROW[POINTS] = {
     0.00565789314, 0.0153797492, 0.0253569204, 0.0325589254, 0.0418064892, 0.0689272508,
     0.113641828, 0.187363699, 0.509307325 };
@@ -117,7 +118,8 @@ static void check_elementwise(const nn_activation_def *def, double (*f)(double))
         double want = DX_START + dy[i] * slope;
         CHECK_NEAR(y[i], f(x), 1e-6 * fabs(f(x)) + 1e-7);
         CHECK_NEAR(dx[i], want, 2e-6 * fabs(want) + 1e-6);
-        if (fabs(dx[i] - want) > 2e-6 * fabs(want) + 1e-6) printf("    %s at x = %g\n", def->name, x);
+        if (fabs(dx[i] - want) > 2e-6 * fabs(want) + 1e-6)
+            printf("    %s at x = %g\n", def->name, x);
     }
 }
 
@@ -196,7 +198,8 @@ TEST(test_large_inputs_stay_finite) {
         table[k].backward(dx, x, y, dy, 1, 4);
         for (int i = 0; i < 4; i++) {
             CHECK(isfinite(y[i]) && isfinite(dx[i]));
-            if (!isfinite(y[i]) || !isfinite(dx[i])) printf("    %s at x = %g\n", table[k].name, x[i]);
+            if (!isfinite(y[i]) || !isfinite(dx[i]))
+                printf("    %s at x = %g\n", table[k].name, x[i]);
         }
     }
     float y[4];

@@ -130,11 +130,12 @@ TEST(test_push_and_set_on_wrong_type_free_the_item) {
 
 TEST(test_copy_is_deep) {
     nn_value original;
-    CHECK(nn_value_from_json("{\"a\":[1,\"x\",{\"b\":null}],\"c\":false}", 35, &original) == 0);
+    const char *text = "{\"a\":[1,\"x\",{\"b\":null}],\"c\":false}";
+    CHECK(nn_value_from_json(text, strlen(text), &original) == 0);
     nn_value copy;
     CHECK(nn_value_copy(&copy, &original) == 0);
     nn_value_clear(&original); /* the copy shares nothing with it */
-    CHECK(strcmp(json_of(&copy), "{\"a\":[1,\"x\",{\"b\":null}],\"c\":false}") == 0);
+    CHECK(strcmp(json_of(&copy), text) == 0);
     nn_value_clear(&copy);
 }
 
@@ -335,7 +336,7 @@ TEST(test_call_forms) {
         { "Dense(1, use_bias=False)", "Dense [1] {\"use_bias\":false} |" },
         { "Conv2D(32, (3, 3), padding='same')", "Conv2D [32,[3,3]] {\"padding\":\"same\"} |" },
         { "f(x=[1, 2], y=[], z=())", "f [] {\"x\":[1,2],\"y\":[],\"z\":[]} |" },
-        { "f(-1, 1e-3, -2.5E+2, +3, .5, 5., 1_)", "f [-1,0.001,-250,3,0.5,5,\"1_\"] {} |" },
+        { "f(-1, 1e-3, -2.5E+2, +3, .5, 5.)", "f [-1,0.001,-250,3,0.5,5] {} |" },
         { "f(True, False, None, true, false, none)", "f [true,false,null,true,false,\"none\"] {} |" },
         { "f((3), (3,), ((1, 2), [3]), [4,])", "f [3,[3],[[1,2],[3]],[4]] {} |" },
         { "  Dense ( 32 ,\tactivation = relu , )  ", "Dense [32] {\"activation\":\"relu\"} |  " },
@@ -403,6 +404,7 @@ TEST(test_call_errors_quote_text_and_position) {
         { "f(@)", "in 'f(@)': expected a value at position 3" },
         { "f(x==1)", "in 'f(x==1)': expected ',' or ')' at position 4" },
         { "f(=1)", "in 'f(=1)': expected a value at position 3" },
+        { "f(1_000)", "in 'f(1_000)': expected ',' or ')' at position 4" },
     };
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) {
         const char *message = call_error(cases[i].text);
@@ -478,7 +480,7 @@ TEST(test_every_allocation_failure_is_reported_and_cleaned_up) {
         }
         f.allocations_left = budget;
         status = nn_parse_call("Conv2D(32, (3, 3), padding='same', a=[1, [2]], b=c)", &name, &args, &kwargs, NULL);
-        CHECK(status == 0 || (status == NN_ERR_NOMEM && !name));
+        CHECK(status == 0 || (status == NN_ERR_NOMEM && !name && args.type == NN_VALUE_NULL && kwargs.type == NN_VALUE_NULL));
         succeeded += status == 0;
         if (status == 0) {
             nn_free(name);

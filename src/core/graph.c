@@ -141,7 +141,7 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
         nn_node *node = &g->nodes[i];
         if (node->op == NN_OP_PARAM) continue;
         int64_t rows = node->batched ? capacity : 1;
-        int end = training ? 2 * n - 1 - i : (i == n - 1 ? n : last_use[i]);
+        int end = training ? 2 * n - 1 - i : (i == n - 1 || node->keep ? n : last_use[i]);
         if (node->op == NN_OP_INPUT) end = training ? 2 * n : n; /* filled before the pass */
         iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), node->op == NN_OP_INPUT ? -1 : i, end, &node->value_off };
         const nn_op_def *def = nn_op_get(node->op);

@@ -34,6 +34,7 @@ typedef struct nn_node {
     int64_t inner;
     int var;            /* PARAM: index of the model variable */
     bool needs_grad;    /* some trainable parameter lies upstream */
+    bool keep;          /* read after the pass (an output): lives to the end of the plan */
     const char *where;  /* the layer that made the node, for messages (borrowed) */
     /* Planned offsets in floats: into the arena for values, grads and scratch; into the
      * parameter and gradient blocks for PARAM nodes. */

@@ -152,7 +152,7 @@ typedef struct text_buf {
 
 static void text_append(text_buf *b, const char *s, size_t n) {
     if (b->status) return;
-    if (n >= b->capacity - b->len || !b->data) {
+    if (n >= b->capacity - b->len) {
         size_t need = b->len + n + 1, capacity = b->capacity ? b->capacity : 64;
         while (capacity < need) {
             if (capacity > SIZE_MAX / 2) {
@@ -343,7 +343,7 @@ static void json_skip_space(json_reader *r) {
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-/* Expects `c` at the current position (after spaces), naming what it follows when absent. */
+/* Expects `c` at the current position (after spaces); `what` names it in the message. */
 static int json_expect(json_reader *r, char c, const char *what) {
     json_skip_space(r);
     if (json_at_end(r)) return json_fail(r->pos, "unexpected end of input (expected %s)", what);
@@ -351,7 +351,6 @@ static int json_expect(json_reader *r, char c, const char *what) {
         char buf[16];
         return json_fail(r->pos, "expected %s, found %s", what, describe_char(r->text[r->pos], buf));
     }
-    r->pos++;
     return NN_OK;
 }
 
@@ -396,10 +395,10 @@ static int hex_value(char c) {
 
 /* Reads the XXXX of a \uXXXX escape whose backslash is at `at`; pos is after the 'u'. */
 static int json_hex4(json_reader *r, size_t at, unsigned long *code) {
-    if (r->len - r->pos < 4) return json_fail(at, "truncated \\u escape");
     *code = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hex_value(r->text[r->pos + (size_t)i]);
+    for (size_t i = 0; i < 4; i++) {
+        if (r->pos + i >= r->len) return json_fail(at, "truncated \\u escape");
+        int h = hex_value(r->text[r->pos + i]);
         if (h < 0) return json_fail(at, "bad \\u escape (expected 4 hex digits)");
         *code = *code * 16 + (unsigned long)h;
     }
@@ -430,8 +429,10 @@ static int json_unicode_escape(json_reader *r, size_t at, text_buf *b) {
 static int json_escape(json_reader *r, text_buf *b) {
     size_t at = r->pos++;
     char c = r->text[r->pos++];
-    const char *plain = strchr("\"\\/", c);
     switch (c) {
+    case '"':
+    case '\\':
+    case '/': text_putc(b, c); return NN_OK;
     case 'b': text_putc(b, '\b'); return NN_OK;
     case 'f': text_putc(b, '\f'); return NN_OK;
     case 'n': text_putc(b, '\n'); return NN_OK;
@@ -439,10 +440,6 @@ static int json_escape(json_reader *r, text_buf *b) {
     case 't': text_putc(b, '\t'); return NN_OK;
     case 'u': return json_unicode_escape(r, at, b);
     default: break;
-    }
-    if (c && plain) {
-        text_putc(b, c);
-        return NN_OK;
     }
     char buf[16];
     return json_fail(at, "bad escape '\\' followed by %s", describe_char(c, buf));
@@ -476,6 +473,16 @@ static int json_string(json_reader *r, char **out) {
 }
 
 static int json_value(json_reader *r, nn_value *out);
+
+/* An object's `"key":`; *key is nn_malloc'd. */
+static int json_key(json_reader *r, char **key) {
+    *key = NULL;
+    int status = json_expect(r, '"', "a string key");
+    if (!status) status = json_string(r, key);
+    if (!status) status = json_expect(r, ':', "':' after the key");
+    if (!status) r->pos++;
+    return status;
+}
 
 /* After an item of a list or dict: ',' (with no closer right after it) or the closer. Sets
  * *more when another item follows. */
@@ -514,21 +521,10 @@ static int json_container(json_reader *r, nn_value *out) {
     int status = NN_OK;
     while (more && !status) {
         char *key = NULL;
-        nn_value item = { .type = NN_VALUE_NULL };
-        if (is_dict) {
-            json_skip_space(r);
-            if (json_peek(r) != '"') {
-                char buf[16];
-                status = json_at_end(r) ? json_fail(r->pos, "unexpected end of input (expected a string key)")
-                                        : json_fail(r->pos, "expected a string key, found %s",
-                                                    describe_char(json_peek(r), buf));
-            }
-            if (!status) status = json_string(r, &key);
-            if (!status) status = json_expect(r, ':', "':' after the key");
-        }
+        nn_value item;
+        if (is_dict) status = json_key(r, &key);
         if (!status) status = json_value(r, &item);
         if (!status) status = is_dict ? nn_value_dict_set(out, key, item) : nn_value_list_push(out, item);
-        else nn_value_clear(&item);
         nn_free(key);
         if (!status) status = json_after_item(r, closer, &more);
     }
@@ -537,14 +533,15 @@ static int json_container(json_reader *r, nn_value *out) {
     return status;
 }
 
-typedef struct json_literal {
+/* A word that stands for a value: JSON's literals, Python's True/False/None. */
+typedef struct named_value {
     const char *text;
     nn_value value;
-} json_literal;
+} named_value;
 
 static int json_value(json_reader *r, nn_value *out) {
     /* NaN and the infinities are not JSON, but Python's json writes and reads them. */
-    const json_literal literals[] = {
+    const named_value literals[] = {
         { "true", { .type = NN_VALUE_BOOL, .boolean = true } },
         { "false", { .type = NN_VALUE_BOOL, .boolean = false } },
         { "null", { .type = NN_VALUE_NULL } },
@@ -602,6 +599,8 @@ typedef struct call_reader {
     int depth;
 } call_reader;
 
+static bool is_space(char c) { return c && strchr(" \t\n\r\f\v", c); }
+
 static int call_fail(const call_reader *r, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int call_fail(const call_reader *r, const char *at, const char *fmt, ...) {
@@ -611,13 +610,11 @@ static int call_fail(const call_reader *r, const char *at, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     size_t quoted = strlen(r->text);
-    while (quoted && strchr(" \t\n\r\f\v", r->text[quoted - 1])) quoted--;
+    while (quoted && is_space(r->text[quoted - 1])) quoted--;
     bool cut = quoted > NN_CALL_QUOTE_MAX;
     return nn_error(NN_ERR_ARG, "in '%.*s%s': %s at position %zu", (int)(cut ? NN_CALL_QUOTE_MAX : quoted),
                     r->text, cut ? "..." : "", what, (size_t)(at - r->text) + 1);
 }
-
-static bool is_space(char c) { return c && strchr(" \t\n\r\f\v", c); }
 
 static const char *skip_space(const char *p) {
     while (is_space(*p)) p++;
@@ -631,6 +628,15 @@ static bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 static const char *name_end(const char *p) {
     while (is_name_char(*p)) p++;
     return p;
+}
+
+/* The n bytes at s as an nn_malloc'd string. */
+static char *copy_span(const char *s, size_t n) {
+    char *copy = nn_malloc(n + 1);
+    if (!copy) return NULL;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
 }
 
 static int call_value(call_reader *r, nn_value *out);
@@ -700,7 +706,7 @@ static int call_name_value(call_reader *r, nn_value *out) {
     const char *after = skip_space(end);
     if (*after == '(') return call_fail(r, after, "calls inside arguments are not supported");
     r->pos = end;
-    const struct { const char *name; nn_value value; } constants[] = {
+    const named_value constants[] = {
         { "True", { .type = NN_VALUE_BOOL, .boolean = true } },
         { "true", { .type = NN_VALUE_BOOL, .boolean = true } },
         { "False", { .type = NN_VALUE_BOOL, .boolean = false } },
@@ -708,15 +714,13 @@ static int call_name_value(call_reader *r, nn_value *out) {
         { "None", { .type = NN_VALUE_NULL } },
     };
     for (size_t i = 0; i < NN_ARRAY_LEN(constants); i++) {
-        if (strlen(constants[i].name) == n && memcmp(constants[i].name, start, n) == 0) {
+        if (strlen(constants[i].text) == n && memcmp(constants[i].text, start, n) == 0) {
             *out = constants[i].value;
             return NN_OK;
         }
     }
-    char *s = nn_malloc(n + 1);
+    char *s = copy_span(start, n);
     if (!s) return NN_ERR_NOMEM;
-    memcpy(s, start, n);
-    s[n] = '\0';
     *out = (nn_value){ .type = NN_VALUE_STRING, .string = s };
     return NN_OK;
 }
@@ -795,11 +799,8 @@ static int call_argument(call_reader *r, nn_value *args, nn_value *kwargs) {
         int status = call_value(r, &value);
         return status ? status : nn_value_list_push(args, value);
     }
-    size_t n = (size_t)(key_end - start);
-    char *key = nn_malloc(n + 1);
+    char *key = copy_span(start, (size_t)(key_end - start));
     if (!key) return NN_ERR_NOMEM;
-    memcpy(key, start, n);
-    key[n] = '\0';
     int status = nn_value_get(kwargs, key) ? call_fail(r, start, "keyword argument '%s' repeated", key) : NN_OK;
     r->pos = eq + 1;
     if (!status) status = call_value(r, &value);
@@ -823,17 +824,15 @@ static int call_arguments(call_reader *r, nn_value *args, nn_value *kwargs) {
 int nn_parse_call(const char *text, char **name, nn_value *args, nn_value *kwargs, const char **end) {
     if (!text || !name || !args || !kwargs) return nn_error(NN_ERR_ARG, "nn_parse_call: NULL argument");
     *name = NULL;
-    *args = (nn_value){ .type = NN_VALUE_LIST };
-    *kwargs = (nn_value){ .type = NN_VALUE_DICT };
+    *args = *kwargs = (nn_value){ .type = NN_VALUE_NULL };
     call_reader r = { .text = skip_space(text) };
     r.pos = r.text;
     if (!is_name_start(*r.pos)) return call_fail(&r, r.pos, "expected a name such as Dense");
     const char *after_name = name_end(r.pos);
-    size_t n = (size_t)(after_name - r.pos);
-    *name = nn_malloc(n + 1);
+    *name = copy_span(r.pos, (size_t)(after_name - r.pos));
     if (!*name) return NN_ERR_NOMEM;
-    memcpy(*name, r.pos, n);
-    (*name)[n] = '\0';
+    nn_value_list_new(args);
+    nn_value_dict_new(kwargs);
     r.pos = skip_space(after_name);
     int status = NN_OK;
     if (*r.pos == '(') status = call_arguments(&r, args, kwargs);

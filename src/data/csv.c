@@ -7,10 +7,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-/* Declared here until nn_internal.h carries it (data/dataset.c): gives d its feature names,
- * one nn_malloc'd block of `count` pointers followed by the strings; d takes ownership. */
-void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count);
-
 enum { QUOTED_CELL_MAX = 40, COLUMN_LIST_MAX = 300 };
 
 typedef struct csv_span {
@@ -206,14 +202,11 @@ static bool parse_number(csv_span cell, double *out) {
 }
 
 static int cell_error(const csv_file *f, const csv_header *h, int64_t line, int64_t column,
-                      csv_span cell, bool numeric) {
+                      csv_span cell, int status, const char *problem) {
     int length = (int)(cell.end - cell.begin);
     const char *more = length > QUOTED_CELL_MAX ? "..." : "";
     if (length > QUOTED_CELL_MAX) length = QUOTED_CELL_MAX;
-    const char *problem = !numeric ? "is not a number"
-                                   : "is not finite as float32 (NaN, Inf or beyond +-3.4e38)";
-    return nn_error(numeric ? NN_ERR_DATA : NN_ERR_FORMAT,
-                    "'%s' line %lld, column %lld '%s': cell \"%.*s%s\" %s", f->path,
+    return nn_error(status, "'%s' line %lld, column %lld '%s': cell \"%.*s%s\" %s", f->path,
                     (long long)line, (long long)column + 1, h->names[column], length, cell.begin,
                     more, problem);
 }
@@ -241,9 +234,14 @@ static int parse_row(const csv_file *f, const csv_header *h, int64_t line_number
         if (!has_cell(&cells)) return ragged_error(f, h, line_number, line);
         csv_span cell = next_cell(&cells);
         double value;
-        if (!parse_number(cell, &value)) return cell_error(f, h, line_number, column, cell, false);
+        if (!parse_number(cell, &value))
+            return cell_error(f, h, line_number, column, cell, NN_ERR_FORMAT, "is not a number");
+        if (!isfinite(value))
+            return cell_error(f, h, line_number, column, cell, NN_ERR_DATA, "is not finite");
         float narrowed = (float)value;
-        if (!isfinite(narrowed)) return cell_error(f, h, line_number, column, cell, true);
+        if (!isfinite(narrowed))
+            return cell_error(f, h, line_number, column, cell, NN_ERR_DATA,
+                              "is beyond the float32 range (+-3.4e38)");
         if (column == h->target) *target = narrowed;
         else *features++ = narrowed;
     }
@@ -322,7 +320,7 @@ static int check_delimiter(char delimiter) {
         (delimiter >= 'a' && delimiter <= 'z') || (delimiter >= 'A' && delimiter <= 'Z'))
         return nn_error(NN_ERR_ARG,
                         "CSV delimiter '%c' can be part of a number or a line end; use ',', ';', "
-                        "'\\t', '|' or ' '",
+                        "'\\t' or '|'",
                         delimiter);
     return NN_OK;
 }
@@ -381,8 +379,7 @@ int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out) {
     csv_file f = { path, opts && opts->delimiter ? opts->delimiter : ',', NULL, 0 };
     int status = check_delimiter(f.delimiter);
     if (!status) status = read_whole_file(&f);
-    if (status) return status;
-    status = load_dataset(&f, opts ? opts->target : NULL, out);
+    if (!status) status = load_dataset(&f, opts ? opts->target : NULL, out);
     nn_free(f.text);
-    return status;
+    return status == NN_ERR_NOMEM ? nn_error_context(status, "loading '%s'", path) : status;
 }

@@ -270,10 +270,14 @@ static int check_shape(int ndim, const int64_t *shape, int64_t *count) {
     if (ndim > 0 && !shape) return nn_error(NN_ERR_ARG, "initializer: shape is NULL");
     size_t total = 1;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || !nn_size_mul(total, (size_t)shape[i], &total) ||
+        if (shape[i] < 0)
+            return nn_error(NN_ERR_SHAPE,
+                            "initializer: dimension %d of the shape is negative (%lld)", i,
+                            (long long)shape[i]);
+        if (!nn_size_mul(total, (size_t)shape[i], &total) ||
             total > (size_t)INT64_MAX / sizeof(float)) {
             char buf[160];
-            return nn_error(NN_ERR_SHAPE, "initializer: bad shape %s",
+            return nn_error(NN_ERR_SHAPE, "initializer: shape %s has too many elements",
                             nn_shape_str(ndim, shape, buf, sizeof buf));
         }
     }

@@ -231,8 +231,10 @@ static void nadam_update(const nn_optimizer *o, const var_view *v) {
     const float gradient_weight = (float)((1.0 - u_t) / (1.0 - u_product));
     const float velocity_correction = 1.0f - powf((float)o->opts.beta_2, (float)step);
     const float lr = (float)o->opts.learning_rate, epsilon = (float)o->opts.epsilon;
-    const float one_minus_beta_1 = (float)(1.0 - beta_1);
-    const float one_minus_beta_2 = (float)(1.0 - o->opts.beta_2);
+    /* Unlike Adam, Keras's Nadam subtracts the float32 betas from 1 (and the rounding largely
+     * cancels against velocity_correction's). */
+    const float one_minus_beta_1 = 1.0f - (float)beta_1;
+    const float one_minus_beta_2 = 1.0f - (float)o->opts.beta_2;
     float *p = v->param, *m = v->slot[0], *vel = v->slot[1];
     const float *g = v->grad;
     for (size_t i = 0; i < v->n; i++) {
@@ -336,8 +338,9 @@ static int resolve_opts(const optimizer_kind *kind, const nn_optimizer_opts *giv
             continue;
         }
         const double value = number_of(given, h);
-        if (value < 0 && value != NN_OFF)
-            return nn_error(NN_ERR_ARG, "optimizer '%s': %s must be >= 0 (or NN_OFF), got %g",
+        if (!(isfinite(value) && value >= 0) && value != NN_OFF)
+            return nn_error(NN_ERR_ARG,
+                            "optimizer '%s': %s must be a finite number >= 0 (or NN_OFF), got %g",
                             kind->def.name, h->key, value);
         *number_field(out, h) = value == NN_OFF ? 0.0 : value;
     }
@@ -443,6 +446,7 @@ static void apply_weight_decay(const nn_optimizer_opts *opts, const nn_var_span 
 
 void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, float *params,
                         float *grads, float *slots, size_t stride) {
+    if (nvars == 0) return; /* as Keras: no gradients, no step */
     const optimizer_kind *kind = kind_of(o);
     const int slot_count = nn_optimizer_slot_count(o);
     NN_ASSERT(slot_count <= MAX_SLOTS);
@@ -512,9 +516,9 @@ static int set_from_value(const optimizer_kind *kind, const hyper_param *h, cons
     if (v->type != NN_VALUE_NUMBER)
         return nn_error(NN_ERR_ARG, "optimizer '%s': '%s' must be a number, got %s", name,
                         h->key, value_type_name(v->type));
-    if (v->number < 0)
-        return nn_error(NN_ERR_ARG, "optimizer '%s': '%s' must be >= 0, got %g", name, h->key,
-                        v->number);
+    if (!(isfinite(v->number) && v->number >= 0))
+        return nn_error(NN_ERR_ARG, "optimizer '%s': '%s' must be a finite number >= 0, got %g",
+                        name, h->key, v->number);
     *number_field(opts, h) = v->number == 0 ? NN_OFF : v->number;
     return NN_OK;
 }

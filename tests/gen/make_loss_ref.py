@@ -16,6 +16,7 @@ for METRIC_CASES in tests/test_metrics.c:
 Run: python tests/gen/make_loss_ref.py
 """
 import os
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
@@ -24,7 +25,9 @@ import keras  # noqa: E402
 
 
 def c_floats(values):
-    return "{ " + ", ".join("%.9g" % v for v in np.ravel(values)) + " }"
+    """A C initializer list, wrapped to fit 100 columns in the pasted table."""
+    text = "{ " + ", ".join("%.9g" % v for v in np.ravel(values)) + " }"
+    return textwrap.fill(text, width=92, subsequent_indent="        ", break_on_hyphens=False)
 
 
 def c_opts(kwargs):
@@ -91,7 +94,7 @@ def loss_rows():
             total = tf.reduce_sum(per_sample)
         grad = tape.gradient(total, pred)
         rows, cols = pred.shape
-        print('    { "%s", %s, %d, %d, %d, %s, %s, %s, %s },' % (
+        print('    { "%s", %s, %d, %d, %d,\n      %s,\n      %s,\n      %s,\n      %s },' % (
             name, c_opts(kwargs), fd_check, rows, cols, c_floats(pred.numpy()),
             c_floats(np.asarray(truth, "float32")), c_floats(per_sample.numpy()),
             c_floats(grad.numpy())))
@@ -112,16 +115,24 @@ WIDE_PRED = [[0.1, 0.2, 0.3, 0.05, 0.15, 0.12, 0.08],
              [0.3, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2],
              [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
              [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]]
-WIDE_TRUTH = [[0, 0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1],
+# Targets: 5th largest (in), tied with others (in), 6th largest (out), all tied (in).
+WIDE_TRUTH = [[1, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0],
               [0, 0, 0, 0, 0, 1, 0]]
-WIDE_INDEX = [3, 1, 6, 5]
+WIDE_INDEX = [0, 1, 5, 5]
+# The last six sit on a threshold (float32(k/199) * 199 is exactly k in float32, so Keras's
+# ceil(p * 199) - 1 puts them one bucket lower than double arithmetic or floor would) next to
+# a prediction of the other label just below.
 AUC_PRED = [[0.9], [0.5], [0.2], [0.7], [0.51], [0.1], [0.6], [0.3], [1.2], [-0.1],
-            [0.3], [0.005], [0.8], [0.45]]
-AUC_TRUTH = [[1], [1], [0], [0], [1], [1], [1], [0], [1], [0], [1], [0], [0], [1]]
-AUC_WEIGHTS = [1.0, 0.5, 2.0, 1.0, 0.0, 3.0, 1.5, 0.25, 1.0, 2.0, 0.5, 1.0, 0.75, 1.25]
+            [0.3], [0.005], [0.8], [0.45], [0.015075377], [0.014], [0.050251257], [0.049],
+            [1.0], [0.999]]
+AUC_TRUTH = [[1], [1], [0], [0], [1], [1], [1], [0], [1], [0], [1], [0], [0], [1], [1], [0],
+             [1], [0], [1], [0]]
+AUC_WEIGHTS = [1.0, 0.5, 2.0, 1.0, 0.0, 3.0, 1.5, 0.25, 1.0, 2.0, 0.5, 1.0, 0.75, 1.25, 1.0,
+               0.5, 1.0, 2.0, 1.0, 1.5]
 REGRESSION_PRED = [[0.5, -1.0], [3.0, 0.0], [0.25, 2.0]]
 REGRESSION_TRUTH = [[1.0, 0.0], [1.0, 0.5], [0.0, 2.5]]
 REGRESSION_WEIGHTS = [1.0, 0.5, 2.0]
+COLUMN_TRUTH = [[1], [0], [0.5], [1]]  # (N, 1): Keras broadcasts it across the columns
 
 METRIC_CASES = [
     ("binary_accuracy", "BinaryAccuracy", BINARY_PRED, BINARY_TRUTH, None),
@@ -142,6 +153,8 @@ METRIC_CASES = [
     ("mean_squared_error", "MeanSquaredError", REGRESSION_PRED, REGRESSION_TRUTH, None),
     ("mse", "MeanSquaredError", REGRESSION_PRED, REGRESSION_TRUTH, REGRESSION_WEIGHTS),
     ("mean_absolute_error", "MeanAbsoluteError", REGRESSION_PRED, REGRESSION_TRUTH, None),
+    ("mean_squared_error", "MeanSquaredError", MULTI_PRED, COLUMN_TRUTH, MULTI_WEIGHTS),
+    ("binary_accuracy", "BinaryAccuracy", MULTI_PRED, COLUMN_TRUTH, None),
     ("mae", "MeanAbsoluteError", REGRESSION_PRED, REGRESSION_TRUTH, REGRESSION_WEIGHTS),
     ("precision", "Precision", BINARY_PRED, BINARY_TRUTH, None),
     ("precision", "Precision", BINARY_PRED, BINARY_TRUTH, BINARY_WEIGHTS),
@@ -166,7 +179,7 @@ def metric_rows():
             metric.update_state(truth[part], pred[part], sample_weight=sample_weight)
         rows, cols = pred.shape
         truth_cols = 1 if truth.ndim == 1 else truth.shape[1]
-        print('    { "%s", %d, %d, %d, %d, %s, %s, %s, %.9g },' % (
+        print('    { "%s", %d, %d, %d, %d,\n      %s,\n      %s,\n      %s,\n      %.9g },' % (
             name, rows, cols, truth_cols, weights is not None, c_floats(pred), c_floats(truth),
             c_floats(weights if weights is not None else [0]),
             float(keras.ops.convert_to_numpy(metric.result()))))

@@ -1,0 +1,378 @@
+/* The layer registry, Keras-style configs, and the typed constructors of nn.h. Every way of
+ * making a layer (C constructor, `nn` command text, model file) ends in nn_layer_from_config. */
+#include "model/model.h"
+
+#include <ctype.h>
+#include <stdio.h>
+
+static const nn_layer_def *const layer_table[] = {
+    &nn_layer_dense, &nn_layer_activation, &nn_layer_flatten, &nn_layer_reshape,
+    &nn_layer_dropout, &nn_layer_normalization, &nn_layer_rescaling,
+};
+
+/* Keys every layer accepts (Keras base Layer arguments). */
+static const char *const common_keys[] = { "name", "input_shape", "trainable", "dtype", NULL };
+
+const nn_layer_def *nn_layer_find(const char *class_name) {
+    for (size_t i = 0; i < NN_ARRAY_LEN(layer_table); i++)
+        if (class_name && strcmp(layer_table[i]->class_name, class_name) == 0) return layer_table[i];
+    const char *names[NN_ARRAY_LEN(layer_table)];
+    for (size_t i = 0; i < NN_ARRAY_LEN(layer_table); i++) names[i] = layer_table[i]->class_name;
+    char known[512];
+    nn_join_names(known, sizeof known, names, NN_ARRAY_LEN(layer_table));
+    nn_error(NN_ERR_NAME, "unknown layer '%s' (known: %s)", class_name ? class_name : "(null)", known);
+    return NULL;
+}
+
+static bool in_list(const char *const *list, const char *key) {
+    for (; list && *list; list++)
+        if (strcmp(*list, key) == 0) return true;
+    return false;
+}
+
+/* ------------------------------------------------------------ config accessors */
+
+static int cfg_fail(nn_layer *l, const char *key, const char *expected) {
+    return nn_error(NN_ERR_ARG, "layer '%s' (%s): '%s' must be %s", l->name, l->def->class_name, key, expected);
+}
+
+int nn_cfg_number(nn_layer *l, const char *key, double fallback, double *out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    if (!v || v->type == NN_VALUE_NULL) {
+        *out = fallback;
+        return nn_value_dict_set(&l->config, key, nn_value_number(fallback));
+    }
+    if (v->type != NN_VALUE_NUMBER || !isfinite(v->number)) return cfg_fail(l, key, "a finite number");
+    *out = v->number;
+    return NN_OK;
+}
+
+int nn_cfg_int(nn_layer *l, const char *key, int64_t fallback, int64_t min, int64_t *out) {
+    double x;
+    int status = nn_cfg_number(l, key, (double)fallback, &x);
+    if (status) return status;
+    if (x != floor(x) || x < (double)min || x > 1e15) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "an integer >= %lld", (long long)min);
+        return cfg_fail(l, key, expected);
+    }
+    *out = (int64_t)x;
+    return NN_OK;
+}
+
+int nn_cfg_bool(nn_layer *l, const char *key, bool fallback, bool *out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    if (!v || v->type == NN_VALUE_NULL) {
+        *out = fallback;
+        return nn_value_dict_set(&l->config, key, nn_value_bool(fallback));
+    }
+    if (v->type != NN_VALUE_BOOL) return cfg_fail(l, key, "True or False");
+    *out = v->boolean;
+    return NN_OK;
+}
+
+static int cfg_string(nn_layer *l, const char *key, const char *fallback, const char **out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    if (!v || v->type == NN_VALUE_NULL) {
+        nn_value s;
+        int status = nn_value_string(&s, fallback);
+        if (!status) status = nn_value_dict_set(&l->config, key, s);
+        if (status) return status;
+        v = nn_value_get(&l->config, key);
+    }
+    if (v->type != NN_VALUE_STRING) return cfg_fail(l, key, "a name");
+    *out = v->string;
+    return NN_OK;
+}
+
+int nn_cfg_activation(nn_layer *l, const char *key, const nn_activation_def **out) {
+    const char *name;
+    int status = cfg_string(l, key, "linear", &name);
+    if (status) return status;
+    *out = nn_activation_find(name);
+    return *out ? NN_OK : nn_error_context(NN_ERR_NAME, "layer '%s' (%s)", l->name, l->def->class_name);
+}
+
+/* An initializer is a name ("he_normal") or Keras's {"class_name": ..., "config": {...}}. */
+int nn_cfg_initializer(nn_layer *l, const char *key, const char *fallback, nn_initializer_opts *out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    *out = (nn_initializer_opts){ 0 };
+    if (v && v->type == NN_VALUE_DICT) {
+        const nn_value *cls = nn_value_get(v, "class_name"), *cfg = nn_value_get(v, "config");
+        if (!cls || cls->type != NN_VALUE_STRING) return cfg_fail(l, key, "an initializer name or {\"class_name\": ...}");
+        out->name = cls->string;
+        const struct { const char *key; double *field; } fields[] = {
+            { "value", &out->value }, { "minval", &out->minval }, { "maxval", &out->maxval },
+            { "mean", &out->mean }, { "stddev", &out->stddev }, { "gain", &out->gain },
+        };
+        for (size_t i = 0; cfg && cfg->type == NN_VALUE_DICT && i < NN_ARRAY_LEN(fields); i++) {
+            const nn_value *f = nn_value_get(cfg, fields[i].key);
+            if (f && f->type == NN_VALUE_NUMBER) *fields[i].field = f->number;
+        }
+    } else {
+        int status = cfg_string(l, key, fallback, &out->name);
+        if (status) return status;
+    }
+    int status = nn_initializer_check(out->name);
+    return status ? nn_error_context(status, "layer '%s' (%s)", l->name, l->def->class_name) : NN_OK;
+}
+
+/* A regularizer is null, "l1", "l2", "l1_l2" (Keras's defaults 0.01), or
+ * {"class_name": "L1L2", "config": {"l1": x, "l2": y}} (or just {"l1": x, "l2": y}). */
+int nn_cfg_regularizer(nn_layer *l, const char *key, nn_regularizer_opts *out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    *out = (nn_regularizer_opts){ 0 };
+    if (!v || v->type == NN_VALUE_NULL) return nn_value_dict_set(&l->config, key, (nn_value){ NN_VALUE_NULL });
+    if (v->type == NN_VALUE_STRING) {
+        if (strcmp(v->string, "l1") == 0) out->l1 = 0.01;
+        else if (strcmp(v->string, "l2") == 0) out->l2 = 0.01;
+        else if (strcmp(v->string, "l1_l2") == 0) out->l1 = out->l2 = 0.01;
+        else return cfg_fail(l, key, "l1, l2, l1_l2 or {\"l1\": x, \"l2\": y}");
+        return NN_OK;
+    }
+    if (v->type != NN_VALUE_DICT) return cfg_fail(l, key, "l1, l2, l1_l2 or {\"l1\": x, \"l2\": y}");
+    const nn_value *cfg = nn_value_get(v, "config");
+    if (!cfg) cfg = v;
+    const nn_value *l1 = nn_value_get(cfg, "l1"), *l2 = nn_value_get(cfg, "l2");
+    if ((l1 && l1->type != NN_VALUE_NUMBER) || (l2 && l2->type != NN_VALUE_NUMBER))
+        return cfg_fail(l, key, "given with numeric l1 and l2");
+    out->l1 = l1 ? l1->number : 0.0;
+    out->l2 = l2 ? l2->number : 0.0;
+    if (out->l1 < 0 || out->l2 < 0) return cfg_fail(l, key, "non-negative");
+    return NN_OK;
+}
+
+/* A shape is a list of positive integers (one -1 allowed where noted by the layer) or one integer. */
+int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool required) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    *ndim = 0;
+    if (!v || v->type == NN_VALUE_NULL) return required ? cfg_fail(l, key, "given (a tuple of dimensions)") : NN_OK;
+    if (v->type == NN_VALUE_NUMBER) {
+        if (v->number < 1 || v->number != floor(v->number)) return cfg_fail(l, key, "a tuple of positive integers");
+        shape[0] = (int64_t)v->number;
+        *ndim = 1;
+        return NN_OK;
+    }
+    if (v->type != NN_VALUE_LIST || v->count > NN_MAX_DIMS - 1) return cfg_fail(l, key, "a tuple of at most 7 dimensions");
+    for (int i = 0; i < v->count; i++) {
+        const nn_value *d = &v->items[i];
+        if (d->type != NN_VALUE_NUMBER || d->number != floor(d->number) || (d->number < 1 && d->number != -1) || d->number > 1e12)
+            return cfg_fail(l, key, "a tuple of positive integers");
+        shape[i] = (int64_t)d->number;
+    }
+    *ndim = v->count;
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------ construction */
+
+static nn_layer *layer_alloc(const nn_layer_def *def) {
+    nn_layer *l = nn_calloc(1, sizeof *l);
+    if (l) l->def = def;
+    return l;
+}
+
+static void set_layer_error(nn_layer *l) {
+    nn_free(l->error);
+    l->error = nn_strdup(nn_last_error());
+    if (!l->error) l->error = nn_strdup("out of memory");
+}
+
+nn_layer *nn_layer_from_config(const nn_layer_def *def, nn_value config) {
+    nn_layer *l = layer_alloc(def);
+    if (!l) {
+        nn_value_clear(&config);
+        return NULL;
+    }
+    l->config = config;
+    int status = NN_OK;
+    if (config.type != NN_VALUE_DICT) {
+        status = nn_error(NN_ERR_ARG, "layer %s: config must be a dict", def->class_name);
+    }
+    for (int i = 0; !status && i < config.count; i++)
+        if (!in_list(common_keys, config.keys[i]) && !in_list(def->keys, config.keys[i]))
+            status = nn_error(NN_ERR_ARG, "layer %s: unknown argument '%s'", def->class_name, config.keys[i]);
+    const nn_value *name = status ? NULL : nn_value_get(&l->config, "name");
+    if (name && name->type == NN_VALUE_STRING) {
+        if (strlen(name->string) >= NN_NAME_SIZE || !name->string[0] || strchr(name->string, '/'))
+            status = nn_error(NN_ERR_ARG, "layer %s: name '%.80s' must be 1-%d characters without '/'",
+                              def->class_name, name->string, NN_NAME_SIZE - 1);
+        else
+            snprintf(l->name, sizeof l->name, "%s", name->string);
+    } else if (name && name->type != NN_VALUE_NULL) {
+        status = nn_error(NN_ERR_ARG, "layer %s: 'name' must be a string", def->class_name);
+    }
+    if (!l->name[0]) snprintf(l->name, sizeof l->name, "%s", def->base_name);
+    if (!status) status = nn_cfg_shape(l, "input_shape", &l->input_ndim, l->input_shape, false);
+    if (!status) status = def->configure(l);
+    if (status) set_layer_error(l);
+    return l;
+}
+
+void nn_layer_free(nn_layer *l) {
+    if (!l) return;
+    nn_value_clear(&l->config);
+    nn_free(l->error);
+    nn_free(l);
+}
+
+/* ---- helpers that turn the C option structs into configs */
+
+typedef struct config_builder { nn_value dict; int status; } config_builder;
+
+static config_builder config_start(void) {
+    config_builder c = { .status = NN_OK };
+    c.status = nn_value_dict_new(&c.dict);
+    return c;
+}
+
+static void put(config_builder *c, const char *key, nn_value v) {
+    if (c->status) nn_value_clear(&v);
+    else c->status = nn_value_dict_set(&c->dict, key, v);
+}
+
+static void put_string(config_builder *c, const char *key, const char *s) {
+    nn_value v = { NN_VALUE_NULL };
+    if (!s || c->status) return;
+    c->status = nn_value_string(&v, s);
+    put(c, key, v);
+}
+
+static void put_shape(config_builder *c, const char *key, const int64_t *shape) {
+    nn_value list = { NN_VALUE_NULL };
+    if (!shape[0] || c->status) return;
+    c->status = nn_value_list_new(&list);
+    for (int i = 0; i < NN_MAX_DIMS && shape[i] && !c->status; i++)
+        c->status = nn_value_list_push(&list, nn_value_number((double)shape[i]));
+    put(c, key, list);
+}
+
+static void put_regularizer(config_builder *c, const char *key, nn_regularizer_opts r) {
+    nn_value dict = { NN_VALUE_NULL };
+    if (c->status || (r.l1 == 0 && r.l2 == 0)) return;
+    c->status = nn_value_dict_new(&dict);
+    if (!c->status) c->status = nn_value_dict_set(&dict, "l1", nn_value_number(r.l1));
+    if (!c->status) c->status = nn_value_dict_set(&dict, "l2", nn_value_number(r.l2));
+    put(c, key, dict);
+}
+
+/* A layer that failed before it could hold its error (out of memory): nn_sequential knows it. */
+static nn_layer *finish(const nn_layer_def *def, config_builder c) {
+    if (c.status) {
+        nn_value_clear(&c.dict);
+        nn_layer *l = layer_alloc(def);
+        if (l) {
+            snprintf(l->name, sizeof l->name, "%s", def->base_name);
+            set_layer_error(l);
+        }
+        return l;
+    }
+    return nn_layer_from_config(def, c.dict);
+}
+
+nn_layer *nn_dense_layer(const nn_dense_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "units", nn_value_number((double)o->units));
+    put_string(&c, "activation", o->activation);
+    put(&c, "use_bias", nn_value_bool(o->use_bias != NN_OFF));
+    put_string(&c, "kernel_initializer", o->kernel_initializer);
+    put_string(&c, "bias_initializer", o->bias_initializer);
+    put_regularizer(&c, "kernel_regularizer", o->kernel_regularizer);
+    put_regularizer(&c, "bias_regularizer", o->bias_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_dense, c);
+}
+
+nn_layer *nn_activation_layer(const nn_activation_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_string(&c, "activation", o->activation ? o->activation : "");
+    return finish(&nn_layer_activation, c);
+}
+
+nn_layer *nn_flatten_layer(const nn_basic_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_flatten, c);
+}
+
+nn_layer *nn_reshape_layer(const nn_reshape_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    nn_value list = { NN_VALUE_NULL };
+    if (!c.status) c.status = nn_value_list_new(&list);
+    for (int i = 0; i < NN_MAX_DIMS && o->target_shape[i] && !c.status; i++)
+        c.status = nn_value_list_push(&list, nn_value_number((double)o->target_shape[i]));
+    put(&c, "target_shape", list);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_reshape, c);
+}
+
+nn_layer *nn_dropout_layer(const nn_dropout_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "rate", nn_value_number(o->rate));
+    if (o->seed) put(&c, "seed", nn_value_number((double)o->seed));
+    return finish(&nn_layer_dropout, c);
+}
+
+nn_layer *nn_normalization_layer(const nn_normalization_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_normalization, c);
+}
+
+nn_layer *nn_rescaling_layer(const nn_rescaling_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "scale", nn_value_number(o->scale));
+    put(&c, "offset", nn_value_number(o->offset));
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_rescaling, c);
+}
+
+/* ---- "Dense(32, activation=relu)" */
+
+nn_layer *nn_layer_parse(const char *text) {
+    char *name = NULL;
+    nn_value args = { NN_VALUE_NULL }, kwargs = { NN_VALUE_NULL };
+    const char *end = NULL;
+    if (!text) return nn_error(NN_ERR_ARG, "nn_layer_parse: text is NULL"), NULL;
+    if (nn_parse_call(text, &name, &args, &kwargs, &end)) return NULL;
+    while (end && isspace((unsigned char)*end)) end++;
+    const nn_layer_def *def = NULL;
+    int status = end && *end ? nn_error(NN_ERR_ARG, "in '%s': unexpected text after the layer at position %d", text, (int)(end - text)) : NN_OK;
+    if (!status) {
+        def = nn_layer_find(name);
+        if (!def) status = NN_ERR_NAME;
+    }
+    int npositional = 0;
+    while (!status && def->positional && def->positional[npositional]) npositional++;
+    if (!status && args.count > npositional)
+        status = nn_error(NN_ERR_ARG, "in '%s': %s takes at most %d positional argument%s", text,
+                          def->class_name, npositional, npositional == 1 ? "" : "s");
+    for (int i = 0; !status && i < args.count; i++) {
+        if (nn_value_get(&kwargs, def->positional[i]))
+            status = nn_error(NN_ERR_ARG, "in '%s': '%s' given twice", text, def->positional[i]);
+        else {
+            status = nn_value_dict_set(&kwargs, def->positional[i], args.items[i]);
+            args.items[i] = (nn_value){ NN_VALUE_NULL };
+        }
+    }
+    nn_free(name);
+    nn_value_clear(&args);
+    if (status) {
+        nn_value_clear(&kwargs);
+        return NULL;
+    }
+    nn_layer *l = nn_layer_from_config(def, kwargs);
+    if (l && l->error) {
+        nn_error(NN_ERR_ARG, "%s", l->error);
+        nn_layer_free(l);
+        return NULL;
+    }
+    return l;
+}

@@ -1,0 +1,162 @@
+/* Layers, models and the programs compiled from them (internal). */
+#ifndef NN_MODEL_H
+#define NN_MODEL_H
+
+#include "core/graph.h"
+
+#define NN_NAME_SIZE 64
+
+typedef struct nn_builder nn_builder;
+
+/* A layer kind. Layers build ops; they never write a backward pass. */
+typedef struct nn_layer_def {
+    const char *class_name;             /* Keras class: "Dense" */
+    const char *base_name;              /* automatic names: "dense", "dense_1", ... */
+    const char *const *positional;      /* Keras's positional argument order, NULL-terminated */
+    const char *const *keys;            /* config keys the layer accepts besides the common ones */
+    /* Validates l->config, fills its defaults (so the saved config is complete) and sets the
+     * typed fields. */
+    int (*configure)(nn_layer *l);
+    /* Adds the layer's ops after `input`; *output receives the last node. */
+    int (*build)(nn_layer *l, nn_builder *b, int input, int *output);
+} nn_layer_def;
+
+struct nn_layer {
+    const nn_layer_def *def;
+    char name[NN_NAME_SIZE];
+    nn_value config;         /* Keras-style config: the single source of the layer's options */
+    char *error;             /* a construction error, reported by nn_sequential */
+    /* typed fields, set by configure */
+    int64_t units;
+    const nn_activation_def *activation;
+    bool use_bias;
+    nn_initializer_opts kernel_init, bias_init;
+    nn_regularizer_opts kernel_reg, bias_reg;
+    double rate, scale, offset;
+    int target_ndim;
+    int64_t target_shape[NN_MAX_DIMS];
+    int input_ndim;          /* declared input shape (without batch), 0 if none */
+    int64_t input_shape[NN_MAX_DIMS];
+    /* set when the model is built */
+    int out_ndim;
+    int64_t out_shape[NN_MAX_DIMS]; /* with the batch dimension (-1) */
+    int64_t param_count;
+};
+
+/* Registry. */
+const nn_layer_def *nn_layer_find(const char *class_name); /* NULL + message listing known */
+/* A layer from a class and a config dict (takes ownership of config's contents). Config errors
+ * return a layer carrying the error; NULL only when out of memory. */
+nn_layer *nn_layer_from_config(const nn_layer_def *def, nn_value config);
+/* Config accessors used by configure: each fails naming the layer and the key. */
+int nn_cfg_int(nn_layer *l, const char *key, int64_t fallback, int64_t min, int64_t *out);
+int nn_cfg_number(nn_layer *l, const char *key, double fallback, double *out);
+int nn_cfg_bool(nn_layer *l, const char *key, bool fallback, bool *out);
+int nn_cfg_activation(nn_layer *l, const char *key, const nn_activation_def **out);
+int nn_cfg_initializer(nn_layer *l, const char *key, const char *fallback, nn_initializer_opts *out);
+int nn_cfg_regularizer(nn_layer *l, const char *key, nn_regularizer_opts *out);
+int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool required);
+
+/* The layer kinds (src/layers/core_layers.c). */
+extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten, nn_layer_reshape,
+    nn_layer_dropout, nn_layer_normalization, nn_layer_rescaling;
+
+typedef struct nn_variable {
+    char name[2 * NN_NAME_SIZE];  /* "dense/kernel" */
+    int layer;
+    int ndim;
+    int64_t shape[NN_MAX_DIMS];
+    size_t offset, size;          /* in the parameter block, floats */
+    bool trainable;
+    nn_initializer_opts init;
+    nn_regularizer_opts reg;
+} nn_variable;
+
+/* What a layer sees while building: the graph, and the model's variables (created on the
+ * model's first build, then found again in the same order). */
+struct nn_builder {
+    nn_model *model;
+    nn_graph *graph;
+    bool training;
+    bool create;
+    int layer;          /* index of the layer being built */
+    int next_var;       /* variables consumed so far (when not creating) */
+    int penalties[64];  /* regularization terms to add to the loss */
+    int npenalties;
+};
+
+/* A PARAM node for the layer's next weight; creates the variable on first build. */
+int nn_builder_weight(nn_builder *b, nn_layer *l, const char *name, int ndim, const int64_t *shape,
+                      const nn_initializer_opts *init, const nn_regularizer_opts *reg, bool trainable);
+
+/* A compiled graph with its memory plan and arena, for one use: training, evaluation
+ * (loss without gradients) or prediction. */
+typedef struct nn_program {
+    nn_graph graph;
+    int64_t capacity;     /* samples the arena is planned for */
+    float *arena;
+    size_t arena_size;
+    int x, y, w, pred, loss; /* node indices (y, w, loss: -1 when absent) */
+} nn_program;
+
+typedef enum nn_program_kind { NN_PROGRAM_TRAIN, NN_PROGRAM_EVAL, NN_PROGRAM_PREDICT } nn_program_kind;
+
+struct nn_model {
+    char name[NN_NAME_SIZE];
+    nn_layer **layers;
+    int nlayers, cap;
+    /* build */
+    bool built;
+    int input_ndim;
+    int64_t input_shape[NN_MAX_DIMS];
+    nn_variable *vars;
+    int nvars;
+    float *params, *grads;
+    size_t nparams;
+    /* compile */
+    bool compiled;
+    nn_optimizer *optimizer;
+    nn_loss *loss;
+    nn_metric **metrics;
+    int nmetrics;
+    float *slots;
+    nn_var_span *spans;
+    int nspans;
+    nn_rng rng;
+    nn_program programs[3];
+};
+
+int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program **out);
+void nn_model_drop_programs(nn_model *m);
+/* (Re)creates the compiled metrics from their names for the current loss and output width. */
+int nn_model_resolve_metrics(nn_model *m, const char *const *names);
+/* Allocates gradient and optimizer state for a built, compiled model. */
+int nn_model_prepare_training(nn_model *m);
+/* The layer index of a Normalization that still needs adapting, or -1. */
+bool nn_model_needs_adapt(const nn_model *m);
+const nn_variable *nn_model_find_var(const nn_model *m, const char *name);
+
+/* Metric display names in Keras's order (sorted), for progress and history. */
+typedef struct nn_logs {
+    int count;
+    char names[NN_MAX_METRICS][32];
+    double values[NN_MAX_METRICS];
+} nn_logs;
+
+/* Progress output (src/model/progress.c). */
+typedef struct nn_progress {
+    FILE *out;
+    int verbose;       /* 1 bar, 2 line per epoch, 0 silent */
+    bool dynamic;      /* a terminal: redraw in place */
+    int64_t target;    /* steps per epoch */
+    double start;
+    int prev_width;
+} nn_progress;
+double nn_now(void);
+void nn_progress_start(nn_progress *p, FILE *out, int verbose, int64_t target);
+void nn_progress_update(nn_progress *p, int64_t step, const nn_logs *logs, bool final);
+
+/* Summary (src/model/summary.c). */
+void nn_format_count(int64_t n, char *buf, size_t size); /* 1,598 */
+
+#endif

@@ -1,0 +1,458 @@
+/* fit, evaluate, predict, train_on_batch and the History. */
+#include "model/model.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#define NN_DEFAULT_BATCH 32
+#define NN_MAX_LOGS (2 * NN_MAX_METRICS)
+
+struct nn_history {
+    int epochs, cap;
+    int ncols;
+    char names[NN_MAX_LOGS][32];
+    double *values; /* epochs x ncols */
+};
+
+/* The arrays a pass reads: rows picked through `index` (or in order when NULL). */
+typedef struct feed {
+    const float *x, *y, *w;  /* w: one weight per sample, or NULL */
+    int64_t x_inner, y_inner;
+    const int64_t *index;
+} feed;
+
+/* ------------------------------------------------------------ checks */
+
+static int check_finite(const nn_tensor *t, const char *what) {
+    const float *v = nn_tensor_f32(t);
+    int64_t size = nn_tensor_size(t), rows = t->ndim ? t->shape[0] : 1;
+    int64_t inner = rows ? size / rows : 0;
+    for (int64_t i = 0; i < size; i++)
+        if (!isfinite(v[i]))
+            return nn_error(NN_ERR_DATA, "%s contains %s at sample %lld, value %lld", what,
+                            isnan(v[i]) ? "NaN" : "Inf", (long long)(i / inner), (long long)(i % inner));
+    return NN_OK;
+}
+
+static int check_inputs(nn_model *m, const nn_tensor *x, const char *call) {
+    if (!x || x->dtype != NN_FLOAT32) return nn_error(NN_ERR_ARG, "%s: x is NULL or not float32", call);
+    if (x->ndim < 2 || x->shape[0] < 1) {
+        char s[96];
+        return nn_error(NN_ERR_SHAPE, "%s: x of shape %s needs a sample axis and at least one feature axis",
+                        call, nn_shape_str(x->ndim, x->shape, s, sizeof s));
+    }
+    int status = nn_model_build(m, x->ndim - 1, x->shape + 1);
+    return status ? nn_error_context(status, "%s", call) : NN_OK;
+}
+
+/* The targets must hold what the loss reads per sample; class indices must be in range. */
+static int check_targets(nn_model *m, nn_program *p, const nn_tensor *y, const char *call) {
+    const nn_node *pred = &p->graph.nodes[p->pred], *target = &p->graph.nodes[p->y];
+    int64_t rows = y->ndim ? y->shape[0] : 0, inner = rows ? nn_tensor_size(y) / rows : 0;
+    if (inner != target->inner) {
+        char ys[96], ps[96];
+        return nn_error(NN_ERR_SHAPE, "%s: targets of shape %s do not fit the model's output %s for loss %s%s",
+                        call, nn_shape_str(y->ndim, y->shape, ys, sizeof ys), nn_node_shape_str(pred, ps, sizeof ps),
+                        m->loss->def->name,
+                        m->loss->def->target == NN_TARGET_CLASS_INDEX ? " (expected one class index per sample)" : "");
+    }
+    int status = check_finite(y, "targets (y)");
+    if (status || m->loss->def->target != NN_TARGET_CLASS_INDEX) return status;
+    int64_t classes = nn_node_cols(pred);
+    const float *v = nn_tensor_f32(y);
+    for (int64_t i = 0; i < nn_tensor_size(y); i++)
+        if (v[i] < 0 || v[i] >= (float)classes || v[i] != floorf(v[i]))
+            return nn_error(NN_ERR_DATA, "%s: label %g at sample %lld is not a class index in [0, %lld)", call,
+                            (double)v[i], (long long)i, (long long)classes);
+    return NN_OK;
+}
+
+/* ------------------------------------------------------------ one pass over batches */
+
+static void gather(const nn_exec *e, const nn_program *p, const feed *f, int64_t start, int64_t n) {
+    float *x = nn_node_value(e, p->x);
+    float *y = p->y >= 0 ? nn_node_value(e, p->y) : NULL;
+    float *w = p->w >= 0 ? nn_node_value(e, p->w) : NULL;
+    int64_t w_inner = p->w >= 0 ? p->graph.nodes[p->w].inner : 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = f->index ? f->index[start + i] : start + i;
+        memcpy(x + i * f->x_inner, f->x + row * f->x_inner, (size_t)f->x_inner * sizeof *x);
+        if (y) memcpy(y + i * f->y_inner, f->y + row * f->y_inner, (size_t)f->y_inner * sizeof *y);
+        for (int64_t k = 0; w && k < w_inner; k++) w[i * w_inner + k] = f->w ? f->w[row] : 1.0f;
+    }
+}
+
+static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, const feed *f) {
+    const nn_node *pred = &p->graph.nodes[p->pred];
+    int64_t cols = nn_node_cols(pred), rows = nn_node_rows(e, pred);
+    int64_t tcols = m->loss->def->target == NN_TARGET_CLASS_INDEX ? 1 : cols;
+    const float *w = f->w ? nn_node_value(e, p->w) : NULL;
+    for (int i = 0; i < m->nmetrics; i++)
+        nn_metric_update(m->metrics[i], nn_node_value(e, p->pred), nn_node_value(e, p->y), rows, cols, tcols, w);
+}
+
+/* Forward (and, for training, backward and the optimizer update) on rows [start, start+n). */
+static double run_batch(nn_model *m, nn_program *p, const feed *f, int64_t start, int64_t n, bool train) {
+    nn_exec e = { &p->graph, p->arena, m->params, m->grads, n, &m->rng };
+    gather(&e, p, f, start, n);
+    nn_graph_forward(&e);
+    double loss = *nn_node_value(&e, p->loss);
+    update_metrics(m, &e, p, f);
+    if (train) {
+        memset(m->grads, 0, m->nparams * sizeof *m->grads);
+        nn_graph_backward(&e);
+        nn_optimizer_apply(m->optimizer, m->spans, m->nspans, m->params, m->grads, m->slots, m->nparams);
+    }
+    return loss;
+}
+
+static void reset_metrics(nn_model *m) {
+    for (int i = 0; i < m->nmetrics; i++) nn_metric_reset(m->metrics[i]);
+}
+
+/* Logs in Keras's order: names sorted, loss among them; `prefix` makes "val_" logs. */
+static void collect_logs(const nn_model *m, double loss, const char *prefix, nn_logs *logs) {
+    int first = logs->count;
+    for (int i = -1; i < m->nmetrics && logs->count < NN_MAX_METRICS; i++) {
+        const char *name = i < 0 ? "loss" : nn_metric_name(m->metrics[i]);
+        snprintf(logs->names[logs->count], sizeof logs->names[0], "%s%s", prefix, name);
+        logs->values[logs->count++] = i < 0 ? loss : nn_metric_result(m->metrics[i]);
+    }
+    for (int i = first + 1; i < logs->count; i++)
+        for (int j = i; j > first && strcmp(logs->names[j - 1], logs->names[j]) > 0; j--) {
+            char name[32];
+            double value = logs->values[j];
+            memcpy(name, logs->names[j], sizeof name);
+            memcpy(logs->names[j], logs->names[j - 1], sizeof name);
+            logs->values[j] = logs->values[j - 1];
+            memcpy(logs->names[j - 1], name, sizeof name);
+            logs->values[j - 1] = value;
+        }
+}
+
+/* Evaluates rows [0, count) of f in batches; loss averaged over samples as Keras's Mean. */
+static double evaluate_feed(nn_model *m, nn_program *p, const feed *f, int64_t count, int64_t batch) {
+    double total = 0.0;
+    reset_metrics(m);
+    for (int64_t start = 0; start < count; start += batch) {
+        int64_t n = count - start < batch ? count - start : batch;
+        total += run_batch(m, p, f, start, n, false) * (double)n;
+    }
+    return count ? total / (double)count : 0.0;
+}
+
+/* ------------------------------------------------------------ history */
+
+static int history_append(nn_history *h, const nn_logs *logs) {
+    if (h->epochs == 0) {
+        h->ncols = logs->count;
+        memcpy(h->names, logs->names, sizeof logs->names[0] * (size_t)logs->count);
+    }
+    if (h->epochs == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 16;
+        double *values = nn_realloc(h->values, (size_t)cap * (size_t)h->ncols * sizeof *values + 1);
+        if (!values) return NN_ERR_NOMEM;
+        h->values = values;
+        h->cap = cap;
+    }
+    memcpy(h->values + (size_t)h->epochs * (size_t)h->ncols, logs->values, (size_t)h->ncols * sizeof *logs->values);
+    h->epochs++;
+    return NN_OK;
+}
+
+int nn_history_epochs(const nn_history *h) { return h ? h->epochs : 0; }
+int nn_history_columns(const nn_history *h) { return h ? h->ncols : 0; }
+
+const char *nn_history_column_name(const nn_history *h, int column) {
+    return h && column >= 0 && column < h->ncols ? h->names[column] : NULL;
+}
+
+double nn_history_get(const nn_history *h, const char *name, int epoch) {
+    if (!h || !name || epoch < 0 || epoch >= h->epochs) return NAN;
+    for (int c = 0; c < h->ncols; c++)
+        if (strcmp(h->names[c], name) == 0) return h->values[(size_t)epoch * (size_t)h->ncols + (size_t)c];
+    return NAN;
+}
+
+void nn_history_free(nn_history *h) {
+    if (!h) return;
+    nn_free(h->values);
+    nn_free(h);
+}
+
+double nn_metrics_get(const nn_metrics *m, const char *name) {
+    for (int i = 0; m && name && i < m->count; i++)
+        if (strcmp(m->names[i], name) == 0) return m->values[i];
+    return NAN;
+}
+
+/* ------------------------------------------------------------ fit */
+
+typedef struct fit_plan {
+    int64_t n_train, n_val, batch;
+    float *weights;   /* per-sample weights (class_weight / sample_weight), or NULL */
+    int64_t *index;
+} fit_plan;
+
+static int sample_weights(const nn_fit_opts *o, const nn_tensor *y, int64_t n, float **out) {
+    *out = NULL;
+    if (!o->class_weight && !o->sample_weight) return NN_OK;
+    if (o->sample_weight && (nn_tensor_size(o->sample_weight) != n || o->sample_weight->dtype != NN_FLOAT32))
+        return nn_error(NN_ERR_SHAPE, "nn_fit: sample_weight has %lld values for %lld samples",
+                        (long long)nn_tensor_size(o->sample_weight), (long long)n);
+    float *w = nn_malloc((size_t)n * sizeof *w);
+    if (!w) return NN_ERR_NOMEM;
+    const float *yv = nn_tensor_f32(y);
+    int64_t y_inner = nn_tensor_size(y) / n;
+    for (int64_t i = 0; i < n; i++) {
+        w[i] = o->sample_weight ? nn_tensor_f32(o->sample_weight)[i] : 1.0f;
+        if (!o->class_weight) continue;
+        int64_t cls = 0; /* one-hot rows: argmax; single values: the rounded label */
+        for (int64_t k = 1; k < y_inner; k++)
+            if (yv[i * y_inner + k] > yv[i * y_inner + cls]) cls = k;
+        if (y_inner == 1) cls = (int64_t)lrintf(yv[i]);
+        if (cls < 0 || cls >= o->class_weight_count) {
+            nn_free(w);
+            return nn_error(NN_ERR_DATA, "nn_fit: class %lld of sample %lld has no class_weight (%d given)",
+                            (long long)cls, (long long)i, o->class_weight_count);
+        }
+        w[i] *= (float)o->class_weight[cls];
+    }
+    *out = w;
+    return NN_OK;
+}
+
+/* Keras's adapt: per-feature mean and (population) variance of the training rows. */
+static int adapt_rows(nn_model *m, const float *x, int64_t rows, int64_t inner) {
+    for (int i = 0; i < m->nvars; i++) {
+        const nn_variable *v = &m->vars[i];
+        if (m->layers[v->layer]->def != &nn_layer_normalization || !strstr(v->name, "/mean")) continue;
+        int64_t cols = v->shape[0], groups = inner / cols;
+        float *mean = m->params + v->offset, *var = m->params + m->vars[i + 1].offset;
+        float *count = m->params + m->vars[i + 2].offset;
+        for (int64_t c = 0; c < cols; c++) {
+            double sum = 0.0, sq = 0.0;
+            for (int64_t r = 0; r < rows * groups; r++) sum += x[r * cols + c];
+            double mu = sum / (double)(rows * groups);
+            for (int64_t r = 0; r < rows * groups; r++) sq += (x[r * cols + c] - mu) * (x[r * cols + c] - mu);
+            mean[c] = (float)mu;
+            var[c] = (float)(sq / (double)(rows * groups));
+        }
+        *count = (float)(rows * groups);
+    }
+    return NN_OK;
+}
+
+int nn_adapt(nn_model *m, const nn_tensor *x) {
+    if (!m) return nn_error(NN_ERR_ARG, "nn_adapt: model is NULL");
+    int status = check_inputs(m, x, "nn_adapt");
+    if (!status) status = check_finite(x, "nn_adapt: x");
+    if (status) return status;
+    return adapt_rows(m, nn_tensor_f32(x), x->shape[0], nn_tensor_size(x) / x->shape[0]);
+}
+
+static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp) {
+    const nn_tensor *x = nn_dataset_x(train), *y = nn_dataset_y(train);
+    if (!y) return nn_error(NN_ERR_ARG, "nn_fit: the training data has no targets (y)");
+    int status = check_inputs(m, x, "nn_fit");
+    if (!status) status = check_finite(x, "nn_fit: training data (x)");
+    if (status) return status;
+    int64_t n = x->shape[0];
+    if (o->validation_split < 0 || o->validation_split >= 1)
+        return nn_error(NN_ERR_ARG, "nn_fit: validation_split must be in [0, 1), got %g", o->validation_split);
+    if (o->validation_split > 0 && o->validation_data)
+        return nn_error(NN_ERR_ARG, "nn_fit: give validation_split or validation_data, not both");
+    fp->n_train = o->validation_split > 0 ? (int64_t)floor((double)n * (1.0 - o->validation_split)) : n;
+    fp->n_val = n - fp->n_train;
+    if (fp->n_train < 1 || (o->validation_split > 0 && fp->n_val < 1))
+        return nn_error(NN_ERR_ARG, "nn_fit: validation_split %g of %lld samples leaves an empty split",
+                        o->validation_split, (long long)n);
+    if (o->batch_size < 0 || o->epochs < 0 || o->initial_epoch < 0)
+        return nn_error(NN_ERR_ARG, "nn_fit: epochs, batch_size and initial_epoch must not be negative");
+    fp->batch = o->batch_size ? o->batch_size : NN_DEFAULT_BATCH;
+    if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_fit: model '%s' is not compiled: call nn_compile first", m->name);
+    /* "accuracy" resolves from the output width, known only now */
+    const char *names[NN_MAX_METRICS];
+    for (int i = 0; i < m->nmetrics; i++) names[i] = nn_metric_name(m->metrics[i]);
+    names[m->nmetrics] = NULL;
+    char copies[NN_MAX_METRICS][32];
+    for (int i = 0; i < m->nmetrics; i++) snprintf(copies[i], sizeof copies[i], "%s", names[i]), names[i] = copies[i];
+    status = nn_model_resolve_metrics(m, names);
+    nn_program *p;
+    if (!status) status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &p);
+    if (!status) status = check_targets(m, p, y, "nn_fit");
+    if (!status && o->validation_data) {
+        const nn_tensor *vx = nn_dataset_x(o->validation_data), *vy = nn_dataset_y(o->validation_data);
+        if (!vy) return nn_error(NN_ERR_ARG, "nn_fit: validation_data has no targets (y)");
+        status = check_inputs(m, vx, "nn_fit: validation_data");
+        if (!status) status = check_finite(vx, "nn_fit: validation_data (x)");
+        if (!status) status = check_targets(m, p, vy, "nn_fit: validation_data");
+    }
+    if (!status) status = nn_model_prepare_training(m);
+    if (!status) status = sample_weights(o, y, n, &fp->weights);
+    if (status) return status;
+    fp->index = nn_malloc((size_t)fp->n_train * sizeof *fp->index);
+    if (!fp->index) return NN_ERR_NOMEM;
+    if (nn_model_needs_adapt(m)) adapt_rows(m, nn_tensor_f32(x), fp->n_train, nn_tensor_size(x) / n);
+    return NN_OK;
+}
+
+static void shuffle(int64_t *index, int64_t n, nn_rng *rng) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)nn_rng_below(rng, (uint64_t)i + 1), t = index[i];
+        index[i] = index[j];
+        index[j] = t;
+    }
+}
+
+static int progress_verbosity(int verbose) {
+    if (verbose == NN_OFF) return 0;
+    return verbose == 0 ? 1 : verbose;
+}
+
+static feed make_feed(const nn_tensor *x, const nn_tensor *y, const float *w, const int64_t *index, int64_t offset) {
+    int64_t rows = x->shape[0];
+    feed f = { nn_tensor_f32(x), nn_tensor_f32(y), w, nn_tensor_size(x) / rows, nn_tensor_size(y) / rows, index };
+    f.x += offset * f.x_inner;
+    f.y += offset * f.y_inner;
+    if (f.w) f.w += offset;
+    return f;
+}
+
+static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp, nn_history *h) {
+    const nn_tensor *x = nn_dataset_x(train), *y = nn_dataset_y(train);
+    int epochs = o->epochs ? o->epochs : 1, verbose = progress_verbosity(o->verbose);
+    int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
+    nn_program *train_p, *eval_p = NULL;
+    int status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &train_p);
+    if (!status && (fp->n_val || o->validation_data)) status = nn_model_program(m, NN_PROGRAM_EVAL, fp->batch, &eval_p);
+    if (status) return status;
+    feed train_feed = make_feed(x, y, fp->weights, fp->index, 0);
+    feed val_feed = o->validation_data
+                        ? make_feed(nn_dataset_x(o->validation_data), nn_dataset_y(o->validation_data), NULL, NULL, 0)
+                        : make_feed(x, y, fp->weights, NULL, fp->n_train);
+    int64_t n_val = o->validation_data ? nn_dataset_size(o->validation_data) : fp->n_val;
+    for (int64_t i = 0; i < fp->n_train; i++) fp->index[i] = i;
+    FILE *out = o->out ? o->out : stdout;
+    for (int epoch = o->initial_epoch; epoch < epochs; epoch++) {
+        if (verbose) fprintf(out, "Epoch %d/%d\n", epoch + 1, epochs);
+        if (o->shuffle != NN_OFF) shuffle(fp->index, fp->n_train, &m->rng);
+        nn_progress bar;
+        nn_progress_start(&bar, out, verbose, steps);
+        reset_metrics(m);
+        double total = 0.0;
+        nn_logs logs;
+        for (int64_t s = 0; s < steps; s++) {
+            int64_t start = s * fp->batch, n = fp->n_train - start < fp->batch ? fp->n_train - start : fp->batch;
+            total += run_batch(m, train_p, &train_feed, start, n, true) * (double)n;
+            logs.count = 0;
+            collect_logs(m, total / (double)(start + n), "", &logs);
+            if (s + 1 < steps) nn_progress_update(&bar, s + 1, &logs, false);
+        }
+        if (eval_p) {
+            nn_logs val = { 0 };
+            double val_loss = evaluate_feed(m, eval_p, &val_feed, n_val, fp->batch);
+            collect_logs(m, val_loss, "val_", &val);
+            for (int i = 0; i < val.count && logs.count < NN_MAX_METRICS; i++, logs.count++) {
+                memcpy(logs.names[logs.count], val.names[i], sizeof logs.names[0]);
+                logs.values[logs.count] = val.values[i];
+            }
+        }
+        nn_progress_update(&bar, steps, &logs, true);
+        if (h && history_append(h, &logs)) return NN_ERR_NOMEM;
+    }
+    return NN_OK;
+}
+
+int nn_fit(nn_model *m, const nn_dataset *train, const nn_fit_opts *opts, nn_history **history) {
+    if (history) *history = NULL;
+    if (!m || !train) return nn_error(NN_ERR_ARG, "nn_fit: %s is NULL", m ? "dataset" : "model");
+    nn_fit_opts defaults = { 0 };
+    const nn_fit_opts *o = opts ? opts : &defaults;
+    fit_plan fp = { 0 };
+    nn_history *h = history ? nn_calloc(1, sizeof *h) : NULL;
+    int status = history && !h ? NN_ERR_NOMEM : fit_prepare(m, train, o, &fp);
+    if (!status) status = fit_epochs(m, train, o, &fp, h);
+    nn_free(fp.weights);
+    nn_free(fp.index);
+    if (status || !history) nn_history_free(h);
+    else *history = h;
+    return status;
+}
+
+/* ------------------------------------------------------------ evaluate, predict, train_on_batch */
+
+int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, nn_metrics *out) {
+    if (!m || !data || !out) return nn_error(NN_ERR_ARG, "nn_evaluate: model, data or out is NULL");
+    const nn_tensor *x = nn_dataset_x(data), *y = nn_dataset_y(data);
+    if (!y) return nn_error(NN_ERR_ARG, "nn_evaluate: the data has no targets (y)");
+    int64_t batch = opts && opts->batch_size > 0 ? opts->batch_size : NN_DEFAULT_BATCH;
+    nn_program *p;
+    int status = check_inputs(m, x, "nn_evaluate");
+    if (!status) status = check_finite(x, "nn_evaluate: x");
+    if (!status) status = nn_model_program(m, NN_PROGRAM_EVAL, batch, &p);
+    if (!status) status = check_targets(m, p, y, "nn_evaluate");
+    if (status) return status;
+    feed f = make_feed(x, y, NULL, NULL, 0);
+    double loss = evaluate_feed(m, p, &f, x->shape[0], batch);
+    nn_logs logs = { 0 };
+    collect_logs(m, loss, "", &logs);
+    *out = (nn_metrics){ .loss = loss, .count = logs.count };
+    memcpy(out->names, logs.names, sizeof out->names);
+    memcpy(out->values, logs.values, sizeof out->values);
+    if (opts && progress_verbosity(opts->verbose) && opts->verbose != 0) {
+        nn_progress bar;
+        int64_t steps = (x->shape[0] + batch - 1) / batch;
+        nn_progress_start(&bar, opts->out ? opts->out : stdout, progress_verbosity(opts->verbose), steps);
+        nn_progress_update(&bar, steps, &logs, true);
+    }
+    return NN_OK;
+}
+
+int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_tensor **out) {
+    if (out) *out = NULL;
+    if (!m || !out) return nn_error(NN_ERR_ARG, "nn_predict: model or out is NULL");
+    int status = check_inputs(m, x, "nn_predict");
+    if (status) return status;
+    int64_t n = x->shape[0], batch = opts && opts->batch_size > 0 ? opts->batch_size : NN_DEFAULT_BATCH;
+    if (batch > n) batch = n;
+    nn_program *p;
+    status = nn_model_program(m, NN_PROGRAM_PREDICT, batch, &p);
+    if (status) return status;
+    const nn_node *pred = &p->graph.nodes[p->pred];
+    int64_t shape[NN_MAX_DIMS];
+    memcpy(shape, pred->shape, sizeof shape);
+    shape[0] = n;
+    nn_tensor *result = nn_tensor_new(NN_FLOAT32, pred->ndim, shape);
+    if (!result) return NN_ERR_NOMEM;
+    feed f = { nn_tensor_f32(x), NULL, NULL, nn_tensor_size(x) / n, 0, NULL };
+    for (int64_t start = 0; start < n; start += batch) {
+        int64_t rows = n - start < batch ? n - start : batch;
+        nn_exec e = { &p->graph, p->arena, m->params, m->grads, rows, &m->rng };
+        gather(&e, p, &f, start, rows);
+        nn_graph_forward(&e);
+        memcpy(nn_tensor_f32(result) + start * pred->inner, nn_node_value(&e, p->pred), (size_t)(rows * pred->inner) * sizeof(float));
+    }
+    *out = result;
+    return NN_OK;
+}
+
+int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, double *loss) {
+    if (!m || !y) return nn_error(NN_ERR_ARG, "nn_train_on_batch: model or y is NULL");
+    if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_train_on_batch: model '%s' is not compiled", m->name);
+    int status = check_inputs(m, x, "nn_train_on_batch");
+    if (!status) status = check_finite(x, "nn_train_on_batch: x");
+    if (!status && (y->ndim < 1 || y->shape[0] != x->shape[0]))
+        status = nn_error(NN_ERR_SHAPE, "nn_train_on_batch: x has %lld samples but y has %lld",
+                          (long long)x->shape[0], (long long)(y->ndim ? y->shape[0] : 0));
+    nn_program *p;
+    if (!status) status = nn_model_program(m, NN_PROGRAM_TRAIN, x->shape[0], &p);
+    if (!status) status = check_targets(m, p, y, "nn_train_on_batch");
+    if (!status) status = nn_model_prepare_training(m);
+    if (status) return status;
+    feed f = make_feed(x, y, NULL, NULL, 0);
+    reset_metrics(m);
+    double value = run_batch(m, p, &f, 0, x->shape[0], true);
+    if (loss) *loss = value;
+    return NN_OK;
+}
