@@ -3,7 +3,7 @@
 CC ?= cc
 PREFIX ?= /usr/local
 BUILD ?= build
-OPT ?= -O2
+OPT ?= -O3 -fno-math-errno
 CFLAGS_BASE := -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -Iinclude -Isrc
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
@@ -15,9 +15,10 @@ CLI_SRC := $(sort $(wildcard tools/nn/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test sanitize install clean examples
+.PHONY: all test unit install clean
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
@@ -31,6 +32,9 @@ $(BUILD)/libnn.a: $(LIB_OBJ)
 $(BUILD)/libnn.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# The command finds the bundled data where `make install` puts it.
+$(BUILD)/obj/tools/nn/common.o: ALL_CFLAGS += -DNN_DATA_DIR='"$(PREFIX)/share/nn/data"'
+
 $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LDLIBS)
 
@@ -42,13 +46,16 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libnn.a $(LDFLAGS) $(LDLIBS)
 
-# Every test program runs from the project root; the totals line is summed at the end.
-test: all $(TEST_BIN)
-	@BUILD=$(BUILD) sh tests/run_all.sh $(TEST_BIN)
+SAN_OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-sanitize:
-	$(MAKE) BUILD=build-san OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" test
+# `make test`: every test in the optimized build, then all again under ASan + UBSan (with leak
+# checks). `make unit` runs one build's tests only. Tests run from the project root.
+test:
+	$(MAKE) unit
+	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" LDFLAGS="-fsanitize=address,undefined" unit
+
+unit: all $(TEST_BIN)
+	@BUILD=$(BUILD) NN=$(BUILD)/nn EXTRA_LDFLAGS="$(LDFLAGS)" sh tests/run_all.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -56,6 +63,8 @@ install: all
 	install -m 644 $(BUILD)/libnn.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libnn.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/nn $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/nn/data
+	install -m 644 data/*.csv data/README.md $(DESTDIR)$(PREFIX)/share/nn/data/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/#define NN_VERSION "\(.*\)"/\1/p' include/nn.h)|' \
 		nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 

@@ -2,7 +2,10 @@
 # Runs each test program given, prints its output, and ends with the summed totals line.
 passed=0; failed=0; status=0
 for t in "$@"; do
-    out=$("$t" 2>&1); rc=$?
+    case "$t" in
+        *.sh) out=$(sh "$t" 2>&1); rc=$? ;;
+        *) out=$("$t" 2>&1); rc=$? ;;
+    esac
     printf '%s\n' "$out"
     line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     p=$(printf '%s' "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/')

@@ -266,7 +266,8 @@ TEST(test_logits_paths_are_stable) {
     CHECK_NEAR(row_loss("categorical_crossentropy", logits, huge, one_hot, 2), 2000.0, 1e-9);
     CHECK(row_gradient_finite("categorical_crossentropy", logits, huge, one_hot, 2));
     float class_one = 1.0f;
-    CHECK_NEAR(row_loss("sparse_categorical_crossentropy", logits, huge, &class_one, 2), 2000.0, 1e-9);
+    CHECK_NEAR(row_loss("sparse_categorical_crossentropy", logits, huge, &class_one, 2), 2000.0,
+               1e-9);
     CHECK(row_gradient_finite("sparse_categorical_crossentropy", logits, huge, &class_one, 2));
     float zeros[2] = { 0.0f, 0.0f };
     CHECK_NEAR(row_loss("log_cosh", (nn_loss_opts){ 0 }, huge, zeros, 2), 1000.0 - log(2.0), 1e-9);
@@ -306,7 +307,8 @@ TEST(test_clip_bounds_are_keras_float32_epsilon) {
 
 TEST(test_loss_lookup_by_name_alias_and_class) {
     static const struct { const char *given, *canonical; } names[] = {
-        { "binary_crossentropy", "binary_crossentropy" }, { "BinaryCrossentropy", "binary_crossentropy" },
+        { "binary_crossentropy", "binary_crossentropy" },
+        { "BinaryCrossentropy", "binary_crossentropy" },
         { "bce", "binary_crossentropy" }, { "MSE", "mean_squared_error" },
         { "meansquarederror", "mean_squared_error" }, { "mae", "mean_absolute_error" },
         { "Huber", "huber" }, { "KLDivergence", "kl_divergence" }, { "kld", "kl_divergence" },
@@ -352,8 +354,9 @@ TEST(test_loss_rejects_bad_options) {
     CHECK_CONTAINS(nn_last_error(),
                    "loss 'mean_squared_error' takes no argument 'from_logits' (it takes: none)");
     CHECK(nn_loss_new("bce", &(nn_loss_opts){ .delta = 2 }) == NULL);
-    CHECK_CONTAINS(nn_last_error(), "takes no argument 'delta' (it takes: from_logits, label_smoothing)");
-    CHECK(nn_loss_new("sparse_categorical_crossentropy", &(nn_loss_opts){ .label_smoothing = 0.1 }) == NULL);
+    CHECK_CONTAINS(nn_last_error(),
+                   "takes no argument 'delta' (it takes: from_logits, label_smoothing)");
+    CHECK(nn_loss_sparse_categorical_crossentropy(.label_smoothing = 0.1) == NULL);
     CHECK_CONTAINS(nn_last_error(), "takes no argument 'label_smoothing' (it takes: from_logits)");
     CHECK(nn_loss_binary_crossentropy(.label_smoothing = 1.5) == NULL);
     CHECK_CONTAINS(nn_last_error(), "label_smoothing must be in [0, 1], got 1.5");
@@ -386,7 +389,8 @@ TEST(test_loss_config_round_trip) {
     nn_value config;
     CHECK(nn_loss_get_config(loss, &config) == NN_OK);
     const nn_value *name = nn_value_get(&config, "name");
-    CHECK(name && name->type == NN_VALUE_STRING && strcmp(name->string, "binary_crossentropy") == 0);
+    CHECK(name && name->type == NN_VALUE_STRING);
+    CHECK(name && strcmp(name->string, "binary_crossentropy") == 0);
     CHECK(config_bool(&config, "from_logits"));
     CHECK(config_number(&config, "label_smoothing") == 0.1);
     CHECK(nn_value_get(&config, "delta") == NULL);
@@ -427,6 +431,18 @@ TEST(test_loss_from_config_errors) {
     CHECK_CONTAINS(nn_last_error(), "unknown loss 'Hubber'");
 }
 
+static void *failing_malloc(size_t size, void *ctx) { (void)size, (void)ctx; return NULL; }
+static void *plain_realloc(void *p, size_t size, void *ctx) { (void)ctx; return realloc(p, size); }
+static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
+
+TEST(test_loss_new_allocation_failure) {
+    nn_set_allocator(&(nn_allocator){ failing_malloc, plain_realloc, plain_free, NULL });
+    nn_loss *loss = nn_loss_new("mse", NULL);
+    nn_set_allocator(NULL);
+    CHECK(loss == NULL);
+    CHECK_CONTAINS(nn_last_error(), "out of memory");
+}
+
 int main(void) {
     RUN_TESTS(test_loss_values_match_keras, test_loss_gradients_match_keras,
               test_loss_gradients_match_finite_differences, test_loss_backward_accumulates_scaled,
@@ -434,5 +450,5 @@ int main(void) {
               test_clip_bounds_are_keras_float32_epsilon, test_loss_lookup_by_name_alias_and_class,
               test_unknown_loss_lists_known_names, test_loss_defaults_and_constructors,
               test_loss_rejects_bad_options, test_loss_config_round_trip,
-              test_loss_from_config_errors);
+              test_loss_from_config_errors, test_loss_new_allocation_failure);
 }

@@ -212,16 +212,18 @@ TEST(test_metrics_match_keras) {
     }
 }
 
-/* The result of `name` resolved against a loss and output width, over one batch. */
-static double metric_value(const char *name, const char *loss_name, nn_loss_opts opts,
-                           const float *pred, const float *truth, int64_t rows, int64_t cols,
-                           int64_t truth_cols) {
-    nn_loss *loss = loss_name ? nn_loss_new(loss_name, &opts) : NULL;
-    nn_metric *m = nn_metric_new(name, loss, cols);
-    nn_metric_update(m, pred, truth, rows, cols, truth_cols, NULL);
+/* One batch without sample weights. */
+typedef struct batch {
+    const float *pred, *truth;
+    int64_t rows, cols, truth_cols;
+} batch;
+
+/* The result of `name` resolved against `loss` (or no loss) and the batch's width. */
+static double metric_value(const char *name, const nn_loss *loss, batch b) {
+    nn_metric *m = nn_metric_new(name, loss, b.cols);
+    nn_metric_update(m, b.pred, b.truth, b.rows, b.cols, b.truth_cols, NULL);
     double value = nn_metric_result(m);
     nn_metric_free(m);
-    nn_loss_free(loss);
     return value;
 }
 
@@ -229,29 +231,40 @@ static double metric_value(const char *name, const char *loss_name, nn_loss_opts
  * index truth is sparse, anything else categorical, whatever the loss. Each input below gives
  * a different value under each of the three accuracies. */
 TEST(test_accuracy_resolves_as_keras_compile) {
+    nn_loss *bce = nn_loss_new("binary_crossentropy", NULL);
+    nn_loss *cce = nn_loss_new("categorical_crossentropy", NULL);
+    nn_loss *scce = nn_loss_new("sparse_categorical_crossentropy", NULL);
+    nn_loss *mse = nn_loss_new("mse", NULL);
     const float pred[] = { 0.2f, 0.3f, 0.5f, 0.1f, 0.6f, 0.3f };
     const float one_hot[] = { 0, 0, 1, 0, 1, 0 }, classes[] = { 2, 1 };
-    nn_loss_opts none = { 0 };
+    batch categorical = { pred, one_hot, 2, 3, 3 }, sparse = { pred, classes, 2, 3, 1 };
     /* categorical: both argmaxes right; binary would be 5/6 (0.5 is not > 0.5) */
-    CHECK_NEAR(metric_value("accuracy", "categorical_crossentropy", none, pred, one_hot, 2, 3, 3), 1.0, 0);
-    CHECK_NEAR(metric_value("accuracy", "binary_crossentropy", none, pred, one_hot, 2, 3, 3), 1.0, 0);
-    CHECK_NEAR(metric_value("acc", "mse", none, pred, one_hot, 2, 3, 3), 1.0, 0);
-    CHECK_NEAR(metric_value("binary_accuracy", NULL, none, pred, one_hot, 2, 3, 3), 5.0 / 6.0, 1e-12);
+    CHECK_NEAR(metric_value("accuracy", cce, categorical), 1.0, 0);
+    CHECK_NEAR(metric_value("accuracy", bce, categorical), 1.0, 0);
+    CHECK_NEAR(metric_value("acc", mse, categorical), 1.0, 0);
+    CHECK_NEAR(metric_value("binary_accuracy", NULL, categorical), 5.0 / 6.0, 1e-12);
     /* sparse: class indices; categorical accuracy over a one-wide truth would be 0 */
-    CHECK_NEAR(metric_value("Accuracy", "sparse_categorical_crossentropy", none, pred, classes, 2, 3, 1), 1.0, 0);
-    CHECK_NEAR(metric_value("categorical_accuracy", NULL, none, pred, classes, 2, 3, 1), 0.0, 0);
+    CHECK_NEAR(metric_value("Accuracy", scce, sparse), 1.0, 0);
+    CHECK_NEAR(metric_value("categorical_accuracy", NULL, sparse), 0.0, 0);
     /* one column: binary, thresholded at 0.5 */
     const float column[] = { 0.7f, 0.4f, 0.5f }, labels[] = { 1, 1, 0 };
-    CHECK_NEAR(metric_value("accuracy", "binary_crossentropy", none, column, labels, 3, 1, 1), 2.0 / 3.0, 1e-12);
-    CHECK_NEAR(metric_value("accuracy", NULL, none, column, labels, 3, 1, 1), 2.0 / 3.0, 1e-12);
+    batch binary = { column, labels, 3, 1, 1 };
+    CHECK_NEAR(metric_value("accuracy", bce, binary), 2.0 / 3.0, 1e-12);
+    CHECK_NEAR(metric_value("accuracy", NULL, binary), 2.0 / 3.0, 1e-12);
+    nn_loss_free(bce);
+    nn_loss_free(cce);
+    nn_loss_free(scce);
+    nn_loss_free(mse);
 }
 
 /* Keras's BinaryAccuracy compares raw outputs with 0.5 even when the loss takes logits: logit
  * 0.3 (probability 0.57) counts as class 0. */
 TEST(test_accuracy_with_logits_still_thresholds_raw_outputs) {
+    nn_loss *bce_logits = nn_loss_binary_crossentropy(.from_logits = true);
     const float logits[] = { -2.0f, 0.3f, 2.0f }, labels[] = { 0, 1, 1 };
-    CHECK_NEAR(metric_value("accuracy", "binary_crossentropy", (nn_loss_opts){ .from_logits = true },
-                            logits, labels, 3, 1, 1), 2.0 / 3.0, 1e-12);
+    CHECK_NEAR(metric_value("accuracy", bce_logits, (batch){ logits, labels, 3, 1, 1 }), 2.0 / 3.0,
+               1e-12);
+    nn_loss_free(bce_logits);
 }
 
 TEST(test_metric_display_name_is_as_given) {
@@ -303,27 +316,56 @@ TEST(test_auc_degenerate_and_perfect) {
 
 /* tf.math.in_top_k: an out-of-range class or a non-finite prediction is never in the top k. */
 TEST(test_sparse_top_k_out_of_range_and_nan) {
+    const char *top_k = "sparse_top_k_categorical_accuracy";
     const float pred[] = { 0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f };
     const float out_of_range[] = { 7 }, negative[] = { -1 }, in_top[] = { 6.5f };
-    CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, (nn_loss_opts){ 0 }, pred,
-                       out_of_range, 1, 7, 1) == 0.0);
-    CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, (nn_loss_opts){ 0 }, pred,
-                       negative, 1, 7, 1) == 0.0);
-    CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, (nn_loss_opts){ 0 }, pred,
-                       in_top, 1, 7, 1) == 1.0);
+    CHECK(metric_value(top_k, NULL, (batch){ pred, out_of_range, 1, 7, 1 }) == 0.0);
+    CHECK(metric_value(top_k, NULL, (batch){ pred, negative, 1, 7, 1 }) == 0.0);
+    CHECK(metric_value(top_k, NULL, (batch){ pred, in_top, 1, 7, 1 }) == 1.0);
     const float with_nan[] = { 0.1f, NAN, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f }, six[] = { 6 };
-    CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, (nn_loss_opts){ 0 }, with_nan,
-                       six, 1, 7, 1) == 0.0);
+    CHECK(metric_value(top_k, NULL, (batch){ with_nan, six, 1, 7, 1 }) == 0.0);
 }
 
 /* Keras casts labels to bool for the confusion counts, so 0.3 and 0.7 are positives.
  * Expected values from Keras 3.15.1: Precision 1.0, Recall 0.5, AUC 0.5 on these inputs. */
 TEST(test_confusion_metrics_treat_nonzero_labels_as_positive) {
     const float pred[] = { 0.9f, 0.2f, 0.1f }, truth[] = { 0.3f, 0.0f, 0.7f };
-    nn_loss_opts none = { 0 };
-    CHECK_NEAR(metric_value("precision", NULL, none, pred, truth, 3, 1, 1), 1.0, 1e-12);
-    CHECK_NEAR(metric_value("recall", NULL, none, pred, truth, 3, 1, 1), 0.5, 1e-12);
-    CHECK_NEAR(metric_value("auc", NULL, none, pred, truth, 3, 1, 1), 0.5, 1e-6);
+    batch b = { pred, truth, 3, 1, 1 };
+    CHECK_NEAR(metric_value("precision", NULL, b), 1.0, 1e-12);
+    CHECK_NEAR(metric_value("recall", NULL, b), 0.5, 1e-12);
+    CHECK_NEAR(metric_value("auc", NULL, b), 0.5, 1e-6);
+}
+
+/* A fractional class label: sparse_categorical_accuracy compares floats (1.5 != 1) while the
+ * top-k variant casts to int32 first (1.5 -> 1). Keras 3.15.1 gives 0.0 and 1.0. */
+TEST(test_fractional_class_labels_as_keras) {
+    const float pred[] = { 0.1f, 0.8f, 0.1f }, label[] = { 1.5f };
+    batch b = { pred, label, 1, 3, 1 };
+    CHECK(metric_value("sparse_categorical_accuracy", NULL, b) == 0.0);
+    CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, b) == 1.0);
+}
+
+/* An allocator that fails the allocation numbered fail_at (0-based). */
+typedef struct failing_allocator { int calls, fail_at; } failing_allocator;
+
+static void *failing_malloc(size_t size, void *ctx) {
+    failing_allocator *f = ctx;
+    return f->calls++ == f->fail_at ? NULL : malloc(size);
+}
+static void *plain_realloc(void *p, size_t size, void *ctx) { (void)ctx; return realloc(p, size); }
+static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
+
+/* AUC makes four allocations (metric, name, two bucket arrays); failing any one gives NULL
+ * with the out-of-memory message and frees the rest (ASan checks the leaks). */
+TEST(test_metric_new_allocation_failures) {
+    for (int fail_at = 0; fail_at < 4; fail_at++) {
+        failing_allocator f = { 0, fail_at };
+        nn_set_allocator(&(nn_allocator){ failing_malloc, plain_realloc, plain_free, &f });
+        nn_metric *m = nn_metric_new("auc", NULL, 1);
+        nn_set_allocator(NULL);
+        CHECK(m == NULL);
+        CHECK_CONTAINS(nn_last_error(), "out of memory");
+    }
 }
 
 int main(void) {
@@ -332,5 +374,6 @@ int main(void) {
               test_metric_display_name_is_as_given, test_unknown_metric_lists_known_names,
               test_empty_metrics_are_zero, test_auc_degenerate_and_perfect,
               test_sparse_top_k_out_of_range_and_nan,
-              test_confusion_metrics_treat_nonzero_labels_as_positive);
+              test_confusion_metrics_treat_nonzero_labels_as_positive,
+              test_fractional_class_labels_as_keras, test_metric_new_allocation_failures);
 }

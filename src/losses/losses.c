@@ -25,7 +25,9 @@ typedef struct loss_entry {
     unsigned options;
 } loss_entry;
 
-static double clip(double x, double low, double high) { return x < low ? low : x > high ? high : x; }
+static double clip(double x, double low, double high) {
+    return x < low ? low : x > high ? high : x;
+}
 /* tf.clip_by_value's gradient mask: the bounds themselves pass the gradient. */
 static bool within(double x, double low, double high) { return x >= low && x <= high; }
 static double sign(double x) { return (x > 0) - (x < 0); }
@@ -98,7 +100,8 @@ static double row_sum(const float *x, int64_t cols) {
 static double categorical_logits_forward(const float *x, const float *truth, int64_t cols,
                                          const nn_loss_opts *o) {
     double lse = log_sum_exp(x, cols), loss = 0;
-    for (int64_t c = 0; c < cols; c++) loss += smoothed_class_label(truth[c], cols, o) * (lse - x[c]);
+    for (int64_t c = 0; c < cols; c++)
+        loss += smoothed_class_label(truth[c], cols, o) * (lse - x[c]);
     return loss;
 }
 
@@ -212,11 +215,20 @@ static void sparse_categorical_crossentropy_backward(float *dpred, const float *
     }
 
 static double mean_squared_error_value(double e, const nn_loss_opts *o) { (void)o; return e * e; }
-static double mean_squared_error_derivative(double e, const nn_loss_opts *o) { (void)o; return 2 * e; }
+static double mean_squared_error_derivative(double e, const nn_loss_opts *o) {
+    (void)o;
+    return 2 * e;
+}
 MEAN_OF_ERROR(mean_squared_error)
 
-static double mean_absolute_error_value(double e, const nn_loss_opts *o) { (void)o; return fabs(e); }
-static double mean_absolute_error_derivative(double e, const nn_loss_opts *o) { (void)o; return sign(e); }
+static double mean_absolute_error_value(double e, const nn_loss_opts *o) {
+    (void)o;
+    return fabs(e);
+}
+static double mean_absolute_error_derivative(double e, const nn_loss_opts *o) {
+    (void)o;
+    return sign(e);
+}
 MEAN_OF_ERROR(mean_absolute_error)
 
 static double huber_value(double e, const nn_loss_opts *o) {
@@ -255,7 +267,8 @@ static double hinge_forward(const float *pred, const float *truth, int64_t cols,
     (void)o;
     bool binary = row_is_binary(truth, cols);
     double sum = 0;
-    for (int64_t c = 0; c < cols; c++) sum += fmax(1.0 - hinge_label(truth, c, binary) * pred[c], 0.0);
+    for (int64_t c = 0; c < cols; c++)
+        sum += fmax(1.0 - hinge_label(truth, c, binary) * pred[c], 0.0);
     return sum / (double)cols;
 }
 
@@ -277,7 +290,8 @@ static double kl_divergence_forward(const float *pred, const float *truth, int64
     (void)o;
     double sum = 0;
     for (int64_t c = 0; c < cols; c++) {
-        double t = clip(truth[c], CLIP_LOW, KL_CLIP_HIGH), p = clip(pred[c], CLIP_LOW, KL_CLIP_HIGH);
+        double t = clip(truth[c], CLIP_LOW, KL_CLIP_HIGH);
+        double p = clip(pred[c], CLIP_LOW, KL_CLIP_HIGH);
         sum += t * log(t / p);
     }
     return sum;
@@ -326,7 +340,8 @@ const nn_loss_def *nn_loss_find(const char *name) {
     for (size_t i = 0; i < NN_ARRAY_LEN(loss_table); i++) known[i] = loss_table[i].def.name;
     char list[512];
     nn_join_names(list, sizeof list, known, NN_ARRAY_LEN(known));
-    nn_error(NN_ERR_NAME, "unknown loss '%s' (known: %s; also mse, mae, bce, kld and the Keras class names)",
+    nn_error(NN_ERR_NAME,
+             "unknown loss '%s' (known: %s; also mse, mae, bce, kld and the Keras class names)",
              name ? name : "(null)", list);
     return NULL;
 }
@@ -354,7 +369,8 @@ static void list_options(char *buf, size_t size, unsigned options) {
 static int reject_option(const nn_loss_def *def, const char *key) {
     char takes[128];
     list_options(takes, sizeof takes, entry_of(def)->options);
-    return nn_error(NN_ERR_ARG, "loss '%s' takes no argument '%s' (it takes: %s)", def->name, key, takes);
+    return nn_error(NN_ERR_ARG, "loss '%s' takes no argument '%s' (it takes: %s)", def->name, key,
+                    takes);
 }
 
 /* Checks opts against what the loss takes and fills Keras's defaults into *out. */
@@ -390,7 +406,8 @@ void nn_loss_free(nn_loss *l) { nn_free(l); }
 
 /* Sets one kwarg into opts; "name" (Keras's display name, written by get_config) is accepted
  * and ignored. */
-static int apply_kwarg(const nn_loss_def *def, const char *key, const nn_value *v, nn_loss_opts *opts) {
+static int apply_kwarg(const nn_loss_def *def, const char *key, const nn_value *v,
+                       nn_loss_opts *opts) {
     if (strcmp(key, "name") == 0) {
         if (v->type != NN_VALUE_STRING)
             return nn_error(NN_ERR_ARG, "loss '%s': 'name' must be a string", def->name);
@@ -436,7 +453,8 @@ int nn_loss_get_config(const nn_loss *l, nn_value *out) {
     if (!status && (takes & TAKES_FROM_LOGITS))
         status = nn_value_dict_set(out, "from_logits", nn_value_bool(l->opts.from_logits));
     if (!status && (takes & TAKES_LABEL_SMOOTHING))
-        status = nn_value_dict_set(out, "label_smoothing", nn_value_number(l->opts.label_smoothing));
+        status = nn_value_dict_set(out, "label_smoothing",
+                                   nn_value_number(l->opts.label_smoothing));
     if (!status && (takes & TAKES_DELTA))
         status = nn_value_dict_set(out, "delta", nn_value_number(l->opts.delta));
     if (status) nn_value_clear(out);

@@ -121,7 +121,8 @@ static double mean_squared_error_row(const float *pred, const float *truth, int6
 static double mean_absolute_error_row(const float *pred, const float *truth, int64_t cols,
                                       int64_t truth_cols) {
     double sum = 0;
-    for (int64_t c = 0; c < cols; c++) sum += fabs((double)pred[c] - truth_at(truth, c, truth_cols));
+    for (int64_t c = 0; c < cols; c++)
+        sum += fabs((double)pred[c] - truth_at(truth, c, truth_cols));
     return sum / (double)cols;
 }
 
@@ -129,7 +130,8 @@ static void update_mean(nn_metric *m, const float *pred, const float *truth, int
                         int64_t cols, int64_t truth_cols, const float *weights) {
     for (int64_t r = 0; r < rows; r++) {
         double w = weight_of(weights, r);
-        m->mean.total += w * m->def->row_value(pred + r * cols, truth + r * truth_cols, cols, truth_cols);
+        const float *pred_row = pred + r * cols, *truth_row = truth + r * truth_cols;
+        m->mean.total += w * m->def->row_value(pred_row, truth_row, cols, truth_cols);
         m->mean.count += w;
     }
 }
@@ -137,7 +139,9 @@ static void update_mean(nn_metric *m, const float *pred, const float *truth, int
 /* ops.divide_no_nan: 0 where the denominator is 0. */
 static double divide_no_nan(double a, double b) { return b != 0 ? a / b : 0.0; }
 
-static double mean_result(const nn_metric *m) { return divide_no_nan(m->mean.total, m->mean.count); }
+static double mean_result(const nn_metric *m) {
+    return divide_no_nan(m->mean.total, m->mean.count);
+}
 
 /* --------------------------------------------------------------- precision, recall */
 
@@ -204,7 +208,8 @@ static double auc_result(const nn_metric *m) {
     for (int64_t i = last - 1; i >= 0; i--) {
         tp += m->positive_weight[i];
         fp += m->negative_weight[i];
-        double tpr = divide_no_nan(tp, m->positive_total), fpr = divide_no_nan(fp, m->negative_total);
+        double tpr = divide_no_nan(tp, m->positive_total);
+        double fpr = divide_no_nan(fp, m->negative_total);
         area += (fpr - fpr_next) * (tpr + tpr_next) / 2.0;
         tpr_next = tpr;
         fpr_next = fpr;
@@ -243,7 +248,8 @@ static const metric_def *def_named(const char *name) {
  * else categorical (so binary_crossentropy over 3 outputs gets categorical accuracy). */
 static const metric_def *resolve_accuracy(const nn_loss *loss, int64_t output_cols) {
     if (output_cols == 1) return def_named("binary_accuracy");
-    if (loss && loss->def->target == NN_TARGET_CLASS_INDEX) return def_named("sparse_categorical_accuracy");
+    if (loss && loss->def->target == NN_TARGET_CLASS_INDEX)
+        return def_named("sparse_categorical_accuracy");
     return def_named("categorical_accuracy");
 }
 
@@ -264,7 +270,8 @@ static void report_unknown(const char *name) {
     for (size_t i = 0; i < NN_ARRAY_LEN(metric_table); i++) known[i + 1] = metric_table[i].name;
     char list[512];
     nn_join_names(list, sizeof list, known, NN_ARRAY_LEN(known));
-    nn_error(NN_ERR_NAME, "unknown metric '%s' (known: %s; also acc, mse, mae and the Keras class names)",
+    nn_error(NN_ERR_NAME,
+             "unknown metric '%s' (known: %s; also acc, mse, mae and the Keras class names)",
              name, list);
 }
 

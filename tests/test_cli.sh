@@ -1,0 +1,83 @@
+#!/bin/sh
+# End-to-end tests of the `nn` command and the examples. Run from the project root by
+# `make unit` with NN (the command) and BUILD (the build folder) set.
+NN=${NN:-build/nn}
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "  FAIL $1"; }
+# expect NAME STATUS PATTERN -- command...: exit status and a pattern in stdout+stderr
+expect() {
+    name=$1 want=$2 pattern=$3; shift 4
+    out=$("$@" 2>&1); rc=$?
+    if [ "$rc" -ne "$want" ]; then bad "$name: exit $rc, wanted $want: $(printf '%s' "$out" | tail -n 3)"; return; fi
+    if ! printf '%s' "$out" | grep -q -- "$pattern"; then bad "$name: output lacks '$pattern': $(printf '%s' "$out" | tail -n 3)"; return; fi
+    ok
+}
+
+# the demo reaches the issue's figure: test accuracy >= 0.95 on the 114 held-out rows
+json=$("$NN" demo --json --verbose 0 | tail -n 1)
+acc=$(printf '%s' "$json" | sed -n 's/.*"test":{[^}]*"accuracy":\([0-9.e-]*\).*/\1/p')
+if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= 0.95) }"; then ok; else bad "demo accuracy '$acc' < 0.95 ($json)"; fi
+expect "demo shows progress" 0 "Epoch 10/10" -- "$NN" demo
+expect "demo shows the summary" 0 "Total params: 1,598" -- "$NN" demo
+expect "demo shows predictions" 0 "truth: " -- "$NN" demo
+expect "demo verbose 2" 0 "15/15 - " -- "$NN" demo --verbose 2
+expect "demo from elsewhere" 0 "Epoch 1/10" -- sh -c "cd '$tmp' && '$PWD/$NN' demo"
+
+expect "help" 0 "commands:" -- "$NN" --help
+for c in demo train evaluate predict summary; do expect "$c --help" 0 "usage: nn $c" -- "$NN" $c --help; done
+expect "no command" 2 "usage" -- "$NN"
+expect "unknown command" 2 "unknown command 'fly'" -- "$NN" fly
+expect "unknown option" 2 "unknown option '--epoch'" -- "$NN" demo --epoch 3
+
+D=data/breast_cancer_train.csv T=data/breast_cancer_test.csv
+L="Normalization() Dense(16, activation=relu) Dense(1, activation=sigmoid)"
+expect "train and save" 0 "saved $tmp/m.nn" -- "$NN" train --data $D --target target --layers "$L" \
+    --optimizer "Adam(learning_rate=0.01)" --loss binary_crossentropy --metrics accuracy,auc --epochs 3 \
+    --validation-split 0.2 --test-data $T --save "$tmp/m.nn" --verbose 2
+expect "train json" 0 '"fit_seconds"' -- "$NN" train --data $D --target target --layers "$L" \
+    --loss binary_crossentropy --epochs 1 --json --verbose 0
+expect "evaluate" 0 "accuracy: 0.9" -- "$NN" evaluate "$tmp/m.nn" --data $T --target target
+expect "evaluate json" 0 '{"accuracy":' -- "$NN" evaluate "$tmp/m.nn" --data $T --target target --json
+expect "predict" 0 "wrote 114 predictions" -- "$NN" predict "$tmp/m.nn" --data $T --target target --out "$tmp/p.csv"
+if [ "$(wc -l < "$tmp/p.csv")" -eq 115 ] && head -n 1 "$tmp/p.csv" | grep -q output_0; then ok; else bad "predictions file"; fi
+expect "summary" 0 "dense (Dense)" -- "$NN" summary "$tmp/m.nn"
+
+expect "unknown layer" 1 "unknown layer 'Dens' (known: Dense" -- "$NN" train --data $D --target target \
+    --layers "Dens(3)" --loss mse
+expect "unknown activation" 1 "unknown activation 'rel'" -- "$NN" train --data $D --target target \
+    --layers "Dense(3, activation=rel)" --loss mse
+expect "unknown optimizer" 1 "unknown optimizer 'adamm'" -- "$NN" train --data $D --target target \
+    --layers "Dense(1)" --optimizer adamm --loss mse
+expect "unknown loss" 1 "unknown loss 'mse2'" -- "$NN" train --data $D --target target --layers "Dense(1)" --loss mse2
+expect "unknown metric" 1 "unknown metric 'acuracy'" -- "$NN" train --data $D --target target \
+    --layers "Dense(1)" --loss mse --metrics acuracy
+expect "bad layer syntax" 1 "position" -- "$NN" train --data $D --target target --layers "Dense(3,, x)" --loss mse
+expect "missing target" 1 "target column 'label' not found" -- "$NN" train --data $D --target label \
+    --layers "Dense(1)" --loss mse
+expect "target shape" 1 "do not fit" -- "$NN" train --data $D --target target --layers "Dense(3)" --loss mse
+expect "missing file" 1 "no_such.csv" -- "$NN" train --data no_such.csv --target target --layers "Dense(1)" --loss mse
+expect "missing model" 1 "nope.nn" -- "$NN" evaluate "$tmp/nope.nn" --data $T --target target
+
+# the example builds and runs against the library
+expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
+
+# install, then build the example through pkg-config as a user would
+if make -s install PREFIX="$tmp/prefix" BUILD="$BUILD" >/dev/null 2>&1 &&
+   cc examples/blog.c $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags nn) \
+      "$tmp/prefix/lib/libnn.a" -lm -lpthread $EXTRA_LDFLAGS -o "$tmp/blog" 2>"$tmp/cc.err" &&
+   cc examples/blog.c $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs nn) \
+      -Wl,-rpath,"$tmp/prefix/lib" $EXTRA_LDFLAGS -o "$tmp/blog_shared" 2>>"$tmp/cc.err"; then
+    expect "installed example (static)" 0 "Test loss: " -- "$tmp/blog"
+    expect "installed example (shared)" 0 "Test loss: " -- "$tmp/blog_shared"
+    expect "installed nn finds its data" 0 "Epoch 1/10" -- sh -c "cd '$tmp' && '$tmp/prefix/bin/nn' demo"
+else
+    bad "make install / pkg-config build: $(cat "$tmp/cc.err" 2>/dev/null | head -n 3)"
+fi
+
+echo "tests/test_cli.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,178 @@
+/* Option parsing, data loading and JSON output shared by the subcommands. */
+#include "train.h"
+
+#include <time.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef NN_DATA_DIR
+#define NN_DATA_DIR "/usr/local/share/nn/data"
+#endif
+
+int cli_fail(const char *command, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nn %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_fail_nn(const char *command) { return cli_fail(command, "%s", nn_last_error()); }
+
+static const cli_option *find_option(const cli_option *options, const char *name, size_t len) {
+    for (; options->name; options++)
+        if (strlen(options->name) == len && strncmp(options->name, name, len) == 0) return options;
+    return NULL;
+}
+
+int cli_parse(int argc, char **argv, const cli_option *options, cli_args *a) {
+    *a = (cli_args){ 0 };
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            a->help = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            if (a->npositional == CLI_MAX_ARGS) return cli_fail(argv[0], "too many arguments");
+            a->positional[a->npositional++] = arg;
+            continue;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_option *opt = find_option(options, name, len);
+        if (!opt) return cli_fail(argv[0], "unknown option '--%.*s' (see 'nn %s --help')", (int)len, name, argv[0]);
+        if (a->count == CLI_MAX_ARGS) return cli_fail(argv[0], "too many options");
+        const char *value = NULL;
+        if (opt->takes_value) {
+            if (eq) value = eq + 1;
+            else if (i + 1 < argc) value = argv[++i];
+            else return cli_fail(argv[0], "option '--%s' needs a value", opt->name);
+        } else if (eq) {
+            return cli_fail(argv[0], "option '--%s' takes no value", opt->name);
+        }
+        a->names[a->count] = opt->name;
+        a->values[a->count++] = value;
+    }
+    return 0;
+}
+
+const char *cli_get(const cli_args *a, const char *name) {
+    const char *value = NULL;
+    for (int i = 0; i < a->count; i++)
+        if (strcmp(a->names[i], name) == 0) value = a->values[i];
+    return value;
+}
+
+bool cli_flag(const cli_args *a, const char *name) {
+    for (int i = 0; i < a->count; i++)
+        if (strcmp(a->names[i], name) == 0) return true;
+    return false;
+}
+
+int cli_double(const cli_args *a, const char *name, double fallback, double *out) {
+    const char *s = cli_get(a, name);
+    *out = fallback;
+    if (!s) return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(x)) return cli_fail("option", "--%s: '%s' is not a number", name, s);
+    *out = x;
+    return 0;
+}
+
+int cli_int(const cli_args *a, const char *name, int fallback, int *out) {
+    double x;
+    if (cli_double(a, name, fallback, &x)) return 1;
+    if (x != floor(x) || x < INT_MIN || x > INT_MAX) return cli_fail("option", "--%s: '%s' is not an integer", name, cli_get(a, name));
+    *out = (int)x;
+    return 0;
+}
+
+/* x and y from two CSV files whose every column is data. */
+static int load_xy(const char *x_path, const char *y_path, nn_dataset **out) {
+    nn_dataset *dx = NULL, *dy = NULL;
+    *out = NULL;
+    if (nn_csv_load(x_path, NULL, &dx)) return 1;
+    if (y_path && nn_csv_load(y_path, NULL, &dy)) return nn_dataset_free(dx), 1;
+    nn_tensor *x = nn_tensor_copy(nn_dataset_x(dx)), *y = dy ? nn_tensor_copy(nn_dataset_x(dy)) : NULL;
+    nn_dataset_free(dx);
+    nn_dataset_free(dy);
+    if (!x || (y_path && !y)) return nn_tensor_free(x), nn_tensor_free(y), 1;
+    *out = nn_dataset_new(x, y);
+    return *out ? 0 : 1;
+}
+
+int cli_load_data(const cli_args *a, const char *data_opt, nn_dataset **out) {
+    const char *data = cli_get(a, data_opt), *x = cli_get(a, "x"), *y = cli_get(a, "y");
+    *out = NULL;
+    if (data) return nn_csv_load(data, &(nn_csv_opts){ .target = cli_get(a, "target") }, out) ? 1 : 0;
+    if (x) return load_xy(x, y, out);
+    nn_error(NN_ERR_ARG, "no data: give --%s FILE.csv --target COLUMN, or --x FILE --y FILE", data_opt);
+    return 1;
+}
+
+int cli_find_data(const char *argv0, const char *name, char *path, size_t size) {
+    const char *env = getenv("NN_DATA_DIR");
+    char exe_dir[PATH_MAX] = ".";
+    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+    if (n > 0) {
+        exe_dir[n] = '\0';
+        char *slash = strrchr(exe_dir, '/');
+        if (slash) *slash = '\0';
+    }
+    (void)argv0;
+    const char *dirs[] = { env, "data", NULL, NN_DATA_DIR };
+    char beside[PATH_MAX + 8];
+    snprintf(beside, sizeof beside, "%s/../data", exe_dir);
+    dirs[2] = beside;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (!dirs[i]) continue;
+        snprintf(path, size, "%s/%s", dirs[i], name);
+        if (access(path, R_OK) == 0) return 0;
+    }
+    return nn_error(NN_ERR_IO, "cannot find the bundled data file '%s' (looked in $NN_DATA_DIR, ./data, %s, %s)",
+                    name, beside, NN_DATA_DIR);
+}
+
+int cli_print_json(const nn_value *v) {
+    char *text = NULL;
+    if (nn_value_to_json(v, &text)) return 1;
+    printf("%s\n", text);
+    nn_free(text);
+    return 0;
+}
+
+int cli_history_json(const nn_history *h, nn_value *out) {
+    int status = nn_value_dict_new(out);
+    for (int c = 0; !status && c < nn_history_columns(h); c++) {
+        nn_value list;
+        const char *name = nn_history_column_name(h, c);
+        status = nn_value_list_new(&list);
+        for (int e = 0; !status && e < nn_history_epochs(h); e++)
+            status = nn_value_list_push(&list, nn_value_number(nn_history_get(h, name, e)));
+        if (!status) status = nn_value_dict_set(out, name, list);
+        else nn_value_clear(&list);
+    }
+    return status;
+}
+
+int cli_metrics_json(const nn_metrics *m, nn_value *out) {
+    int status = nn_value_dict_new(out);
+    for (int i = 0; !status && i < m->count; i++) status = nn_value_dict_set(out, m->names[i], nn_value_number(m->values[i]));
+    return status;
+}
+
+double nn_now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
