@@ -104,12 +104,12 @@ static int read_named_array(FILE *f, const char *line, parity_array *list, int *
                             char *err, size_t err_size) {
     int consumed = 0;
     if (*count == PARITY_WEIGHTS) {
-        snprintf(err, err_size, "more than %d weights in: %s", PARITY_WEIGHTS, line);
+        snprintf(err, err_size, "more than %d weights in: %.200s", PARITY_WEIGHTS, line);
         return -1;
     }
     parity_array *a = &list[(*count)++];
     if (sscanf(line, "%*s %63s %n", a->name, &consumed) != 1 || consumed == 0) {
-        snprintf(err, err_size, "weight line without a name: %s", line);
+        snprintf(err, err_size, "weight line without a name: %.200s", line);
         return -1;
     }
     return read_array(f, line + consumed, a, err, err_size);
@@ -120,7 +120,7 @@ static int read_loss(const char *line, parity_case *c, char *err, size_t err_siz
     double value = 0;
     if (sscanf(line, "%*s %d %lf", &step, &value) != 2 || step != c->loss_count ||
         step >= PARITY_MAX_STEPS) {
-        snprintf(err, err_size, "loss line %d expected, got: %s", c->loss_count, line);
+        snprintf(err, err_size, "loss line %d expected, got: %.150s", c->loss_count, line);
         return -1;
     }
     c->loss[c->loss_count++] = value;
@@ -145,7 +145,7 @@ static int read_line_of_case(FILE *f, const char *line, parity_case *c, char *er
         return read_named_array(f, line, c->initial, &c->initial_count, err, err_size);
     if (!strcmp(keyword, "final"))
         return read_named_array(f, line, c->final, &c->final_count, err, err_size);
-    snprintf(err, err_size, "unknown line: %s", line);
+    snprintf(err, err_size, "unknown line: %.200s", line);
     return -1;
 }
 
@@ -179,7 +179,7 @@ static int parity_case_read(FILE *f, parity_case *c, char *err, size_t err_size)
     int status = 0;
     while (status == 0 && read_header_line(f, line, sizeof(line))) {
         status = read_line_of_case(f, line, c, err, err_size);
-        if (status && !err[0]) snprintf(err, err_size, "malformed line: %s", line);
+        if (status && !err[0]) snprintf(err, err_size, "malformed line: %.150s", line);
     }
     if (status == 0) status = check_case_complete(c, err, err_size);
     if (status) parity_case_free(c);
@@ -190,7 +190,7 @@ static int parity_case_load(const char *path, parity_case *c, char *err, size_t 
     FILE *f = fopen(path, "r");
     if (!f) {
         memset(c, 0, sizeof(*c));
-        snprintf(err, err_size, "cannot open %s (tests run from the project root)", path);
+        snprintf(err, err_size, "cannot open %.150s (tests run from the project root)", path);
         return -1;
     }
     int status = parity_case_read(f, c, err, err_size);

@@ -35,8 +35,8 @@ static const char *call_summary(const char *text) {
     const char *end = NULL;
     if (nn_parse_call(text, &name, &args, &kwargs, &end)) return nn_last_error();
     char args_json[1024];
-    snprintf(args_json, sizeof args_json, "%s", json_of(&args));
-    snprintf(summary, sizeof summary, "%s %s %s |%s", name, args_json, json_of(&kwargs), end);
+    snprintf(args_json, sizeof args_json, "%.1000s", json_of(&args));
+    snprintf(summary, sizeof summary, "%.100s %.1000s %.1000s |%.1000s", name, args_json, json_of(&kwargs), end);
     nn_free(name);
     nn_value_clear(&args);
     nn_value_clear(&kwargs);
