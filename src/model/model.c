@@ -118,7 +118,7 @@ static int create_var(nn_builder *b, nn_layer *l, const char *name, int ndim, co
     nn_variable *v = &m->vars[m->nvars++];
     *v = (nn_variable){ .layer = b->layer, .ndim = ndim, .trainable = trainable, .init = *init, .reg = *reg };
     snprintf(v->name, sizeof v->name, "%s/%s", l->name, name);
-    memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim) memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
     v->size = (size_t)product(ndim, shape);
     v->offset = m->nparams;
     m->nparams += v->size;

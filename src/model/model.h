@@ -149,7 +149,7 @@ typedef struct nn_progress {
     int verbose;       /* 1 bar, 2 line per epoch, 0 silent */
     bool dynamic;      /* a terminal: redraw in place */
     int64_t target;    /* steps per epoch */
-    double start;
+    double start, last_draw;
     int prev_width;
 } nn_progress;
 double nn_now(void);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #define BAR_WIDTH 20
+#define REDRAW_INTERVAL 0.05 /* seconds between redraws, as Keras's Progbar */
 
 double nn_now(void) {
     struct timespec ts;
@@ -37,7 +38,9 @@ static int format_logs(char *buf, size_t size, const nn_logs *logs) {
 
 void nn_progress_update(nn_progress *p, int64_t step, const nn_logs *logs, bool final) {
     if (!p->verbose || (!final && !p->dynamic)) return;
-    double elapsed = nn_now() - p->start;
+    double now = nn_now(), elapsed = now - p->start;
+    if (!final && now - p->last_draw < REDRAW_INTERVAL) return;
+    p->last_draw = now;
     char line[1024], per_step[32], metrics[800];
     format_step_time(per_step, sizeof per_step, step ? elapsed / (double)step : 0);
     format_logs(metrics, sizeof metrics, logs);
