@@ -45,7 +45,7 @@ static int dense_configure(nn_layer *l) {
 }
 
 static int dense_build(nn_layer *l, nn_builder *b, int input, int *output) {
-    int64_t cols;
+    int64_t cols = 0;
     int status = input_columns(l, b, input, &cols);
     if (status) return status;
     int kernel = nn_builder_weight(b, l, "kernel", 2, (int64_t[]){ cols, l->units }, &l->kernel_init, &l->kernel_reg, true);
@@ -172,7 +172,7 @@ static int normalization_configure(nn_layer *l) {
 }
 
 static int normalization_build(nn_layer *l, nn_builder *b, int input, int *output) {
-    int64_t cols;
+    int64_t cols = 0;
     int status = input_columns(l, b, input, &cols);
     if (status) return status;
     nn_regularizer_opts none = { 0 };

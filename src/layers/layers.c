@@ -86,7 +86,7 @@ static int cfg_string(nn_layer *l, const char *key, const char *fallback, const 
 }
 
 int nn_cfg_activation(nn_layer *l, const char *key, const nn_activation_def **out) {
-    const char *name;
+    const char *name = NULL;
     int status = cfg_string(l, key, "linear", &name);
     if (status) return status;
     *out = nn_activation_find(name);

@@ -130,17 +130,18 @@ int cli_find_data(const char *argv0, const char *name, char *path, size_t size) 
         if (slash) *slash = '\0';
     }
     (void)argv0;
-    const char *dirs[] = { env, "data", NULL, NN_DATA_DIR };
-    char beside[PATH_MAX + 8];
+    /* source tree (build/nn), an install under any prefix (bin/nn), the configured prefix */
+    char beside[PATH_MAX + 8], installed[PATH_MAX + 24];
     snprintf(beside, sizeof beside, "%s/../data", exe_dir);
-    dirs[2] = beside;
+    snprintf(installed, sizeof installed, "%s/../share/nn/data", exe_dir);
+    const char *dirs[] = { env, "data", beside, installed, NN_DATA_DIR };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         if (!dirs[i]) continue;
         snprintf(path, size, "%s/%s", dirs[i], name);
         if (access(path, R_OK) == 0) return 0;
     }
-    return nn_error(NN_ERR_IO, "cannot find the bundled data file '%s' (looked in $NN_DATA_DIR, ./data, %s, %s)",
-                    name, beside, NN_DATA_DIR);
+    return nn_error(NN_ERR_IO, "cannot find the bundled data file '%s' (looked in $NN_DATA_DIR, ./data, %s, %s, %s)",
+                    name, beside, installed, NN_DATA_DIR);
 }
 
 int cli_print_json(const nn_value *v) {
