@@ -182,6 +182,7 @@ static int normalization_build(nn_layer *l, nn_builder *b, int input, int *outpu
     if (var < 0) return var;
     int count = nn_builder_weight(b, l, "count", 0, NULL, &(nn_initializer_opts){ .name = "zeros" }, &none, false);
     if (count < 0) return count;
+    b->model->vars[b->graph->nodes[count].var].keras_value_bytes = 8; /* Keras keeps the count as int64 */
     int node = op(b, l, NN_OP_NORMALIZE, (int[]){ input, mean, var }, 3, NULL);
     if (node < 0) return node;
     *output = node;

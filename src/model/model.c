@@ -116,7 +116,8 @@ static int create_var(nn_builder *b, nn_layer *l, const char *name, int ndim, co
     if (!vars) return NN_ERR_NOMEM;
     m->vars = vars;
     nn_variable *v = &m->vars[m->nvars++];
-    *v = (nn_variable){ .layer = b->layer, .ndim = ndim, .trainable = trainable, .init = *init, .reg = *reg };
+    *v = (nn_variable){ .layer = b->layer, .ndim = ndim, .trainable = trainable, .keras_value_bytes = 4,
+                        .init = *init, .reg = *reg };
     snprintf(v->name, sizeof v->name, "%s/%s", l->name, name);
     if (ndim) memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
     v->size = (size_t)product(ndim, shape);
@@ -229,6 +230,13 @@ int nn_model_build(nn_model *m, int ndim, const int64_t *shape) {
     }
     m->built = true;
     return NN_OK;
+}
+
+int64_t nn_model_param_bytes(const nn_model *m, bool trainable_only) {
+    int64_t n = 0;
+    for (int i = 0; m && i < m->nvars; i++)
+        if (!trainable_only || m->vars[i].trainable) n += (int64_t)m->vars[i].size * m->vars[i].keras_value_bytes;
+    return n;
 }
 
 int64_t nn_model_param_count(const nn_model *m, bool trainable_only) {

@@ -68,6 +68,9 @@ typedef struct nn_variable {
     int64_t shape[NN_MAX_DIMS];
     size_t offset, size;          /* in the parameter block, floats */
     bool trainable;
+    /* Bytes per value of the variable's Keras dtype (8 for Normalization's int64 count): what
+     * summary reports and what a Keras file stores, though nn keeps every value as float32. */
+    int keras_value_bytes;
     nn_initializer_opts init;
     nn_regularizer_opts reg;
 } nn_variable;
@@ -134,6 +137,8 @@ int nn_model_resolve_metrics(nn_model *m, const char *const *names);
 int nn_model_prepare_training(nn_model *m);
 /* The layer index of a Normalization that still needs adapting, or -1. */
 bool nn_model_needs_adapt(const nn_model *m);
+/* Parameter bytes as Keras counts them (each variable at its Keras dtype's size). */
+int64_t nn_model_param_bytes(const nn_model *m, bool trainable_only);
 const nn_variable *nn_model_find_var(const nn_model *m, const char *name);
 
 /* Metric display names in Keras's order (sorted), for progress and history. */

@@ -57,13 +57,15 @@ int nn_model_summary(nn_model *m, FILE *f) {
     }
     rule(f, "\u2514", "\u2500", "\u2534", "\u2518");
     int64_t total = nn_model_param_count(m, false), trainable = nn_model_param_count(m, true);
-    const struct { const char *label; int64_t n; } lines[] = {
-        { "Total", total }, { "Trainable", trainable }, { "Non-trainable", total - trainable },
+    int64_t total_bytes = nn_model_param_bytes(m, false), trainable_bytes = nn_model_param_bytes(m, true);
+    const struct { const char *label; int64_t n, bytes; } lines[] = {
+        { "Total", total, total_bytes }, { "Trainable", trainable, trainable_bytes },
+        { "Non-trainable", total - trainable, total_bytes - trainable_bytes },
     };
     for (size_t i = 0; i < NN_ARRAY_LEN(lines); i++) {
         char count[32], bytes[32];
         nn_format_count(lines[i].n, count, sizeof count);
-        format_bytes((double)lines[i].n * sizeof(float), bytes, sizeof bytes);
+        format_bytes((double)lines[i].bytes, bytes, sizeof bytes);
         fprintf(f, " %s params: %s (%s)\n", lines[i].label, count, bytes);
     }
     return NN_OK;
