@@ -184,6 +184,18 @@ TEST(matmul_gradient_batched_with_leading_dims) {
     CHECK(gc_check(&c, y, "matmul (None, 2, 5)") == 0);
 }
 
+/* One kernel used by two matmuls: both backward passes must add into its gradient. */
+TEST(matmul_shared_weight_gradient_accumulates) {
+    gc c;
+    gc_init(&c, 6);
+    int x = gc_input(&c, 1, (int64_t[]){ 5 }, -1, 1);
+    int w = gc_param(&c, 2, (int64_t[]){ 5, 5 }, true, -1, 1);
+    int h = gc_op(&c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
+    nn_attr tanh_attr = { .ptr = nn_activation_find("tanh") };
+    int t = gc_op(&c, NN_OP_ACTIVATION, &h, 1, &tanh_attr);
+    CHECK(gc_check(&c, gc_op(&c, NN_OP_MATMUL, (int[]){ t, w }, 2, NULL), "shared kernel") == 0);
+}
+
 TEST(bias_add_gradient) {
     gc c;
     gc_init(&c, 3);
@@ -324,6 +336,13 @@ TEST(reshape_gradient) {
     y = gc_op(&c, NN_OP_RESHAPE, &h, 1, &inferred);
     CHECK(c.graph.nodes[y].shape[2] == 2);
     CHECK(gc_check(&c, y, "reshape with -1") == 0);
+    /* an unbatched value (a parameter) gets no batch axis */
+    gc_init(&c, 42);
+    int w = gc_param(&c, 2, (int64_t[]){ 3, 4 }, true, -1, 1);
+    nn_attr flat = { .ndim = 2, .shape = { 2, 6 } };
+    y = gc_op(&c, NN_OP_RESHAPE, &w, 1, &flat);
+    CHECK(!c.graph.nodes[y].batched && c.graph.nodes[y].ndim == 2 && c.graph.nodes[y].shape[0] == 2);
+    CHECK(gc_check(&c, y, "unbatched reshape") == 0);
 }
 
 /* ---------------------------------------------------------------- dropout */
@@ -418,6 +437,8 @@ static const loss_case LOSS_CASES[] = {
     { "categorical_crossentropy", { .label_smoothing = 0.1 }, 0.1, 0.9, TRUTH_ONE_HOT },
     { "categorical_crossentropy", { .from_logits = true }, -3, 3, TRUTH_ONE_HOT },
     { "categorical_crossentropy", { .from_logits = true, .label_smoothing = 0.2 }, -3, 3, TRUTH_ONE_HOT },
+    /* labels that do not sum to 1: the logits gradient is softmax * sum(t) - t */
+    { "categorical_crossentropy", { .from_logits = true }, -3, 3, TRUTH_PROBS },
     { "sparse_categorical_crossentropy", { 0 }, 0.1, 0.9, TRUTH_CLASS },
     { "sparse_categorical_crossentropy", { .from_logits = true }, -3, 3, TRUTH_CLASS },
     { "mean_squared_error", { 0 }, -2, 2, TRUTH_PROBS },
@@ -539,7 +560,7 @@ TEST(reshape_to_incompatible_shape_fails) {
     CHECK_CONTAINS(nn_last_error(), "cannot reshape (None, 5, 7) (35 values per sample) to (6, 6)");
     nn_attr inferred = { .ndim = 2, .shape = { 4, -1 } };
     CHECK(nn_graph_op(&g, NN_OP_RESHAPE, &x, 1, &inferred, "reshape") == NN_ERR_SHAPE);
-    CHECK_CONTAINS(nn_last_error(), "cannot reshape (None, 5, 7)");
+    CHECK_CONTAINS(nn_last_error(), "cannot reshape (None, 5, 7) (35 values per sample) to (4, -1)");
     nn_attr zero = { .ndim = 2, .shape = { 0, 35 } };
     CHECK(nn_graph_op(&g, NN_OP_RESHAPE, &x, 1, &zero, "reshape") == NN_ERR_SHAPE);
     CHECK_CONTAINS(nn_last_error(), "positive");
@@ -565,7 +586,8 @@ TEST(loss_with_mismatched_targets_fails) {
 }
 
 int main(void) {
-    RUN_TESTS(matmul_gradient_unbatched, matmul_gradient_batched_with_leading_dims, bias_add_gradient,
+    RUN_TESTS(matmul_gradient_unbatched, matmul_gradient_batched_with_leading_dims,
+              matmul_shared_weight_gradient_accumulates, bias_add_gradient,
               activation_gradients_every_activation, softmax_gradient_batched, add_gradient, sub_gradient,
               mul_gradient, fan_out_gradient_accumulates, scale_shift_gradient, normalize_gradient_and_value,
               normalize_zero_variance_uses_epsilon, reshape_gradient, dropout_gradient_reuses_the_forward_mask,

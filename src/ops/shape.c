@@ -16,18 +16,22 @@ static int reshape_shape(const nn_graph *g, nn_node *n) {
     }
     int64_t inferred = infer_at >= 0 && known > 0 ? per_sample / known : 1;
     if ((infer_at >= 0 ? known * inferred : known) != per_sample) {
-        char from[96], to[96];
-        int64_t target[NN_MAX_DIMS];
-        memcpy(target, n->attr.shape, sizeof target);
+        char from[96], to[160];
+        size_t used = (size_t)snprintf(to, sizeof to, "(");
+        for (int i = 0; i < n->attr.ndim && used < sizeof to; i++) /* keeps -1 visible, unlike nn_shape_str */
+            used += (size_t)snprintf(to + used, sizeof to - used, "%s%lld", i ? ", " : "", (long long)n->attr.shape[i]);
+        if (used < sizeof to) snprintf(to + used, sizeof to - used, n->attr.ndim == 1 ? ",)" : ")");
         return nn_error(NN_ERR_SHAPE, "%s: cannot reshape %s (%lld values per sample) to %s",
                         n->where ? n->where : "reshape", nn_node_shape_str(x, from, sizeof from),
-                        (long long)per_sample, nn_shape_str(n->attr.ndim, target, to, sizeof to));
+                        (long long)per_sample, to);
     }
     if (n->attr.ndim + 1 > NN_MAX_DIMS) return nn_shape_error(g, n, "target rank too large for input");
+    /* a batched input keeps its batch axis in front of the target shape */
+    int lead = x->batched ? 1 : 0;
     n->batched = x->batched;
-    n->ndim = n->attr.ndim + 1;
+    n->ndim = n->attr.ndim + lead;
     n->shape[0] = -1;
-    for (int i = 0; i < n->attr.ndim; i++) n->shape[i + 1] = i == infer_at ? inferred : n->attr.shape[i];
+    for (int i = 0; i < n->attr.ndim; i++) n->shape[i + lead] = i == infer_at ? inferred : n->attr.shape[i];
     return NN_OK;
 }
 

@@ -1,0 +1,95 @@
+/* The fast CPU GEMM against the scalar reference (src/kernels/ref/gemm_ref.c, which sums in
+ * double) on odd and edge shapes, every transposition and both accumulate modes. */
+#include "../src/kernels/kernels.h"
+#include "nn_internal.h"
+#include "test.h"
+
+static const int64_t SIZES[] = { 1, 7, 17, 33, 257 };
+
+static void fill(float *x, int64_t n, nn_rng *rng) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(2.0 * nn_rng_uniform(rng) - 1.0);
+}
+
+/* sum_p |a_ip b_pj| + |c_ij|: the scale of the rounding error a float dot product may make. */
+static double abs_scale(const float *a, const float *b, const float *c0, int64_t i, int64_t j, int64_t m,
+                        int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate) {
+    double s = accumulate ? fabs(c0[i * n + j]) : 0.0;
+    for (int64_t p = 0; p < k; p++)
+        s += fabs((double)(trans_a ? a[p * m + i] : a[i * k + p]) * (trans_b ? b[j * k + p] : b[p * n + j]));
+    return s;
+}
+
+/* Runs both kernels on one shape; returns the number of entries outside tolerance. */
+static int compare_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate, nn_rng *rng) {
+    float *a = nn_malloc((size_t)(m * k) * sizeof *a), *b = nn_malloc((size_t)(k * n) * sizeof *b);
+    float *c0 = nn_malloc((size_t)(m * n) * sizeof *c0), *fast = nn_malloc((size_t)(m * n) * sizeof *fast);
+    float *ref = nn_malloc((size_t)(m * n) * sizeof *ref);
+    fill(a, m * k, rng);
+    fill(b, k * n, rng);
+    if (accumulate) fill(c0, m * n, rng);
+    else
+        for (int64_t i = 0; i < m * n; i++) c0[i] = NAN; /* must be overwritten, never read */
+    memcpy(fast, c0, (size_t)(m * n) * sizeof *c0);
+    memcpy(ref, c0, (size_t)(m * n) * sizeof *c0);
+    nn_gemm_cpu(fast, a, b, m, n, k, trans_a, trans_b, accumulate);
+    nn_gemm_ref(ref, a, b, m, n, k, trans_a, trans_b, accumulate);
+    int bad = 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double tol = 1e-6 * (double)k * abs_scale(a, b, c0, i, j, m, n, k, trans_a, trans_b, accumulate);
+            double got = fast[i * n + j], want = ref[i * n + j];
+            if (!(fabs(got - want) <= tol + 1e-30) && bad++ == 0)
+                printf("  m=%lld n=%lld k=%lld trans_a=%d trans_b=%d accumulate=%d: "
+                       "c[%lld,%lld] = %.9g, reference %.9g\n", (long long)m, (long long)n, (long long)k,
+                       trans_a, trans_b, accumulate, (long long)i, (long long)j, got, want);
+        }
+    nn_free(a), nn_free(b), nn_free(c0), nn_free(fast), nn_free(ref);
+    return bad;
+}
+
+static void check_all_shapes(bool trans_a, bool trans_b) {
+    nn_rng rng;
+    nn_rng_seed(&rng, 42 + 2 * trans_a + trans_b);
+    for (size_t im = 0; im < NN_ARRAY_LEN(SIZES); im++)
+        for (size_t in = 0; in < NN_ARRAY_LEN(SIZES); in++)
+            for (size_t ik = 0; ik < NN_ARRAY_LEN(SIZES); ik++)
+                for (int acc = 0; acc < 2; acc++)
+                    CHECK(compare_gemm(SIZES[im], SIZES[in], SIZES[ik], trans_a, trans_b, acc, &rng) == 0);
+}
+
+TEST(gemm_nn) { check_all_shapes(false, false); }
+TEST(gemm_tn) { check_all_shapes(true, false); }
+TEST(gemm_nt) { check_all_shapes(false, true); }
+TEST(gemm_tt) { check_all_shapes(true, true); }
+
+/* k = 0: an empty sum, so c becomes 0, or stays as it was when accumulating. */
+TEST(gemm_empty_inner_dimension) {
+    for (int t = 0; t < 4; t++) {
+        float c[6] = { 1, 2, 3, 4, 5, 6 }, a[1] = { 9 }, b[1] = { 9 };
+        nn_gemm_cpu(c, a, b, 2, 3, 0, t & 1, t & 2, true);
+        for (int i = 0; i < 6; i++) CHECK(c[i] == (float)(i + 1));
+        nn_gemm_cpu(c, a, b, 2, 3, 0, t & 1, t & 2, false);
+        for (int i = 0; i < 6; i++) CHECK(c[i] == 0.0f);
+    }
+}
+
+/* A hand-computed case, so the reference itself is checked: a (2, 3), b (3, 2). */
+TEST(gemm_reference_by_hand) {
+    const float a[6] = { 1, 2, 3, 4, 5, 6 }, b[6] = { 7, 8, 9, 10, 11, 12 };
+    const float want[4] = { 58, 64, 139, 154 };
+    const float a_t[6] = { 1, 4, 2, 5, 3, 6 }, b_t[6] = { 7, 9, 11, 8, 10, 12 };
+    float c[4];
+    nn_gemm_fn *const kernels[] = { nn_gemm_ref, nn_gemm_cpu };
+    for (size_t f = 0; f < NN_ARRAY_LEN(kernels); f++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            kernels[f](c, ta ? a_t : a, tb ? b_t : b, 2, 2, 3, ta, tb, false);
+            for (int i = 0; i < 4; i++) CHECK(c[i] == want[i]);
+            kernels[f](c, ta ? a_t : a, tb ? b_t : b, 2, 2, 3, ta, tb, true);
+            for (int i = 0; i < 4; i++) CHECK(c[i] == 2 * want[i]);
+        }
+}
+
+int main(void) {
+    RUN_TESTS(gemm_nn, gemm_tn, gemm_nt, gemm_tt, gemm_empty_inner_dimension, gemm_reference_by_hand);
+}
