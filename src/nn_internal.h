@@ -86,6 +86,11 @@ int nn_value_from_json(const char *text, size_t len, nn_value *out);
  * class name (nn_malloc'd), *args a LIST of positional values, *kwargs a DICT. *end (if not
  * NULL) receives the position after the call, so a space-separated sequence can be parsed. */
 int nn_parse_call(const char *text, char **name, nn_value *args, nn_value *kwargs, const char **end);
+/* Moves positional args into kwargs under the callee's `positional` names (NULL-terminated,
+ * NULL for none), as Python binds them. Errors quote `text`: too many positional arguments, or
+ * one also given by name. args is left empty. */
+int nn_bind_positional(const char *text, const char *callee, const char *const *positional, nn_value *args,
+                       nn_value *kwargs);
 
 /* ------------------------------------------------------------ activations (layers/activations.c) */
 /* forward writes y; backward ACCUMULATES into dx given x, y and dy. Data are (rows, cols)

@@ -493,8 +493,35 @@ TEST(test_every_allocation_failure_is_reported_and_cleaned_up) {
     CHECK(succeeded == 4);
 }
 
+TEST(test_bind_positional_follows_python) {
+    static const char *const names[] = { "units", "activation", NULL };
+    char *name = NULL;
+    nn_value args, kwargs;
+    CHECK(nn_parse_call("Dense(32, 'relu', use_bias=False)", &name, &args, &kwargs, NULL) == NN_OK);
+    CHECK(nn_bind_positional("Dense(...)", name, names, &args, &kwargs) == NN_OK);
+    CHECK(args.count == 0);
+    CHECK(nn_value_get(&kwargs, "units")->number == 32);
+    CHECK(strcmp(nn_value_get(&kwargs, "activation")->string, "relu") == 0);
+    nn_free(name), nn_value_clear(&kwargs);
+
+    CHECK(nn_parse_call("Dense(1, 2, 3)", &name, &args, &kwargs, NULL) == NN_OK);
+    CHECK(nn_bind_positional("Dense(1, 2, 3)", name, names, &args, &kwargs) == NN_ERR_ARG);
+    CHECK_CONTAINS(nn_last_error(), "in 'Dense(1, 2, 3)': Dense takes at most 2 positional arguments");
+    nn_free(name), nn_value_clear(&kwargs);
+
+    CHECK(nn_parse_call("Dense(4, units=5)", &name, &args, &kwargs, NULL) == NN_OK);
+    CHECK(nn_bind_positional("Dense(4, units=5)", name, names, &args, &kwargs) == NN_ERR_ARG);
+    CHECK_CONTAINS(nn_last_error(), "'units' given twice");
+    nn_free(name), nn_value_clear(&kwargs);
+
+    CHECK(nn_parse_call("mse(1)", &name, &args, &kwargs, NULL) == NN_OK);
+    CHECK(nn_bind_positional("mse(1)", name, NULL, &args, &kwargs) == NN_ERR_ARG);
+    CHECK_CONTAINS(nn_last_error(), "mse takes at most 0 positional arguments");
+    nn_free(name), nn_value_clear(&kwargs);
+}
+
 int main(void) {
-    RUN_TESTS(test_dict_set_get_replace, test_list_grows_past_each_capacity,
+    RUN_TESTS(test_bind_positional_follows_python, test_dict_set_get_replace, test_list_grows_past_each_capacity,
               test_push_and_set_on_wrong_type_free_the_item, test_copy_is_deep,
               test_to_json_rejects_a_corrupt_type, test_json_numbers_print_as_python,
               test_json_numbers_round_trip_bit_exactly, test_json_strings_are_escaped,

@@ -847,3 +847,22 @@ int nn_parse_call(const char *text, char **name, nn_value *args, nn_value *kwarg
     if (end) *end = r.pos;
     return NN_OK;
 }
+
+int nn_bind_positional(const char *text, const char *callee, const char *const *positional, nn_value *args,
+                       nn_value *kwargs) {
+    int npositional = 0, status = NN_OK;
+    while (positional && positional[npositional]) npositional++;
+    if (args->count > npositional)
+        status = nn_error(NN_ERR_ARG, "in '%.120s': %s takes at most %d positional argument%s", text, callee,
+                          npositional, npositional == 1 ? "" : "s");
+    for (int i = 0; !status && i < args->count; i++) {
+        if (nn_value_get(kwargs, positional[i])) {
+            status = nn_error(NN_ERR_ARG, "in '%.120s': '%s' given twice", text, positional[i]);
+        } else {
+            status = nn_value_dict_set(kwargs, positional[i], args->items[i]);
+            args->items[i] = (nn_value){ NN_VALUE_NULL };
+        }
+    }
+    nn_value_clear(args);
+    return status;
+}

@@ -349,19 +349,7 @@ nn_layer *nn_layer_parse(const char *text) {
         def = nn_layer_find(name);
         if (!def) status = NN_ERR_NAME;
     }
-    int npositional = 0;
-    while (!status && def->positional && def->positional[npositional]) npositional++;
-    if (!status && args.count > npositional)
-        status = nn_error(NN_ERR_ARG, "in '%s': %s takes at most %d positional argument%s", text,
-                          def->class_name, npositional, npositional == 1 ? "" : "s");
-    for (int i = 0; !status && i < args.count; i++) {
-        if (nn_value_get(&kwargs, def->positional[i]))
-            status = nn_error(NN_ERR_ARG, "in '%s': '%s' given twice", text, def->positional[i]);
-        else {
-            status = nn_value_dict_set(&kwargs, def->positional[i], args.items[i]);
-            args.items[i] = (nn_value){ NN_VALUE_NULL };
-        }
-    }
+    if (!status) status = nn_bind_positional(text, def->class_name, def->positional, &args, &kwargs);
     nn_free(name);
     nn_value_clear(&args);
     if (status) {

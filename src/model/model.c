@@ -257,26 +257,30 @@ bool nn_model_needs_adapt(const nn_model *m) {
 
 /* ------------------------------------------------------------ compile */
 
+/* "Adam(learning_rate=0.01)" -> name and keyword arguments (positional ones bound by Keras's
+ * order). */
+static int parse_spec(const char *text, const char *const *positional, char **name, nn_value *kwargs) {
+    nn_value args = { NN_VALUE_NULL };
+    int status = nn_parse_call(text, name, &args, kwargs, NULL);
+    if (!status) status = nn_bind_positional(text, *name, positional, &args, kwargs);
+    nn_value_clear(&args);
+    return status;
+}
+
 static int resolve_optimizer(const nn_compile_opts *o, nn_optimizer **out) {
+    static const char *const positional[] = { "learning_rate", NULL }; /* Keras's first argument */
     if (o->optimizer_obj) {
         *out = o->optimizer_obj;
         return NN_OK;
     }
     char *name = NULL;
-    nn_value args = { NN_VALUE_NULL }, kwargs = { NN_VALUE_NULL };
-    int status = nn_parse_call(o->optimizer ? o->optimizer : "rmsprop", &name, &args, &kwargs, NULL);
-    if (!status && args.count > 0) {
-        /* Keras's optimizers take learning_rate first */
-        status = nn_value_dict_set(&kwargs, "learning_rate", args.items[0]);
-        args.items[0] = (nn_value){ NN_VALUE_NULL };
-        if (!status && args.count > 1) status = nn_error(NN_ERR_ARG, "optimizer '%s': give arguments after learning_rate by name", name);
-    }
+    nn_value kwargs = { NN_VALUE_NULL };
+    int status = parse_spec(o->optimizer ? o->optimizer : "rmsprop", positional, &name, &kwargs);
     if (!status) {
         *out = nn_optimizer_from_config(name, &kwargs);
         if (!*out) status = NN_ERR_NAME;
     }
     nn_free(name);
-    nn_value_clear(&args);
     nn_value_clear(&kwargs);
     return status;
 }
@@ -288,15 +292,13 @@ static int resolve_loss(const nn_compile_opts *o, nn_loss **out) {
     }
     if (!o->loss) return nn_error(NN_ERR_ARG, "nn_compile: no loss given (e.g. .loss = \"binary_crossentropy\")");
     char *name = NULL;
-    nn_value args = { NN_VALUE_NULL }, kwargs = { NN_VALUE_NULL };
-    int status = nn_parse_call(o->loss, &name, &args, &kwargs, NULL);
-    if (!status && args.count > 0) status = nn_error(NN_ERR_ARG, "loss '%s': give its arguments by name", name);
+    nn_value kwargs = { NN_VALUE_NULL };
+    int status = parse_spec(o->loss, NULL, &name, &kwargs);
     if (!status) {
         *out = nn_loss_from_config(name, &kwargs);
         if (!*out) status = NN_ERR_NAME;
     }
     nn_free(name);
-    nn_value_clear(&args);
     nn_value_clear(&kwargs);
     return status;
 }
