@@ -81,6 +81,7 @@ nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape);
 nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *data);
 /* A deep copy, owning its data. NULL on allocation failure. */
 nn_tensor *nn_tensor_copy(const nn_tensor *t);
+/* Frees the tensor (and its data if it owns it). NULL is a no-op. */
 void nn_tensor_free(nn_tensor *t);
 /* Number of elements (product of the shape; 1 for a scalar). */
 int64_t nn_tensor_size(const nn_tensor *t);
@@ -111,10 +112,12 @@ int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out);
 /* A dataset over x (N, ...) and y (N, ...) (y may be NULL for unlabelled data). Takes ownership
  * of both tensors, also on failure. Fails if the first dimensions differ. */
 nn_dataset *nn_dataset_new(nn_tensor *x, nn_tensor *y);
+/* Frees the dataset and the tensors it owns. NULL is a no-op. */
 void nn_dataset_free(nn_dataset *d);
 /* Borrowed views of the dataset's arrays (y is NULL for an unlabelled dataset). */
 const nn_tensor *nn_dataset_x(const nn_dataset *d);
 const nn_tensor *nn_dataset_y(const nn_dataset *d);
+/* Number of samples (x's first dimension). */
 int64_t nn_dataset_size(const nn_dataset *d);
 /* Column names from the CSV header (feature columns in x order; NULL when not from a CSV).
  * Borrowed. */
@@ -205,6 +208,7 @@ typedef struct nn_model nn_model;
 /* A Sequential model over a NULL-terminated array of layers. Takes ownership of the layers,
  * also on failure. NULL with a message if any layer carries an error. */
 nn_model *nn_sequential(nn_layer *const *layers);
+/* Frees the model, its layers, weights, optimizer and compiled programs. NULL is a no-op. */
 void nn_model_free(nn_model *m);
 /* Appends a layer (Keras's Sequential.add). Takes ownership of the layer. Before compile. */
 int nn_model_add(nn_model *m, nn_layer *layer);
@@ -247,7 +251,7 @@ int nn_fit(nn_model *m, const nn_dataset *train, const nn_fit_opts *opts, nn_his
 #define NN_MAX_METRICS 16
 typedef struct nn_metrics {
     double loss;
-    int count;                    /* entries in names/values (loss first, as Keras) */
+    int count;                    /* entries in names/values, sorted by name as Keras prints them */
     char names[NN_MAX_METRICS][32];
     double values[NN_MAX_METRICS];
 } nn_metrics;
@@ -268,24 +272,30 @@ int nn_model_summary(nn_model *m, FILE *f);
 int nn_model_build(nn_model *m, int ndim, const int64_t *input_shape);
 /* Sets the mean and variance of every Normalization layer from data (Keras's adapt). */
 int nn_adapt(nn_model *m, const nn_tensor *x);
-/* Parameter counts after build. */
+/* Parameter counts after build (0 before), all or trainable only; the number of layers. */
 int64_t nn_model_param_count(const nn_model *m, bool trainable_only);
 int nn_model_layer_count(const nn_model *m);
-/* Weights by Keras name ("dense/kernel"): copies into/out of a tensor of the right shape. */
+/* Weights by Keras name ("dense/kernel"): get copies the weight into a new tensor (*out, owned
+ * by the caller); set copies from a tensor of the weight's size. Errors: the model is not built,
+ * an unknown name (the known ones are listed), a tensor of the wrong size (both shapes named). */
 int nn_model_get_weight(const nn_model *m, const char *name, nn_tensor **out);
 int nn_model_set_weight(nn_model *m, const char *name, const nn_tensor *value);
 /* Number of weights and the name of the i-th (borrowed), in creation order. */
 int nn_model_weight_count(const nn_model *m);
 const char *nn_model_weight_name(const nn_model *m, int i);
-/* Train on one batch without shuffling (Keras's train_on_batch); *loss gets the batch loss. */
+/* Trains on one batch, in order (Keras's train_on_batch): builds the model from x if needed;
+ * *loss (if not NULL) gets the batch's loss computed before the update. */
 int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, double *loss);
 
-/* History: one row per epoch, columns "loss", "accuracy", "val_loss", ... */
+/* History: one row per epoch, columns "accuracy", "loss", "val_accuracy", "val_loss", ...
+ * (Keras's History.history). Epochs and columns count them; a column's name is borrowed (NULL
+ * out of range). */
 int nn_history_epochs(const nn_history *h);
 int nn_history_columns(const nn_history *h);
 const char *nn_history_column_name(const nn_history *h, int column);
 /* The value of `name` at epoch index i, or NAN. */
 double nn_history_get(const nn_history *h, const char *name, int epoch);
+/* Frees a history from nn_fit. NULL is a no-op. */
 void nn_history_free(nn_history *h);
 
 /* ---------------------------------------------------------------- optimizers */
@@ -302,6 +312,7 @@ typedef struct nn_optimizer_opts {
 /* An optimizer by Keras name (sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam).
  * NULL with the known names listed on an unknown name. */
 nn_optimizer *nn_optimizer_new(const char *name, const nn_optimizer_opts *opts);
+/* Frees an optimizer not handed to nn_compile. NULL is a no-op. */
 void nn_optimizer_free(nn_optimizer *o);
 #define nn_sgd(...)      nn_optimizer_new("sgd",      &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
 #define nn_adam(...)     nn_optimizer_new("adam",     &(nn_optimizer_opts){ .reserved_ = 0, __VA_ARGS__ })
@@ -324,6 +335,7 @@ typedef struct nn_loss_opts {
  * sparse_categorical_crossentropy, mean_squared_error/mse, mean_absolute_error/mae, huber,
  * hinge, kl_divergence, log_cosh). NULL with the known names listed on an unknown name. */
 nn_loss *nn_loss_new(const char *name, const nn_loss_opts *opts);
+/* Frees a loss not handed to nn_compile. NULL is a no-op. */
 void nn_loss_free(nn_loss *l);
 #define nn_loss_binary_crossentropy(...) nn_loss_new("binary_crossentropy", &(nn_loss_opts){ .reserved_ = 0, __VA_ARGS__ })
 #define nn_loss_categorical_crossentropy(...) nn_loss_new("categorical_crossentropy", &(nn_loss_opts){ .reserved_ = 0, __VA_ARGS__ })
