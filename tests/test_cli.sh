@@ -25,7 +25,7 @@ if [ -n "$acc" ] && awk "BEGIN { exit !($acc >= 0.95) }"; then ok; else bad "dem
 expect "demo shows progress" 0 "Epoch 10/10" -- "$NN" demo
 expect "demo shows the summary" 0 "Total params: 1,598" -- "$NN" demo
 expect "demo shows predictions" 0 "truth: " -- "$NN" demo
-expect "demo verbose 2" 0 "15/15 - " -- "$NN" demo --verbose 2
+expect "demo verbose 2" 0 "^15/15 - [0-9]*s - [0-9]*[mu]*s/step - accuracy: 0\.[0-9]\{4\} - loss: 0\.[0-9]\{4\}$" -- "$NN" demo --verbose 2
 expect "demo from elsewhere" 0 "Epoch 1/10" -- sh -c "cd '$tmp' && '$PWD/$NN' demo"
 
 expect "help" 0 "commands:" -- "$NN" --help
@@ -56,6 +56,8 @@ expect "unknown optimizer" 1 "unknown optimizer 'adamm'" -- "$NN" train --data $
 expect "unknown loss" 1 "unknown loss 'mse2'" -- "$NN" train --data $D --target target --layers "Dense(1)" --loss mse2
 expect "unknown metric" 1 "unknown metric 'acuracy'" -- "$NN" train --data $D --target target \
     --layers "Dense(1)" --loss mse --metrics acuracy
+expect "reshape mismatch" 1 "layer 'reshape': cannot reshape (None, 30) (30 values per sample) to (7, 5)" -- "$NN" train \
+    --data $D --target target --layers "Reshape((7, 5)) Flatten() Dense(1)" --loss mse
 expect "bad layer syntax" 1 "position" -- "$NN" train --data $D --target target --layers "Dense(3,, x)" --loss mse
 expect "missing target" 1 "target column 'label' not found" -- "$NN" train --data $D --target label \
     --layers "Dense(1)" --loss mse

@@ -176,7 +176,9 @@ static int build_layers(nn_model *m, nn_builder *b, int *output) {
         nn_node_shape_str(&b->graph->nodes[node], in_shape, sizeof in_shape);
         int status = l->def->build(l, b, node, &node);
         if (status) {
-            if (!strstr(nn_last_error(), l->name))
+            char named[NN_NAME_SIZE + 16];
+            snprintf(named, sizeof named, "layer '%s'", l->name);
+            if (!strstr(nn_last_error(), named))
                 nn_error_context(status, "layer '%s' (%s) on input %s", l->name, l->def->class_name, in_shape);
             return status;
         }

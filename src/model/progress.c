@@ -47,7 +47,7 @@ void nn_progress_update(nn_progress *p, int64_t step, const nn_logs *logs, bool 
     int digits = snprintf(NULL, 0, "%lld", (long long)p->target);
     if (p->verbose == 2) {
         fprintf(p->out, "%*lld/%lld - %.0fs -%s%s\n", digits, (long long)step, (long long)p->target, elapsed,
-                per_step + 1, metrics);
+                per_step, metrics);
         fflush(p->out);
         return;
     }

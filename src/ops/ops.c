@@ -26,6 +26,6 @@ int nn_shape_error(const nn_graph *g, const nn_node *n, const char *what) {
     char a[96], b[96] = "";
     nn_node_shape_str(&g->nodes[n->inputs[0]], a, sizeof a);
     if (n->ninputs > 1) nn_node_shape_str(&g->nodes[n->inputs[1]], b, sizeof b);
-    return nn_error(NN_ERR_SHAPE, "%s: %s: %s %s%s%s", n->where ? n->where : "graph",
+    return nn_error(NN_ERR_SHAPE, "layer '%s': %s: %s %s%s%s", n->where ? n->where : "?",
                     nn_op_get(n->op)->name, what, a, n->ninputs > 1 ? " and " : "", b);
 }

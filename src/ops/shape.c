@@ -21,8 +21,8 @@ static int reshape_shape(const nn_graph *g, nn_node *n) {
         for (int i = 0; i < n->attr.ndim && used < sizeof to; i++) /* keeps -1 visible, unlike nn_shape_str */
             used += (size_t)snprintf(to + used, sizeof to - used, "%s%lld", i ? ", " : "", (long long)n->attr.shape[i]);
         if (used < sizeof to) snprintf(to + used, sizeof to - used, n->attr.ndim == 1 ? ",)" : ")");
-        return nn_error(NN_ERR_SHAPE, "%s: cannot reshape %s (%lld values per sample) to %s",
-                        n->where ? n->where : "reshape", nn_node_shape_str(x, from, sizeof from),
+        return nn_error(NN_ERR_SHAPE, "layer '%s': cannot reshape %s (%lld values per sample) to %s",
+                        n->where ? n->where : "?", nn_node_shape_str(x, from, sizeof from),
                         (long long)per_sample, to);
     }
     if (n->attr.ndim + 1 > NN_MAX_DIMS) return nn_shape_error(g, n, "target rank too large for input");
