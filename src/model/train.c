@@ -328,9 +328,10 @@ static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o
     if (!status && (fp->n_val || o->validation_data)) status = nn_model_program(m, NN_PROGRAM_EVAL, fp->batch, &eval_p);
     if (status) return status;
     feed train_feed = make_feed(x, y, fp->weights, fp->index, 0);
+    /* held-out samples keep their sample weights but, as in Keras, not the class weights */
     feed val_feed = o->validation_data
                         ? make_feed(nn_dataset_x(o->validation_data), nn_dataset_y(o->validation_data), NULL, NULL, 0)
-                        : make_feed(x, y, fp->weights, NULL, fp->n_train);
+                        : make_feed(x, y, o->sample_weight ? nn_tensor_f32(o->sample_weight) : NULL, NULL, fp->n_train);
     int64_t n_val = o->validation_data ? nn_dataset_size(o->validation_data) : fp->n_val;
     for (int64_t i = 0; i < fp->n_train; i++) fp->index[i] = i;
     FILE *out = o->out ? o->out : stdout;
