@@ -7,7 +7,7 @@ OPT ?= -O3 -fno-math-errno
 CFLAGS_BASE := -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -Iinclude -Isrc
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
-LDLIBS := -lm -lpthread
+LDLIBS := -lz -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -62,7 +62,19 @@ void nn_set_allocator(const nn_allocator *allocator);
 
 #define NN_MAX_DIMS 8
 
-typedef enum nn_dtype { NN_FLOAT32 = 0 } nn_dtype;
+/* Element types. Models compute in float32; the other types hold data as files store it
+ * (uint8 images, int64 labels, ...) and are converted per batch or by nn_tensor_cast. */
+typedef enum nn_dtype {
+    NN_FLOAT32 = 0, NN_FLOAT64, NN_FLOAT16,
+    NN_INT8, NN_INT16, NN_INT32, NN_INT64,
+    NN_UINT8, NN_UINT16, NN_UINT32, NN_UINT64,
+    NN_BOOL,
+    NN_DTYPE_COUNT
+} nn_dtype;
+
+/* Bytes per element (0 for an invalid dtype) and numpy's name ("float32", "uint8", ...). */
+size_t nn_dtype_size(nn_dtype dtype);
+const char *nn_dtype_name(nn_dtype dtype);
 
 /* A dense row-major N-d array. Fields are readable; create and free through the calls below. */
 typedef struct nn_tensor {
@@ -87,6 +99,11 @@ void nn_tensor_free(nn_tensor *t);
 int64_t nn_tensor_size(const nn_tensor *t);
 /* The data as float32 (NULL if the dtype is not float32). Borrowed. */
 float *nn_tensor_f32(const nn_tensor *t);
+/* A new tensor of `dtype` holding t's values converted as numpy's astype does (float to integer
+ * truncates toward zero; out-of-range results are an error naming the element). */
+nn_tensor *nn_tensor_cast(const nn_tensor *t, nn_dtype dtype);
+/* Element i (row-major flat index) of any dtype as a double. */
+double nn_tensor_get(const nn_tensor *t, int64_t i);
 /* Writes "(455, 30)" into buf (Keras style). Returns buf. */
 char *nn_shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
 
@@ -101,13 +118,22 @@ void nn_set_seed(uint64_t seed);
 typedef struct nn_dataset nn_dataset;
 
 typedef struct nn_csv_opts {
-    const char *target;  /* name of the target column (required for a labelled dataset) */
-    char delimiter;      /* 0 = ',' */
+    const char *target;  /* target column name(s), comma-separated for several: "a,b" */
+    int target_index;    /* or the target column by 1-based index (-1 = the last); 0 = none */
+    char delimiter;      /* 0 = detect among ',', ';', tab and '|' */
+    int header;          /* 0 = detect (a first row with a cell that is not a number), 1 = present,
+                            NN_OFF = none (columns are named "1", "2", ...) */
+    char comment;        /* lines starting with this are skipped; 0 = '#' */
+    bool fill_missing;   /* empty cells: an error by default, or fill_value */
+    double fill_value;
 } nn_csv_opts;
 
-/* Loads a numeric CSV with a header row into a dataset: x = the other columns (N, F), y = the
- * target column (N, 1). Fails with the file, row and column named on: a missing file, an empty
- * file, a missing target column, a ragged row, a non-numeric cell, NaN or Inf. */
+/* Loads a CSV into a dataset: x = the feature columns (N, F) as float32, y = the target
+ * column(s) (N, T). Cells may be quoted ("1,5" with ',' inside quotes, "" for a quote). A target
+ * column of strings ("benign", "malignant") becomes class indices in sorted order; the mapping
+ * is kept (nn_dataset_class_name). Fails with the file, row and column named on: a missing
+ * file, an empty file, a missing target column, a ragged row, a non-numeric cell, a missing
+ * value (unless filled), NaN or Inf. */
 int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out);
 /* A dataset over x (N, ...) and y (N, ...) (y may be NULL for unlabelled data). Takes ownership
  * of both tensors, also on failure. Fails if the first dimensions differ. */
@@ -122,6 +148,87 @@ int64_t nn_dataset_size(const nn_dataset *d);
 /* Column names from the CSV header (feature columns in x order; NULL when not from a CSV).
  * Borrowed. */
 const char *nn_dataset_feature_name(const nn_dataset *d, int64_t column);
+/* Class labels read as strings: how many, and the name of class index i (NULL when the target
+ * was numeric or i is out of range). Borrowed. */
+int64_t nn_dataset_class_count(const nn_dataset *d);
+const char *nn_dataset_class_name(const nn_dataset *d, int64_t index);
+
+/* ---- array files: NumPy .npy / .npz, IDX (MNIST), CSV */
+
+typedef struct nn_npy_opts {
+    bool mmap;   /* map the file instead of reading it (the tensor borrows the mapping, which
+                    stays valid until the tensor is freed); arrays needing conversion are read */
+} nn_npy_opts;
+/* Reads a .npy file (format 1.0, 2.0, 3.0; little- or big-endian; f2/f4/f8, i1-i8, u1-u8, b1;
+ * C order, or Fortran order transposed into C order). Object arrays are refused. Errors name the
+ * file and the byte offset. */
+int nn_npy_load(const char *path, const nn_npy_opts *opts, nn_tensor **out);
+/* Writes t as a .npy (format 1.0, or 2.0 when the header needs it), via a temporary file and a
+ * rename. */
+int nn_npy_save(const char *path, const nn_tensor *t);
+
+typedef struct nn_npz nn_npz;
+typedef struct nn_npz_opts {
+    uint64_t max_bytes;     /* refuse members inflating past this (0 = 4 GiB) */
+} nn_npz_opts;
+/* Reads every array of an .npz archive (stored or deflated members). Members whose names hold
+ * ".." or start with "/" are refused, as are members that would inflate past 1000x their
+ * compressed size or past opts->max_bytes. */
+int nn_npz_load(const char *path, const nn_npz_opts *opts, nn_npz **out);
+int nn_npz_count(const nn_npz *z);
+/* Member names without ".npy" ("x", "y"); arrays by index or name (NULL if absent). Borrowed. */
+const char *nn_npz_name(const nn_npz *z, int i);
+const nn_tensor *nn_npz_get(const nn_npz *z, const char *name);
+void nn_npz_free(nn_npz *z);
+/* Writes arrays as name.npy members of an .npz (deflated when compress, as savez_compressed). */
+int nn_npz_save(const char *path, const char *const *names, const nn_tensor *const *arrays, int count,
+                bool compress);
+
+/* Reads an IDX file (the MNIST format), gzipped or not, of any IDX type code: uint8, int8,
+ * int16, int32, float32, float64 (big-endian in the file). */
+int nn_idx_load(const char *path, nn_tensor **out);
+
+/* Writes a 1-D or 2-D tensor as CSV; `header` (NULL-terminated column names) may be NULL for
+ * columns "0", "1", ... Via a temporary file and a rename. */
+int nn_csv_save(const char *path, const nn_tensor *t, const char *const *header);
+
+/* Reads an array from any supported file, chosen by content and extension: .npy, .npz (its only
+ * member, or the one named after '#', "data.npz#x"), IDX (.idx, -idx3-ubyte, .gz), .csv (every
+ * column, header detected). */
+int nn_array_load(const char *path, nn_tensor **out);
+/* Writes by extension: .npy, .csv. */
+int nn_array_save(const char *path, const nn_tensor *t);
+
+/* ---- built-in data sets */
+
+/* Fashion-MNIST (or MNIST: the same files) from `dir` (NULL = /usr/share/datasets/fashion-mnist,
+ * where Debian's dataset-fashion-mnist installs it): x uint8 (N, 28, 28), y uint8 (N,).
+ * Either output may be NULL. Scale with Rescaling(1/255) or nn_tensor_cast. */
+int nn_fashion_mnist_load(const char *dir, nn_dataset **train, nn_dataset **test);
+
+/* ---- preprocessing (Keras and scikit-learn's) */
+
+typedef struct nn_split_opts {
+    double test_size;   /* fraction of samples in the test part (0 = 0.25, as scikit-learn) */
+    uint64_t seed;      /* 0 = the nn_set_seed seed */
+    bool stratify;      /* keep each class's share in both parts (y holds class labels) */
+    int shuffle;        /* 0 = shuffle before splitting; NN_OFF = keep order */
+} nn_split_opts;
+/* scikit-learn's train_test_split: two new datasets copied from d. */
+int nn_train_test_split(const nn_dataset *d, const nn_split_opts *opts, nn_dataset **train, nn_dataset **test);
+/* A copy of d with its samples in a seeded random order. */
+nn_dataset *nn_dataset_shuffled(const nn_dataset *d, uint64_t seed);
+/* Keras's to_categorical: labels (N,) or (N, 1) -> one-hot float32 (N, num_classes);
+ * num_classes 0 = max label + 1. Labels must be integers in range. */
+int nn_to_categorical(const nn_tensor *labels, int num_classes, nn_tensor **out);
+/* scikit-learn's compute_class_weight("balanced"): n_samples / (n_classes * count(class)),
+ * written to weights[0..*count) (up to `capacity` classes). */
+int nn_class_weights(const nn_tensor *labels, double *weights, int capacity, int *count);
+/* Per-column (last axis) standardization (x - mean) / std, and min-max scaling to [0, 1], in
+ * place on a float32 tensor; the statistics go to mean/std or min/max if not NULL (each holds
+ * one value per column). Constant columns keep a divisor of 1. */
+int nn_standardize(nn_tensor *x, float *mean, float *std);
+int nn_minmax_scale(nn_tensor *x, float *min, float *max);
 
 /* ---------------------------------------------------------------- layers */
 

@@ -197,5 +197,18 @@ typedef struct nn_mean { double total, count; } nn_mean;
 /* Gives d (x of shape (N, count)) its feature names: one nn_malloc'd block of `count` pointers
  * followed by the strings they point to. d takes ownership. */
 void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count);
+/* Gives d its class names (same block layout as feature names). d takes ownership. */
+void nn_dataset_set_class_names(nn_dataset *d, char **names, int64_t count);
+
+/* ------------------------------------------------------------ files (data/files.c) */
+/* Reads a whole file (with `limit` bytes at most; larger is an error naming the file). *data is
+ * nn_malloc'd (NUL-terminated for convenience). */
+int nn_read_file(const char *path, size_t limit, char **data, size_t *size);
+/* Writes through "<path>.tmp.<pid>" + fsync + rename; `write` fills the open stream. On failure
+ * the temporary file is removed and an existing file at path is untouched. */
+int nn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), void *ctx);
+/* Inflates gzip (by magic) or returns the bytes as they are; `limit` caps the output. */
+int nn_gunzip(const char *path, const unsigned char *in, size_t in_size, size_t limit, unsigned char **out,
+              size_t *out_size);
 
 #endif /* NN_INTERNAL_H */

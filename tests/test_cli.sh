@@ -71,7 +71,7 @@ expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
 # install, then build the example through pkg-config as a user would
 if make -s install PREFIX="$tmp/prefix" BUILD="$BUILD" >/dev/null 2>&1 &&
    cc examples/blog.c $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags nn) \
-      "$tmp/prefix/lib/libnn.a" -lm -lpthread $EXTRA_LDFLAGS -o "$tmp/blog" 2>"$tmp/cc.err" &&
+      "$tmp/prefix/lib/libnn.a" -lz -lm -lpthread $EXTRA_LDFLAGS -o "$tmp/blog" 2>"$tmp/cc.err" &&
    cc examples/blog.c $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs nn) \
       -Wl,-rpath,"$tmp/prefix/lib" $EXTRA_LDFLAGS -o "$tmp/blog_shared" 2>>"$tmp/cc.err"; then
     expect "installed example (static)" 0 "Test loss: " -- "$tmp/blog"

@@ -3,7 +3,19 @@
 
 #include <stdio.h>
 
-static int check_shape(int ndim, const int64_t *shape, size_t *bytes) {
+static const struct { const char *name; size_t size; } dtypes[NN_DTYPE_COUNT] = {
+    [NN_FLOAT32] = { "float32", 4 }, [NN_FLOAT64] = { "float64", 8 }, [NN_FLOAT16] = { "float16", 2 },
+    [NN_INT8] = { "int8", 1 },       [NN_INT16] = { "int16", 2 },     [NN_INT32] = { "int32", 4 },
+    [NN_INT64] = { "int64", 8 },     [NN_UINT8] = { "uint8", 1 },     [NN_UINT16] = { "uint16", 2 },
+    [NN_UINT32] = { "uint32", 4 },   [NN_UINT64] = { "uint64", 8 },   [NN_BOOL] = { "bool", 1 },
+};
+
+size_t nn_dtype_size(nn_dtype dtype) { return (unsigned)dtype < NN_DTYPE_COUNT ? dtypes[dtype].size : 0; }
+
+const char *nn_dtype_name(nn_dtype dtype) { return (unsigned)dtype < NN_DTYPE_COUNT ? dtypes[dtype].name : "invalid"; }
+
+static int check_shape(nn_dtype dtype, int ndim, const int64_t *shape, size_t *bytes) {
+    if (!nn_dtype_size(dtype)) return nn_error(NN_ERR_ARG, "unsupported dtype %d", (int)dtype);
     if (ndim < 0 || ndim > NN_MAX_DIMS)
         return nn_error(NN_ERR_SHAPE, "tensor rank %d is outside 0..%d", ndim, NN_MAX_DIMS);
     size_t count = 1;
@@ -12,7 +24,7 @@ static int check_shape(int ndim, const int64_t *shape, size_t *bytes) {
         if ((uint64_t)shape[i] > SIZE_MAX || !nn_size_mul(count, (size_t)shape[i], &count))
             return nn_error(NN_ERR_SHAPE, "tensor shape overflows the address space");
     }
-    if (!nn_size_mul(count, sizeof(float), bytes))
+    if (!nn_size_mul(count, nn_dtype_size(dtype), bytes))
         return nn_error(NN_ERR_SHAPE, "tensor shape overflows the address space");
     return NN_OK;
 }
@@ -28,8 +40,7 @@ static nn_tensor *tensor_header(nn_dtype dtype, int ndim, const int64_t *shape) 
 
 nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape) {
     size_t bytes;
-    if (dtype != NN_FLOAT32) return nn_error(NN_ERR_ARG, "unsupported dtype %d", (int)dtype), NULL;
-    if (check_shape(ndim, shape, &bytes)) return NULL;
+    if (check_shape(dtype, ndim, shape, &bytes)) return NULL;
     nn_tensor *t = tensor_header(dtype, ndim, shape);
     if (!t) return NULL;
     t->data = nn_calloc(1, bytes);
@@ -40,8 +51,7 @@ nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape) {
 
 nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *data) {
     size_t bytes;
-    if (dtype != NN_FLOAT32) return nn_error(NN_ERR_ARG, "unsupported dtype %d", (int)dtype), NULL;
-    if (check_shape(ndim, shape, &bytes)) return NULL;
+    if (check_shape(dtype, ndim, shape, &bytes)) return NULL;
     if (!data && bytes) return nn_error(NN_ERR_ARG, "nn_tensor_wrap: data is NULL"), NULL;
     nn_tensor *t = tensor_header(dtype, ndim, shape);
     if (t) t->data = data;
@@ -51,7 +61,7 @@ nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *
 nn_tensor *nn_tensor_copy(const nn_tensor *src) {
     if (!src) return nn_error(NN_ERR_ARG, "nn_tensor_copy: tensor is NULL"), NULL;
     nn_tensor *t = nn_tensor_new(src->dtype, src->ndim, src->shape);
-    if (t) memcpy(t->data, src->data, (size_t)nn_tensor_size(src) * sizeof(float));
+    if (t) memcpy(t->data, src->data, (size_t)nn_tensor_size(src) * nn_dtype_size(src->dtype));
     return t;
 }
 
@@ -80,4 +90,105 @@ char *nn_shape_str(int ndim, const int64_t *shape, char *buf, size_t size) {
     }
     if (used < size) snprintf(buf + used, size - used, ndim == 1 ? ",)" : ")");
     return buf;
+}
+
+/* IEEE half precision to float and back (round to nearest even), as numpy's float16. */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0x1f) bits = sign | 0x7f800000u | (mant << 13);
+    else if (exp) bits = sign | ((exp + 112) << 23) | (mant << 13);
+    else if (!mant) bits = sign;
+    else {
+        int e = -1;
+        do e++, mant <<= 1; while (!(mant & 0x400));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static uint16_t float_to_half(float f) {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
+    uint32_t exp = (bits >> 23) & 0xff, mant = bits & 0x7fffff;
+    if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    int e = (int)exp - 112;
+    if (e >= 0x1f) return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        if (e < -10) return sign;
+        mant |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - e), half = mant >> shift, rest = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rest > mid || (rest == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (mant >> 13), rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;
+    return (uint16_t)(sign | half);
+}
+
+double nn_tensor_get(const nn_tensor *t, int64_t i) {
+    const void *p = (const char *)t->data + (size_t)i * nn_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case NN_FLOAT32: return *(const float *)p;
+    case NN_FLOAT64: return *(const double *)p;
+    case NN_FLOAT16: return half_to_float(*(const uint16_t *)p);
+    case NN_INT8: return *(const int8_t *)p;
+    case NN_INT16: return *(const int16_t *)p;
+    case NN_INT32: return *(const int32_t *)p;
+    case NN_INT64: return (double)*(const int64_t *)p;
+    case NN_UINT8: return *(const uint8_t *)p;
+    case NN_UINT16: return *(const uint16_t *)p;
+    case NN_UINT32: return *(const uint32_t *)p;
+    case NN_UINT64: return (double)*(const uint64_t *)p;
+    case NN_BOOL: return *(const uint8_t *)p != 0;
+    default: return NAN;
+    }
+}
+
+/* Stores x into element i; fails when an integer type cannot hold it (NaN, Inf, out of range). */
+static bool tensor_set(nn_tensor *t, int64_t i, double x) {
+    void *p = (char *)t->data + (size_t)i * nn_dtype_size(t->dtype);
+    double whole = trunc(x);
+    switch (t->dtype) {
+#define INTEGER_CASE(tag, type, lo, hi)                                                               \
+    case tag:                                                                                         \
+        if (!(whole >= (double)(lo) && whole <= (double)(hi))) return false;                         \
+        *(type *)p = (type)whole;                                                                     \
+        return true;
+        INTEGER_CASE(NN_INT8, int8_t, INT8_MIN, INT8_MAX)
+        INTEGER_CASE(NN_INT16, int16_t, INT16_MIN, INT16_MAX)
+        INTEGER_CASE(NN_INT32, int32_t, INT32_MIN, INT32_MAX)
+        INTEGER_CASE(NN_INT64, int64_t, -9223372036854775808.0, 9223372036854774784.0)
+        INTEGER_CASE(NN_UINT8, uint8_t, 0, UINT8_MAX)
+        INTEGER_CASE(NN_UINT16, uint16_t, 0, UINT16_MAX)
+        INTEGER_CASE(NN_UINT32, uint32_t, 0, UINT32_MAX)
+        INTEGER_CASE(NN_UINT64, uint64_t, 0, 18446744073709549568.0)
+#undef INTEGER_CASE
+    case NN_FLOAT32: *(float *)p = (float)x; return true;
+    case NN_FLOAT64: *(double *)p = x; return true;
+    case NN_FLOAT16: *(uint16_t *)p = float_to_half((float)x); return true;
+    case NN_BOOL: *(uint8_t *)p = x != 0; return true;
+    default: return false;
+    }
+}
+
+nn_tensor *nn_tensor_cast(const nn_tensor *t, nn_dtype dtype) {
+    if (!t) return nn_error(NN_ERR_ARG, "nn_tensor_cast: tensor is NULL"), NULL;
+    nn_tensor *out = nn_tensor_new(dtype, t->ndim, t->shape);
+    if (!out) return NULL;
+    if (t->dtype == dtype) {
+        memcpy(out->data, t->data, (size_t)nn_tensor_size(t) * nn_dtype_size(dtype));
+        return out;
+    }
+    for (int64_t i = 0, n = nn_tensor_size(t); i < n; i++) {
+        if (!tensor_set(out, i, nn_tensor_get(t, i))) {
+            nn_error(NN_ERR_DATA, "nn_tensor_cast: element %lld (%g) does not fit %s", (long long)i, nn_tensor_get(t, i),
+                     nn_dtype_name(dtype));
+            nn_tensor_free(out);
+            return NULL;
+        }
+    }
+    return out;
 }
