@@ -83,6 +83,8 @@ typedef struct nn_tensor {
     int64_t shape[NN_MAX_DIMS];
     void *data;
     bool owns_data; /* false for a tensor that borrows caller memory */
+    void *mapping_;        /* internal: a file mapping released with the tensor */
+    size_t mapping_size_;
 } nn_tensor;
 
 /* A new zero-filled tensor. NULL on bad shape (ndim outside 0..8, negative dims, byte size

@@ -200,6 +200,12 @@ void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count);
 /* Gives d its class names (same block layout as feature names). d takes ownership. */
 void nn_dataset_set_class_names(nn_dataset *d, char **names, int64_t count);
 
+/* ------------------------------------------------------------ tensors (core/tensor.c) */
+/* A tensor over data inside a read-only file mapping [map_base, map_base + map_size), which
+ * nn_tensor_free unmaps. NULL (mapping left to the caller) on a bad shape or no memory. */
+nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape, void *data, void *map_base,
+                                  size_t map_size);
+
 /* ------------------------------------------------------------ files (data/files.c) */
 /* Reads a whole file (with `limit` bytes at most; larger is an error naming the file). *data is
  * nn_malloc'd (NUL-terminated for convenience). */

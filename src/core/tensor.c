@@ -2,6 +2,7 @@
 #include "nn_internal.h"
 
 #include <stdio.h>
+#include <sys/mman.h>
 
 static const struct { const char *name; size_t size; } dtypes[NN_DTYPE_COUNT] = {
     [NN_FLOAT32] = { "float32", 4 }, [NN_FLOAT64] = { "float64", 8 }, [NN_FLOAT16] = { "float16", 2 },
@@ -65,8 +66,19 @@ nn_tensor *nn_tensor_copy(const nn_tensor *src) {
     return t;
 }
 
+nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape, void *data, void *map_base,
+                                  size_t map_size) {
+    nn_tensor *t = nn_tensor_wrap(dtype, ndim, shape, data);
+    if (t) {
+        t->mapping_ = map_base;
+        t->mapping_size_ = map_size;
+    }
+    return t;
+}
+
 void nn_tensor_free(nn_tensor *t) {
     if (!t) return;
+    if (t->mapping_) munmap(t->mapping_, t->mapping_size_);
     if (t->owns_data) nn_free(t->data);
     nn_free(t);
 }
