@@ -206,6 +206,34 @@ void nn_dataset_set_class_names(nn_dataset *d, char **names, int64_t count);
 nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape, void *data, void *map_base,
                                   size_t map_size);
 
+/* ------------------------------------------------------------ batches (data/batches.c) */
+/* Rows of x, y (and per-sample weights) to feed a model: sample i of a pass is row
+ * offset + index[i] (offset + i without an index) of the arrays, in any dtype. */
+typedef struct nn_feed {
+    const nn_tensor *x, *y;   /* y may be NULL */
+    const float *w;           /* one weight per row, or NULL (weights of 1) */
+    int64_t offset;
+    const int64_t *index;
+} nn_feed;
+
+/* Copies samples [start, start + n) into float32 batch buffers: x (n, x inner), y (n, y inner)
+ * when y_out is not NULL, w (n, w_inner) when w_out is not NULL. No allocation. */
+void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *x_out, float *y_out, float *w_out,
+                    int64_t w_inner);
+
+/* A background thread that gathers the next batches while the model computes the current one.
+ * Used when a batch is large enough for the hand-over to pay (nn_prefetch_worthwhile). */
+typedef struct nn_prefetcher nn_prefetcher;
+bool nn_prefetch_worthwhile(const nn_feed *f, int64_t batch);
+/* Staging for batches of up to `batch` samples; w_inner as for nn_feed_gather (0 = no weights). */
+int nn_prefetch_new(const nn_feed *f, int64_t batch, int64_t w_inner, nn_prefetcher **out);
+/* Starts a pass over `count` samples in batches (the feed's index must not change until the
+ * pass's last batch is taken). */
+void nn_prefetch_begin(nn_prefetcher *p, int64_t count);
+/* Waits for batch `step` of the pass and copies it into the buffers (as nn_feed_gather). */
+void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out);
+void nn_prefetch_free(nn_prefetcher *p);
+
 /* ------------------------------------------------------------ files (data/files.c) */
 /* Reads a whole file (with `limit` bytes at most; larger is an error naming the file). *data is
  * nn_malloc'd (NUL-terminated for convenience). */

@@ -14,28 +14,27 @@ struct nn_history {
     double *values; /* epochs x ncols */
 };
 
-/* The arrays a pass reads: rows picked through `index` (or in order when NULL). */
-typedef struct feed {
-    const float *x, *y, *w;  /* w: one weight per sample, or NULL */
-    int64_t x_inner, y_inner;
-    const int64_t *index;
-} feed;
-
 /* ------------------------------------------------------------ checks */
 
+static bool is_float(nn_dtype dtype) { return dtype == NN_FLOAT32 || dtype == NN_FLOAT64 || dtype == NN_FLOAT16; }
+
+/* Integer arrays are finite by construction; float ones are scanned. */
 static int check_finite(const nn_tensor *t, const char *what) {
-    const float *v = nn_tensor_f32(t);
+    if (!is_float(t->dtype)) return NN_OK;
     int64_t size = nn_tensor_size(t), rows = t->ndim ? t->shape[0] : 1;
     int64_t inner = rows ? size / rows : 0;
-    for (int64_t i = 0; i < size; i++)
-        if (!isfinite(v[i]))
-            return nn_error(NN_ERR_DATA, "%s contains %s at sample %lld, value %lld", what,
-                            isnan(v[i]) ? "NaN" : "Inf", (long long)(i / inner), (long long)(i % inner));
+    const float *f32 = nn_tensor_f32(t);
+    for (int64_t i = 0; i < size; i++) {
+        double v = f32 ? f32[i] : nn_tensor_get(t, i);
+        if (!isfinite(v))
+            return nn_error(NN_ERR_DATA, "%s contains %s at sample %lld, value %lld", what, isnan(v) ? "NaN" : "Inf",
+                            (long long)(i / inner), (long long)(i % inner));
+    }
     return NN_OK;
 }
 
 static int check_inputs(nn_model *m, const nn_tensor *x, const char *call) {
-    if (!x || x->dtype != NN_FLOAT32) return nn_error(NN_ERR_ARG, "%s: x is NULL or not float32", call);
+    if (!x) return nn_error(NN_ERR_ARG, "%s: x is NULL", call);
     if (x->ndim < 2 || x->shape[0] < 1) {
         char s[96];
         return nn_error(NN_ERR_SHAPE, "%s: x of shape %s needs a sample axis and at least one feature axis",
@@ -59,30 +58,32 @@ static int check_targets(nn_model *m, nn_program *p, const nn_tensor *y, const c
     int status = check_finite(y, "targets (y)");
     if (status || m->loss->def->target != NN_TARGET_CLASS_INDEX) return status;
     int64_t classes = nn_node_cols(pred);
-    const float *v = nn_tensor_f32(y);
-    for (int64_t i = 0; i < nn_tensor_size(y); i++)
-        if (v[i] < 0 || v[i] >= (float)classes || v[i] != floorf(v[i]))
-            return nn_error(NN_ERR_DATA, "%s: label %g at sample %lld is not a class index in [0, %lld)", call,
-                            (double)v[i], (long long)i, (long long)classes);
+    for (int64_t i = 0; i < nn_tensor_size(y); i++) {
+        double v = nn_tensor_get(y, i);
+        if (v < 0 || v >= (double)classes || v != floor(v))
+            return nn_error(NN_ERR_DATA, "%s: label %g at sample %lld is not a class index in [0, %lld)", call, v,
+                            (long long)i, (long long)classes);
+    }
     return NN_OK;
 }
 
 /* ------------------------------------------------------------ one pass over batches */
 
-static void gather(const nn_exec *e, const nn_program *p, const feed *f, int64_t start, int64_t n) {
+/* A pass: the feed, and the prefetch thread when batches are large enough to use one. */
+typedef struct pass {
+    nn_feed feed;
+    nn_prefetcher *prefetch;
+} pass;
+
+static void gather(const nn_exec *e, const nn_program *p, const pass *ps, int64_t step, int64_t start, int64_t n) {
     float *x = nn_node_value(e, p->x);
     float *y = p->y >= 0 ? nn_node_value(e, p->y) : NULL;
     float *w = p->w >= 0 ? nn_node_value(e, p->w) : NULL;
-    int64_t w_inner = p->w >= 0 ? p->graph.nodes[p->w].inner : 0;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t row = f->index ? f->index[start + i] : start + i;
-        memcpy(x + i * f->x_inner, f->x + row * f->x_inner, (size_t)f->x_inner * sizeof *x);
-        if (y) memcpy(y + i * f->y_inner, f->y + row * f->y_inner, (size_t)f->y_inner * sizeof *y);
-        for (int64_t k = 0; w && k < w_inner; k++) w[i * w_inner + k] = f->w ? f->w[row] : 1.0f;
-    }
+    if (ps->prefetch) nn_prefetch_take(ps->prefetch, step, x, y, w);
+    else nn_feed_gather(&ps->feed, start, n, x, y, w, p->w >= 0 ? p->graph.nodes[p->w].inner : 0);
 }
 
-static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, const feed *f) {
+static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, const nn_feed *f) {
     const nn_node *pred = &p->graph.nodes[p->pred];
     int64_t cols = nn_node_cols(pred), rows = nn_node_rows(e, pred);
     int64_t tcols = m->loss->def->target == NN_TARGET_CLASS_INDEX ? 1 : cols;
@@ -91,13 +92,14 @@ static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, c
         nn_metric_update(m->metrics[i], nn_node_value(e, p->pred), nn_node_value(e, p->y), rows, cols, tcols, w);
 }
 
-/* Forward (and, for training, backward and the optimizer update) on rows [start, start+n). */
-static double run_batch(nn_model *m, nn_program *p, const feed *f, int64_t start, int64_t n, bool train) {
+/* Forward (and, for training, backward and the optimizer update) on batch `step`: samples
+ * [start, start+n) of the pass. */
+static double run_batch(nn_model *m, nn_program *p, const pass *ps, int64_t step, int64_t start, int64_t n, bool train) {
     nn_exec e = { &p->graph, p->arena, m->params, m->grads, n, &m->rng };
-    gather(&e, p, f, start, n);
+    gather(&e, p, ps, step, start, n);
     nn_graph_forward(&e);
     double loss = *nn_node_value(&e, p->loss);
-    update_metrics(m, &e, p, f);
+    update_metrics(m, &e, p, &ps->feed);
     if (train) {
         memset(m->grads, 0, m->nparams * sizeof *m->grads);
         nn_graph_backward(&e);
@@ -130,13 +132,14 @@ static void collect_logs(const nn_model *m, double loss, const char *prefix, nn_
         }
 }
 
-/* Evaluates rows [0, count) of f in batches; loss averaged over samples as Keras's Mean. */
-static double evaluate_feed(nn_model *m, nn_program *p, const feed *f, int64_t count, int64_t batch) {
+/* Evaluates samples [0, count) of a pass in batches; loss averaged over samples as Keras's Mean. */
+static double evaluate_pass(nn_model *m, nn_program *p, const pass *ps, int64_t count, int64_t batch) {
     double total = 0.0;
     reset_metrics(m);
-    for (int64_t start = 0; start < count; start += batch) {
+    if (ps->prefetch) nn_prefetch_begin(ps->prefetch, count);
+    for (int64_t step = 0, start = 0; start < count; step++, start += batch) {
         int64_t n = count - start < batch ? count - start : batch;
-        total += run_batch(m, p, f, start, n, false) * (double)n;
+        total += run_batch(m, p, ps, step, start, n, false) * (double)n;
     }
     return count ? total / (double)count : 0.0;
 }
@@ -197,20 +200,19 @@ typedef struct fit_plan {
 static int sample_weights(const nn_fit_opts *o, const nn_tensor *y, int64_t n, float **out) {
     *out = NULL;
     if (!o->class_weight && !o->sample_weight) return NN_OK;
-    if (o->sample_weight && (nn_tensor_size(o->sample_weight) != n || o->sample_weight->dtype != NN_FLOAT32))
+    if (o->sample_weight && nn_tensor_size(o->sample_weight) != n)
         return nn_error(NN_ERR_SHAPE, "nn_fit: sample_weight has %lld values for %lld samples",
                         (long long)nn_tensor_size(o->sample_weight), (long long)n);
     float *w = nn_malloc((size_t)n * sizeof *w);
     if (!w) return NN_ERR_NOMEM;
-    const float *yv = nn_tensor_f32(y);
     int64_t y_inner = nn_tensor_size(y) / n;
     for (int64_t i = 0; i < n; i++) {
-        w[i] = o->sample_weight ? nn_tensor_f32(o->sample_weight)[i] : 1.0f;
+        w[i] = o->sample_weight ? (float)nn_tensor_get(o->sample_weight, i) : 1.0f;
         if (!o->class_weight) continue;
         int64_t cls = 0; /* one-hot rows: argmax; single values: the rounded label */
         for (int64_t k = 1; k < y_inner; k++)
-            if (yv[i * y_inner + k] > yv[i * y_inner + cls]) cls = k;
-        if (y_inner == 1) cls = (int64_t)lrintf(yv[i]);
+            if (nn_tensor_get(y, i * y_inner + k) > nn_tensor_get(y, i * y_inner + cls)) cls = k;
+        if (y_inner == 1) cls = (int64_t)llrint(nn_tensor_get(y, i));
         if (cls < 0 || cls >= o->class_weight_count) {
             nn_free(w);
             return nn_error(NN_ERR_DATA, "nn_fit: class %lld of sample %lld has no class_weight (%d given)",
@@ -222,33 +224,36 @@ static int sample_weights(const nn_fit_opts *o, const nn_tensor *y, int64_t n, f
     return NN_OK;
 }
 
-/* Keras's adapt: per-feature mean and (population) variance of the training rows. */
-static int adapt_rows(nn_model *m, const float *x, int64_t rows, int64_t inner) {
+/* Keras's adapt: per-feature mean and (population) variance of the first `rows` samples. */
+static void adapt_rows(nn_model *m, const nn_tensor *x, int64_t rows) {
+    int64_t inner = nn_tensor_size(x) / x->shape[0];
     for (int i = 0; i < m->nvars; i++) {
         const nn_variable *v = &m->vars[i];
         if (m->layers[v->layer]->def != &nn_layer_normalization || !strstr(v->name, "/mean")) continue;
-        int64_t cols = v->shape[0], groups = inner / cols;
+        int64_t cols = v->shape[0], values = rows * (inner / cols);
         float *mean = m->params + v->offset, *var = m->params + m->vars[i + 1].offset;
         float *count = m->params + m->vars[i + 2].offset;
         for (int64_t c = 0; c < cols; c++) {
             double sum = 0.0, sq = 0.0;
-            for (int64_t r = 0; r < rows * groups; r++) sum += x[r * cols + c];
-            double mu = sum / (double)(rows * groups);
-            for (int64_t r = 0; r < rows * groups; r++) sq += (x[r * cols + c] - mu) * (x[r * cols + c] - mu);
+            for (int64_t r = 0; r < values; r++) sum += nn_tensor_get(x, r * cols + c);
+            double mu = sum / (double)values;
+            for (int64_t r = 0; r < values; r++) {
+                double d = nn_tensor_get(x, r * cols + c) - mu;
+                sq += d * d;
+            }
             mean[c] = (float)mu;
-            var[c] = (float)(sq / (double)(rows * groups));
+            var[c] = (float)(sq / (double)values);
         }
-        *count = (float)(rows * groups);
+        *count = (float)values;
     }
-    return NN_OK;
 }
 
 int nn_adapt(nn_model *m, const nn_tensor *x) {
     if (!m) return nn_error(NN_ERR_ARG, "nn_adapt: model is NULL");
     int status = check_inputs(m, x, "nn_adapt");
     if (!status) status = check_finite(x, "nn_adapt: x");
-    if (status) return status;
-    return adapt_rows(m, nn_tensor_f32(x), x->shape[0], nn_tensor_size(x) / x->shape[0]);
+    if (!status) adapt_rows(m, x, x->shape[0]);
+    return status;
 }
 
 static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp) {
@@ -273,10 +278,12 @@ static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *
     if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_fit: model '%s' is not compiled: call nn_compile first", m->name);
     /* "accuracy" resolves from the output width, known only now */
     const char *names[NN_MAX_METRICS];
-    for (int i = 0; i < m->nmetrics; i++) names[i] = nn_metric_name(m->metrics[i]);
-    names[m->nmetrics] = NULL;
     char copies[NN_MAX_METRICS][32];
-    for (int i = 0; i < m->nmetrics; i++) snprintf(copies[i], sizeof copies[i], "%s", names[i]), names[i] = copies[i];
+    for (int i = 0; i < m->nmetrics; i++) {
+        snprintf(copies[i], sizeof copies[i], "%s", nn_metric_name(m->metrics[i]));
+        names[i] = copies[i];
+    }
+    names[m->nmetrics] = NULL;
     status = nn_model_resolve_metrics(m, names);
     nn_program *p;
     if (!status) status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &p);
@@ -293,7 +300,7 @@ static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *
     if (status) return status;
     fp->index = nn_malloc((size_t)fp->n_train * sizeof *fp->index);
     if (!fp->index) return NN_ERR_NOMEM;
-    if (nn_model_needs_adapt(m)) adapt_rows(m, nn_tensor_f32(x), fp->n_train, nn_tensor_size(x) / n);
+    if (nn_model_needs_adapt(m)) adapt_rows(m, x, fp->n_train);
     return NN_OK;
 }
 
@@ -310,49 +317,64 @@ static int progress_verbosity(int verbose) {
     return verbose == 0 ? 1 : verbose;
 }
 
-static feed make_feed(const nn_tensor *x, const nn_tensor *y, const float *w, const int64_t *index, int64_t offset) {
-    int64_t rows = x->shape[0];
-    feed f = { nn_tensor_f32(x), nn_tensor_f32(y), w, nn_tensor_size(x) / rows, nn_tensor_size(y) / rows, index };
-    f.x += offset * f.x_inner;
-    f.y += offset * f.y_inner;
-    if (f.w) f.w += offset;
-    return f;
+/* A pass over x/y rows from `offset` (through `index` when shuffling), with a prefetch thread
+ * when the batches are large. */
+static int pass_open(pass *ps, const nn_program *p, const nn_tensor *x, const nn_tensor *y, const float *w,
+                     const int64_t *index, int64_t offset, int64_t batch) {
+    *ps = (pass){ .feed = { x, y, w, offset, index } };
+    if (!nn_prefetch_worthwhile(&ps->feed, batch)) return NN_OK;
+    return nn_prefetch_new(&ps->feed, batch, p->w >= 0 ? p->graph.nodes[p->w].inner : 0, &ps->prefetch);
+}
+
+static void pass_close(pass *ps) {
+    nn_prefetch_free(ps->prefetch);
+    ps->prefetch = NULL;
+}
+
+static int train_epoch(nn_model *m, nn_program *p, pass *ps, const fit_plan *fp, nn_progress *bar, nn_logs *logs) {
+    int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
+    double total = 0.0;
+    reset_metrics(m);
+    if (ps->prefetch) nn_prefetch_begin(ps->prefetch, fp->n_train);
+    for (int64_t s = 0; s < steps; s++) {
+        int64_t start = s * fp->batch, n = fp->n_train - start < fp->batch ? fp->n_train - start : fp->batch;
+        total += run_batch(m, p, ps, s, start, n, true) * (double)n;
+        logs->count = 0;
+        collect_logs(m, total / (double)(start + n), "", logs);
+        if (s + 1 < steps) nn_progress_update(bar, s + 1, logs, false);
+    }
+    return NN_OK;
 }
 
 static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp, nn_history *h) {
     const nn_tensor *x = nn_dataset_x(train), *y = nn_dataset_y(train);
     int epochs = o->epochs ? o->epochs : 1, verbose = progress_verbosity(o->verbose);
     int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
+    int64_t n_val = o->validation_data ? nn_dataset_size(o->validation_data) : fp->n_val;
     nn_program *train_p, *eval_p = NULL;
     int status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &train_p);
-    if (!status && (fp->n_val || o->validation_data)) status = nn_model_program(m, NN_PROGRAM_EVAL, fp->batch, &eval_p);
-    if (status) return status;
-    feed train_feed = make_feed(x, y, fp->weights, fp->index, 0);
+    if (!status && n_val) status = nn_model_program(m, NN_PROGRAM_EVAL, fp->batch, &eval_p);
+    pass train_pass = { 0 }, val_pass = { 0 };
+    if (!status) status = pass_open(&train_pass, train_p, x, y, fp->weights, fp->index, 0, fp->batch);
     /* held-out samples keep their sample weights but, as in Keras, not the class weights */
-    feed val_feed = o->validation_data
-                        ? make_feed(nn_dataset_x(o->validation_data), nn_dataset_y(o->validation_data), NULL, NULL, 0)
-                        : make_feed(x, y, o->sample_weight ? nn_tensor_f32(o->sample_weight) : NULL, NULL, fp->n_train);
-    int64_t n_val = o->validation_data ? nn_dataset_size(o->validation_data) : fp->n_val;
+    if (!status && o->validation_data)
+        status = pass_open(&val_pass, eval_p, nn_dataset_x(o->validation_data), nn_dataset_y(o->validation_data), NULL,
+                           NULL, 0, fp->batch);
+    else if (!status && eval_p)
+        status = pass_open(&val_pass, eval_p, x, y, o->sample_weight ? nn_tensor_f32(o->sample_weight) : NULL, NULL,
+                           fp->n_train, fp->batch);
     for (int64_t i = 0; i < fp->n_train; i++) fp->index[i] = i;
     FILE *out = o->out ? o->out : stdout;
-    for (int epoch = o->initial_epoch; epoch < epochs; epoch++) {
+    for (int epoch = o->initial_epoch; !status && epoch < epochs; epoch++) {
         if (verbose) fprintf(out, "Epoch %d/%d\n", epoch + 1, epochs);
         if (o->shuffle != NN_OFF) shuffle(fp->index, fp->n_train, &m->rng);
         nn_progress bar;
         nn_progress_start(&bar, out, verbose, steps);
-        reset_metrics(m);
-        double total = 0.0;
         nn_logs logs;
-        for (int64_t s = 0; s < steps; s++) {
-            int64_t start = s * fp->batch, n = fp->n_train - start < fp->batch ? fp->n_train - start : fp->batch;
-            total += run_batch(m, train_p, &train_feed, start, n, true) * (double)n;
-            logs.count = 0;
-            collect_logs(m, total / (double)(start + n), "", &logs);
-            if (s + 1 < steps) nn_progress_update(&bar, s + 1, &logs, false);
-        }
-        if (eval_p) {
+        status = train_epoch(m, train_p, &train_pass, fp, &bar, &logs);
+        if (!status && eval_p) {
             nn_logs val = { 0 };
-            double val_loss = evaluate_feed(m, eval_p, &val_feed, n_val, fp->batch);
+            double val_loss = evaluate_pass(m, eval_p, &val_pass, n_val, fp->batch);
             collect_logs(m, val_loss, "val_", &val);
             for (int i = 0; i < val.count && logs.count < NN_MAX_METRICS; i++, logs.count++) {
                 memcpy(logs.names[logs.count], val.names[i], sizeof logs.names[0]);
@@ -360,9 +382,11 @@ static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o
             }
         }
         nn_progress_update(&bar, steps, &logs, true);
-        if (h && history_append(h, &logs)) return NN_ERR_NOMEM;
+        if (!status && h && history_append(h, &logs)) status = NN_ERR_NOMEM;
     }
-    return NN_OK;
+    pass_close(&train_pass);
+    pass_close(&val_pass);
+    return status;
 }
 
 int nn_fit(nn_model *m, const nn_dataset *train, const nn_fit_opts *opts, nn_history **history) {
@@ -393,9 +417,11 @@ int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, n
     if (!status) status = check_finite(x, "nn_evaluate: x");
     if (!status) status = nn_model_program(m, NN_PROGRAM_EVAL, batch, &p);
     if (!status) status = check_targets(m, p, y, "nn_evaluate");
+    pass ps;
+    if (!status) status = pass_open(&ps, p, x, y, NULL, NULL, 0, batch);
     if (status) return status;
-    feed f = make_feed(x, y, NULL, NULL, 0);
-    double loss = evaluate_feed(m, p, &f, x->shape[0], batch);
+    double loss = evaluate_pass(m, p, &ps, x->shape[0], batch);
+    pass_close(&ps);
     nn_logs logs = { 0 };
     collect_logs(m, loss, "", &logs);
     *out = (nn_metrics){ .loss = loss, .count = logs.count };
@@ -426,11 +452,11 @@ int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_
     shape[0] = n;
     nn_tensor *result = nn_tensor_new(NN_FLOAT32, pred->ndim, shape);
     if (!result) return NN_ERR_NOMEM;
-    feed f = { nn_tensor_f32(x), NULL, NULL, nn_tensor_size(x) / n, 0, NULL };
-    for (int64_t start = 0; start < n; start += batch) {
+    pass ps = { .feed = { x, NULL, NULL, 0, NULL } };
+    for (int64_t step = 0, start = 0; start < n; step++, start += batch) {
         int64_t rows = n - start < batch ? n - start : batch;
         nn_exec e = { &p->graph, p->arena, m->params, m->grads, rows, &m->rng };
-        gather(&e, p, &f, start, rows);
+        gather(&e, p, &ps, step, start, rows);
         nn_graph_forward(&e);
         memcpy(nn_tensor_f32(result) + start * pred->inner, nn_node_value(&e, p->pred), (size_t)(rows * pred->inner) * sizeof(float));
     }
@@ -451,9 +477,9 @@ int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, doubl
     if (!status) status = check_targets(m, p, y, "nn_train_on_batch");
     if (!status) status = nn_model_prepare_training(m);
     if (status) return status;
-    feed f = make_feed(x, y, NULL, NULL, 0);
+    pass ps = { .feed = { x, y, NULL, 0, NULL } };
     reset_metrics(m);
-    double value = run_batch(m, p, &f, 0, x->shape[0], true);
+    double value = run_batch(m, p, &ps, 0, 0, x->shape[0], true);
     if (loss) *loss = value;
     return NN_OK;
 }

@@ -1,0 +1,159 @@
+/* Feeding batches: rows gathered (by index, for shuffling) from arrays of any dtype into
+ * float32 buffers, and a prefetch thread that gathers the next batch during the current step. */
+#include "nn_internal.h"
+
+#include <pthread.h>
+
+static int64_t row_inner(const nn_tensor *t) { return t->ndim && t->shape[0] ? nn_tensor_size(t) / t->shape[0] : 0; }
+
+/* One row of t, converted to float32. float32 and uint8 (images) take direct paths. */
+static void copy_row(float *dst, const nn_tensor *t, int64_t row, int64_t inner) {
+    int64_t first = row * inner;
+    switch (t->dtype) {
+    case NN_FLOAT32: memcpy(dst, (const float *)t->data + first, (size_t)inner * sizeof *dst); return;
+    case NN_UINT8: {
+        const uint8_t *src = (const uint8_t *)t->data + first;
+        for (int64_t i = 0; i < inner; i++) dst[i] = src[i];
+        return;
+    }
+    default:
+        for (int64_t i = 0; i < inner; i++) dst[i] = (float)nn_tensor_get(t, first + i);
+    }
+}
+
+void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *x_out, float *y_out, float *w_out,
+                    int64_t w_inner) {
+    int64_t x_inner = row_inner(f->x), y_inner = f->y ? row_inner(f->y) : 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = f->offset + (f->index ? f->index[start + i] : start + i);
+        copy_row(x_out + i * x_inner, f->x, row, x_inner);
+        if (y_out) copy_row(y_out + i * y_inner, f->y, row, y_inner);
+        for (int64_t k = 0; w_out && k < w_inner; k++) w_out[i * w_inner + k] = f->w ? f->w[row] : 1.0f;
+    }
+}
+
+/* ------------------------------------------------------------ prefetch */
+
+/* Below this many bytes a batch is gathered faster than two threads can hand it over. */
+#define PREFETCH_MIN_BYTES (256 * 1024)
+
+enum { SLOTS = 2 };
+
+typedef struct slot {
+    float *x, *y, *w;
+    int64_t step;      /* the batch it holds, -1 when free */
+} slot;
+
+struct nn_prefetcher {
+    nn_feed feed;
+    int64_t batch, w_inner, x_inner, y_inner;
+    slot slots[SLOTS];
+    int64_t count, next_step, steps; /* the current pass */
+    bool stop;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pthread_t thread;
+};
+
+bool nn_prefetch_worthwhile(const nn_feed *f, int64_t batch) {
+    int64_t per_sample = row_inner(f->x) + (f->y ? row_inner(f->y) : 0);
+    return batch * per_sample * (int64_t)sizeof(float) >= PREFETCH_MIN_BYTES;
+}
+
+static int64_t batch_rows(const nn_prefetcher *p, int64_t step) {
+    int64_t start = step * p->batch;
+    return p->count - start < p->batch ? p->count - start : p->batch;
+}
+
+/* The slot for the pass's next batch if it is free, else NULL. Called with the lock held. */
+static slot *slot_to_fill(nn_prefetcher *p) {
+    if (p->next_step >= p->steps) return NULL;
+    slot *s = &p->slots[p->next_step % SLOTS];
+    return s->step < 0 ? s : NULL;
+}
+
+/* The worker fills free slots with the pass's next batches, in order. */
+static void *prefetch_worker(void *arg) {
+    nn_prefetcher *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        slot *target;
+        while (!p->stop && !(target = slot_to_fill(p))) pthread_cond_wait(&p->changed, &p->lock);
+        if (p->stop) break;
+        int64_t step = p->next_step++;
+        pthread_mutex_unlock(&p->lock);
+        nn_feed_gather(&p->feed, step * p->batch, batch_rows(p, step), target->x, target->y, target->w, p->w_inner);
+        pthread_mutex_lock(&p->lock);
+        target->step = step;
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+void nn_prefetch_free(nn_prefetcher *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->changed);
+    for (int i = 0; i < SLOTS; i++) nn_free(p->slots[i].x), nn_free(p->slots[i].y), nn_free(p->slots[i].w);
+    nn_free(p);
+}
+
+int nn_prefetch_new(const nn_feed *f, int64_t batch, int64_t w_inner, nn_prefetcher **out) {
+    *out = NULL;
+    nn_prefetcher *p = nn_calloc(1, sizeof *p);
+    if (!p) return NN_ERR_NOMEM;
+    *p = (nn_prefetcher){ .feed = *f, .batch = batch, .w_inner = w_inner, .x_inner = row_inner(f->x),
+                          .y_inner = f->y ? row_inner(f->y) : 0 };
+    bool ok = true;
+    for (int i = 0; i < SLOTS; i++) {
+        p->slots[i].step = -1;
+        p->slots[i].x = nn_calloc((size_t)(batch * p->x_inner) + 1, sizeof(float));
+        p->slots[i].y = nn_calloc((size_t)(batch * p->y_inner) + 1, sizeof(float));
+        p->slots[i].w = nn_calloc((size_t)(batch * w_inner) + 1, sizeof(float));
+        ok = ok && p->slots[i].x && p->slots[i].y && p->slots[i].w;
+    }
+    if (ok && pthread_mutex_init(&p->lock, NULL) == 0) {
+        if (pthread_cond_init(&p->changed, NULL) == 0) {
+            if (pthread_create(&p->thread, NULL, prefetch_worker, p) == 0) {
+                *out = p;
+                return NN_OK;
+            }
+            pthread_cond_destroy(&p->changed);
+        }
+        pthread_mutex_destroy(&p->lock);
+    }
+    for (int i = 0; i < SLOTS; i++) nn_free(p->slots[i].x), nn_free(p->slots[i].y), nn_free(p->slots[i].w);
+    nn_free(p);
+    return ok ? nn_error(NN_ERR_NOMEM, "cannot start the prefetch thread") : NN_ERR_NOMEM;
+}
+
+void nn_prefetch_begin(nn_prefetcher *p, int64_t count) {
+    pthread_mutex_lock(&p->lock);
+    p->count = count;
+    p->steps = (count + p->batch - 1) / p->batch;
+    p->next_step = 0;
+    for (int i = 0; i < SLOTS; i++) p->slots[i].step = -1;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out) {
+    slot *s = &p->slots[step % SLOTS];
+    pthread_mutex_lock(&p->lock);
+    while (s->step != step) pthread_cond_wait(&p->changed, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    int64_t n = batch_rows(p, step);
+    memcpy(x_out, s->x, (size_t)(n * p->x_inner) * sizeof(float));
+    if (y_out) memcpy(y_out, s->y, (size_t)(n * p->y_inner) * sizeof(float));
+    if (w_out) memcpy(w_out, s->w, (size_t)(n * p->w_inner) * sizeof(float));
+    pthread_mutex_lock(&p->lock);
+    s->step = -1;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
