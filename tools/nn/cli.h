@@ -34,8 +34,13 @@ int cli_fail(const char *command, const char *fmt, ...) __attribute__((format(pr
 /* Reports nn_last_error() for a failed library call. */
 int cli_fail_nn(const char *command);
 
-/* Loads --data FILE (--target COL) or --x FILE --y FILE. */
-int cli_load_data(const cli_args *a, const char *data_opt, nn_dataset **out);
+/* A dataset from one file: CSV (target column named by `target`) or .npz (members x and y). */
+int cli_load_dataset_file(const char *path, const char *target, nn_dataset **out);
+/* A dataset from --<data_opt> FILE (with --target) or --<x_opt> FILE [--<y_opt> FILE] (arrays in
+ * any supported format). *out stays NULL (and 0 is returned) when none of them is given. */
+int cli_load_data(const cli_args *a, const char *data_opt, const char *x_opt, const char *y_opt, nn_dataset **out);
+/* As cli_load_data with --data/--x/--y, failing when none is given. */
+int cli_load_required(const cli_args *a, nn_dataset **out);
 /* Finds a bundled data file (data/NAME) beside the command, in the source tree or installed. */
 int cli_find_data(const char *argv0, const char *name, char *path, size_t size);
 
@@ -51,5 +56,6 @@ int cmd_train(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 #endif

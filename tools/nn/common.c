@@ -97,27 +97,55 @@ int cli_int(const cli_args *a, const char *name, int fallback, int *out) {
     return 0;
 }
 
-/* x and y from two CSV files whose every column is data. */
+static bool has_suffix(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* x and y from two array files of any supported format. */
 static int load_xy(const char *x_path, const char *y_path, nn_dataset **out) {
-    nn_dataset *dx = NULL, *dy = NULL;
+    nn_tensor *x = NULL, *y = NULL;
     *out = NULL;
-    if (nn_csv_load(x_path, NULL, &dx)) return 1;
-    if (y_path && nn_csv_load(y_path, NULL, &dy)) return nn_dataset_free(dx), 1;
-    nn_tensor *x = nn_tensor_copy(nn_dataset_x(dx)), *y = dy ? nn_tensor_copy(nn_dataset_x(dy)) : NULL;
-    nn_dataset_free(dx);
-    nn_dataset_free(dy);
-    if (!x || (y_path && !y)) return nn_tensor_free(x), nn_tensor_free(y), 1;
+    if (nn_array_load(x_path, &x)) return 1;
+    if (y_path && nn_array_load(y_path, &y)) return nn_tensor_free(x), 1;
     *out = nn_dataset_new(x, y);
     return *out ? 0 : 1;
 }
 
-int cli_load_data(const cli_args *a, const char *data_opt, nn_dataset **out) {
-    const char *data = cli_get(a, data_opt), *x = cli_get(a, "x"), *y = cli_get(a, "y");
+int cli_load_dataset_file(const char *path, const char *target, nn_dataset **out) {
     *out = NULL;
-    if (data) return nn_csv_load(data, &(nn_csv_opts){ .target = cli_get(a, "target") }, out) ? 1 : 0;
+    if (has_suffix(path, ".npz")) {
+        nn_npz *z = NULL;
+        if (nn_npz_load(path, NULL, &z)) return 1;
+        const nn_tensor *x = nn_npz_get(z, "x"), *y = nn_npz_get(z, "y");
+        if (!x) {
+            nn_npz_free(z);
+            nn_error(NN_ERR_ARG, "'%s' has no member 'x' (an .npz dataset holds arrays named x and y)", path);
+            return 1;
+        }
+        nn_tensor *xc = nn_tensor_copy(x), *yc = y ? nn_tensor_copy(y) : NULL;
+        nn_npz_free(z);
+        if (!xc || (y && !yc)) return nn_tensor_free(xc), nn_tensor_free(yc), 1;
+        *out = nn_dataset_new(xc, yc);
+        return *out ? 0 : 1;
+    }
+    return nn_csv_load(path, &(nn_csv_opts){ .target = target }, out) ? 1 : 0;
+}
+
+int cli_load_data(const cli_args *a, const char *data_opt, const char *x_opt, const char *y_opt, nn_dataset **out) {
+    const char *data = cli_get(a, data_opt), *x = cli_get(a, x_opt), *y = cli_get(a, y_opt);
+    *out = NULL;
+    if (data && x) return nn_error(NN_ERR_ARG, "give --%s or --%s/--%s, not both", data_opt, x_opt, y_opt), 1;
+    if (data) return cli_load_dataset_file(data, cli_get(a, "target"), out);
     if (x) return load_xy(x, y, out);
-    nn_error(NN_ERR_ARG, "no data: give --%s FILE.csv --target COLUMN, or --x FILE --y FILE", data_opt);
-    return 1;
+    if (y) return nn_error(NN_ERR_ARG, "--%s needs --%s", y_opt, x_opt), 1;
+    return 0;
+}
+
+int cli_load_required(const cli_args *a, nn_dataset **out) {
+    if (cli_load_data(a, "data", "x", "y", out)) return 1;
+    if (!*out) return nn_error(NN_ERR_ARG, "no data: give --data FILE (with --target for a CSV) or --x FILE --y FILE"), 1;
+    return 0;
 }
 
 int cli_find_data(const char *argv0, const char *name, char *path, size_t size) {

@@ -31,32 +31,32 @@ int cmd_demo(int argc, char **argv) {
     if (a.help) return fputs(demo_help, stdout), 0;
     training_job job = {
         .layers = "Normalization() Dense(32, activation=relu) Dense(16, activation=relu) Dense(1, activation=sigmoid)",
-        .optimizer = "adam", .loss = "binary_crossentropy", .metrics = "accuracy", .target = "target",
-        .epochs = 10, .batch_size = 32,
+        .optimizer = "adam", .loss = "binary_crossentropy", .metrics = "accuracy", .epochs = 10, .batch_size = 32,
     };
     if (parse_common_training(&a, &job)) return 2;
     char train_path[4200], test_path[4200];
-    nn_dataset *train = NULL;
+    nn_dataset *train = NULL, *test = NULL;
     if (cli_find_data(argv[0], "breast_cancer_train.csv", train_path, sizeof train_path) ||
         cli_find_data(argv[0], "breast_cancer_test.csv", test_path, sizeof test_path) ||
-        nn_csv_load(train_path, &(nn_csv_opts){ .target = "target" }, &train))
+        nn_csv_load(train_path, &(nn_csv_opts){ .target = "target" }, &train) ||
+        nn_csv_load(test_path, &(nn_csv_opts){ .target = "target" }, &test)) {
+        nn_dataset_free(train);
         return cli_fail_nn("demo");
+    }
     job.train = train;
-    job.test_data = test_path;
+    job.test = test;
     bool quiet = job.verbose == NN_OFF;
     if (!quiet)
         printf("Breast Cancer Wisconsin (Diagnostic): %lld training rows, %lld features (UCI, CC BY 4.0)\n\n",
                (long long)nn_dataset_size(train), (long long)nn_dataset_x(train)->shape[1]);
     nn_model *m = NULL;
-    nn_metrics test;
-    int failed = run_training("demo", &job, &m, &test);
+    int failed = run_training("demo", &job, &m);
     if (!failed && !quiet) {
         nn_model_summary(m, stdout);
-        nn_dataset *test_set = NULL;
-        if (!nn_csv_load(test_path, &(nn_csv_opts){ .target = "target" }, &test_set)) show_predictions(m, test_set);
-        nn_dataset_free(test_set);
+        show_predictions(m, test);
     }
     nn_model_free(m);
     nn_dataset_free(train);
+    nn_dataset_free(test);
     return failed;
 }

@@ -23,7 +23,7 @@ int cmd_evaluate(int argc, char **argv) {
     nn_model *m = NULL;
     nn_dataset *d = NULL;
     nn_metrics result;
-    int failed = nn_model_load(a.positional[0], &m) || cli_load_data(&a, "data", &d) ||
+    int failed = nn_model_load(a.positional[0], &m) || cli_load_required(&a, &d) ||
                  nn_evaluate(m, d, &(nn_eval_opts){ .batch_size = batch }, &result);
     if (failed) {
         cli_fail_nn("evaluate");

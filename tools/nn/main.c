@@ -14,13 +14,14 @@ static const char usage[] =
     "  evaluate   evaluate a saved model on labelled data\n"
     "  predict    write a saved model's predictions to a CSV file\n"
     "  summary    print a saved model's layer table\n"
+    "  data       describe an array file: shape, dtype, per-column statistics\n"
     "\n"
     "'nn <command> --help' describes each command's options.\n";
 
 int main(int argc, char **argv) {
     static const struct { const char *name; int (*run)(int, char **); } commands[] = {
         { "demo", cmd_demo }, { "train", cmd_train }, { "evaluate", cmd_evaluate },
-        { "predict", cmd_predict }, { "summary", cmd_summary },
+        { "predict", cmd_predict }, { "summary", cmd_summary }, { "data", cmd_data },
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
@@ -32,6 +33,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "nn: unknown command '%s' (known: demo, train, evaluate, predict, summary)\n", argv[1]);
+    fprintf(stderr, "nn: unknown command '%s' (known: demo, train, evaluate, predict, summary, data)\n", argv[1]);
     return 2;
 }

@@ -1,32 +1,43 @@
 /* nn predict MODEL --out FILE.csv: a saved model's outputs for each row of the input. */
 #include "cli.h"
 
-#include <errno.h>
 #include <string.h>
 
 static const char predict_help[] =
-    "usage: nn predict MODEL --data FILE.csv [--target COLUMN] --out PREDICTIONS.csv\n"
-    "       nn predict MODEL --x X.csv --out PREDICTIONS.csv\n"
+    "usage: nn predict MODEL --data FILE [--target COLUMN] --out PREDICTIONS.csv|.npy\n"
+    "       nn predict MODEL --x FILE --out PREDICTIONS.csv|.npy\n"
     "\n"
-    "Writes one CSV row of model outputs per input row (columns output_0, output_1, ...).\n"
-    "--target names a label column of --data to leave out of the inputs.\n";
+    "Writes the model's outputs for every input row: a CSV with one row per sample (columns\n"
+    "output_0, output_1, ...) or an .npy array, by the extension of --out. --data takes a CSV (its\n"
+    "--target column is left out of the inputs) or an .npz with an array x; --x any array file\n"
+    "(.npy, .npz, .csv, IDX).\n";
 
 static const cli_option predict_options[] = {
     { "data", true }, { "target", true }, { "x", true }, { "out", true }, { "batch-size", true },
     { NULL, false },
 };
 
-static int write_csv(const char *path, const nn_tensor *t) {
-    FILE *f = fopen(path, "w");
-    if (!f) return nn_error(NN_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    int64_t rows = t->shape[0], cols = rows ? nn_tensor_size(t) / rows : 0;
-    const float *v = nn_tensor_f32(t);
-    for (int64_t c = 0; c < cols; c++) fprintf(f, "%soutput_%lld", c ? "," : "", (long long)c);
-    fputc('\n', f);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) fprintf(f, "%.9g%c", (double)v[r * cols + c], c + 1 < cols ? ',' : '\n');
-    if (fclose(f) != 0) return nn_error(NN_ERR_IO, "writing '%s' failed: %s", path, strerror(errno));
-    return 0;
+/* .npy as it is; CSV with columns output_0, output_1, ... */
+static int write_predictions(const char *path, const nn_tensor *t) {
+    size_t n = strlen(path);
+    if (n >= 4 && strcmp(path + n - 4, ".npy") == 0) return nn_npy_save(path, t);
+    int64_t cols = t->ndim > 1 ? nn_tensor_size(t) / t->shape[0] : 1;
+    char (*names)[32] = nn_calloc((size_t)cols, sizeof *names);
+    const char **header = nn_calloc((size_t)cols + 1, sizeof *header);
+    int status = names && header ? NN_OK : NN_ERR_NOMEM;
+    for (int64_t c = 0; !status && c < cols; c++) {
+        snprintf(names[c], sizeof names[c], "output_%lld", (long long)c);
+        header[c] = names[c];
+    }
+    if (!status) {
+        /* (N, ...) outputs are written as (N, columns) rows */
+        nn_tensor *rows = nn_tensor_wrap(t->dtype, 2, (int64_t[]){ t->shape[0], cols }, t->data);
+        status = rows ? nn_csv_save(path, rows, header) : NN_ERR_NOMEM;
+        nn_tensor_free(rows);
+    }
+    nn_free(names);
+    nn_free(header);
+    return status;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -40,9 +51,9 @@ int cmd_predict(int argc, char **argv) {
     nn_model *m = NULL;
     nn_dataset *d = NULL;
     nn_tensor *pred = NULL;
-    int failed = nn_model_load(a.positional[0], &m) || cli_load_data(&a, "data", &d) ||
+    int failed = nn_model_load(a.positional[0], &m) || cli_load_required(&a, &d) ||
                  nn_predict(m, nn_dataset_x(d), &(nn_predict_opts){ .batch_size = batch }, &pred) ||
-                 write_csv(cli_get(&a, "out"), pred);
+                 write_predictions(cli_get(&a, "out"), pred);
     if (failed) cli_fail_nn("predict");
     else printf("wrote %lld predictions to %s\n", (long long)pred->shape[0], cli_get(&a, "out"));
     nn_tensor_free(pred);

@@ -6,17 +6,22 @@
 #include <string.h>
 
 static const char train_help[] =
-    "usage: nn train --data FILE.csv --target COLUMN --layers \"LAYER LAYER ...\" [options]\n"
-    "       nn train --x X.csv --y Y.csv --layers \"...\" [options]\n"
+    "usage: nn train --data FILE --target COLUMN --layers \"LAYER LAYER ...\" --loss LOSS [options]\n"
+    "       nn train --x FILE --y FILE --layers \"...\" --loss LOSS [options]\n"
     "\n"
     "Builds a Sequential model from Keras-style layer calls separated by spaces, e.g.\n"
     "  --layers \"Normalization() Dense(32, activation=relu) Dense(1, activation=sigmoid)\"\n"
     "compiles it, trains it and reports the figures.\n"
     "\n"
-    "options:\n"
-    "  --data FILE.csv        training data with a header row; --target names the label column\n"
-    "  --target COLUMN        the label column of --data, --validation-data and --test-data\n"
-    "  --x FILE, --y FILE     features and labels in two CSV files (header rows, all numeric)\n"
+    "data (a CSV with a header row and --target, or an .npz holding arrays x and y; --x/--y take\n"
+    "any array file: .npy, .npz, .csv, IDX such as train-images-idx3-ubyte.gz):\n"
+    "  --data FILE            training data; --target names the label column of CSV files\n"
+    "  --x FILE, --y FILE     training features and labels as two array files\n"
+    "  --validation-data FILE, --validation-x FILE --validation-y FILE\n"
+    "                         evaluated after each epoch (val_ figures)\n"
+    "  --test-data FILE, --test-x FILE --test-y FILE\n"
+    "                         evaluated after training (reported as \"test\")\n"
+    "model and training:\n"
     "  --layers TEXT          the layers (required), e.g. \"Dense(16, activation=relu) Dense(1)\"\n"
     "  --optimizer NAME|CALL  adam, sgd, \"SGD(learning_rate=0.01, momentum=0.9)\", ... (default rmsprop)\n"
     "  --loss NAME|CALL       binary_crossentropy, sparse_categorical_crossentropy, mse, ... (required)\n"
@@ -24,19 +29,18 @@ static const char train_help[] =
     "  --epochs N             training epochs (default 1)\n"
     "  --batch-size N         samples per step (default 32)\n"
     "  --validation-split F   hold out the last fraction F of the training samples\n"
-    "  --validation-data FILE labelled CSV evaluated after each epoch\n"
-    "  --test-data FILE       labelled CSV evaluated after training (reported as \"test\")\n"
     "  --seed N               seed for weights, shuffling and dropout (default 42)\n"
     "  --verbose 0|1|2        progress: 0 silent, 1 bar (default), 2 one line per epoch\n"
     "  --save FILE            save the trained model (architecture, weights, optimizer state)\n"
     "  --json                 print one JSON object with the figures as the last line\n";
 
-const cli_option train_options[] = {
-    { "data", true }, { "target", true }, { "x", true }, { "y", true }, { "layers", true },
+static const cli_option train_options[] = {
+    { "data", true }, { "target", true }, { "x", true }, { "y", true },
+    { "validation-data", true }, { "validation-x", true }, { "validation-y", true },
+    { "test-data", true }, { "test-x", true }, { "test-y", true }, { "layers", true },
     { "optimizer", true }, { "loss", true }, { "metrics", true }, { "epochs", true },
-    { "batch-size", true }, { "validation-split", true }, { "validation-data", true },
-    { "test-data", true }, { "seed", true }, { "verbose", true }, { "save", true }, { "json", false },
-    { NULL, false },
+    { "batch-size", true }, { "validation-split", true }, { "seed", true }, { "verbose", true },
+    { "save", true }, { "json", false }, { NULL, false },
 };
 
 /* "Dense(32) Dense(1)" -> layers appended to the model. */
@@ -76,18 +80,12 @@ static int split_metrics(const char *text, char *buf, size_t size, const char **
     return n;
 }
 
-static int evaluate_file(nn_model *m, const char *path, const char *target, nn_metrics *out) {
-    nn_dataset *d = NULL;
-    if (nn_csv_load(path, &(nn_csv_opts){ .target = target }, &d)) return 1;
-    int status = nn_evaluate(m, d, NULL, out);
-    nn_dataset_free(d);
-    return status ? 1 : 0;
-}
+static int print_result_json(const nn_history *history, const nn_metrics *test, double fit_seconds);
 
-int run_training(const char *command, const training_job *job, nn_model **trained, nn_metrics *test) {
+int run_training(const char *command, const training_job *job, nn_model **trained) {
     nn_model *m = NULL;
-    nn_dataset *val = NULL;
     nn_history *history = NULL;
+    nn_metrics test;
     char metric_buf[256];
     const char *metric_names[NN_MAX_METRICS];
     int failed = 0;
@@ -97,43 +95,37 @@ int run_training(const char *command, const training_job *job, nn_model **traine
     if (!m || add_layers(m, job->layers) ||
         nn_compile(m, &(nn_compile_opts){ .optimizer = job->optimizer, .loss = job->loss, .metrics = metric_names }))
         failed = 1;
-    if (!failed && job->validation_data &&
-        nn_csv_load(job->validation_data, &(nn_csv_opts){ .target = job->target }, &val))
-        failed = 1;
     double start = nn_now_seconds();
     if (!failed && nn_fit(m, job->train, &(nn_fit_opts){ .epochs = job->epochs, .batch_size = job->batch_size,
                                                       .validation_split = job->validation_split,
-                                                      .validation_data = val, .verbose = job->verbose }, &history))
+                                                      .validation_data = job->validation, .verbose = job->verbose },
+                          &history))
         failed = 1;
     double fit_seconds = nn_now_seconds() - start;
-    bool has_test = false;
-    if (!failed && job->test_data) {
-        if (evaluate_file(m, job->test_data, job->target, test)) failed = 1;
-        else has_test = true;
-    }
+    if (!failed && job->test && nn_evaluate(m, job->test, &(nn_eval_opts){ .batch_size = job->batch_size }, &test))
+        failed = 1;
     if (!failed && job->save && nn_model_save(m, job->save)) failed = 1;
     if (failed) {
         cli_fail_nn(command);
     } else {
         if (job->verbose != NN_OFF) {
-            if (has_test) {
+            if (job->test) {
                 printf("test:");
-                for (int i = 0; i < test->count; i++) printf(" %s %.4f", test->names[i], test->values[i]);
+                for (int i = 0; i < test.count; i++) printf(" %s %.4f", test.names[i], test.values[i]);
                 printf("\n");
             }
             printf("fit: %.3f s\n", fit_seconds);
             if (job->save) printf("saved %s\n", job->save);
         }
-        if (job->json && print_result_json(history, has_test ? test : NULL, fit_seconds)) failed = cli_fail_nn(command);
+        if (job->json && print_result_json(history, job->test ? &test : NULL, fit_seconds)) failed = cli_fail_nn(command);
     }
     nn_history_free(history);
-    nn_dataset_free(val);
     if (failed || !trained) nn_model_free(m);
     else *trained = m;
     return failed;
 }
 
-int print_result_json(const nn_history *history, const nn_metrics *test, double fit_seconds) {
+static int print_result_json(const nn_history *history, const nn_metrics *test, double fit_seconds) {
     nn_value root, h, t;
     int status = nn_value_dict_new(&root);
     if (!status) status = cli_history_json(history, &h);
@@ -160,10 +152,7 @@ int parse_common_training(const cli_args *a, training_job *job) {
     if (job->epochs < 1 || job->batch_size < 1) return cli_fail("option", "--epochs and --batch-size must be at least 1");
     job->seed = (uint64_t)seed;
     job->json = cli_flag(a, "json");
-    if (cli_get(a, "target")) job->target = cli_get(a, "target");
     if (cli_get(a, "save")) job->save = cli_get(a, "save");
-    if (cli_get(a, "test-data")) job->test_data = cli_get(a, "test-data");
-    if (cli_get(a, "validation-data")) job->validation_data = cli_get(a, "validation-data");
     return 0;
 }
 
@@ -177,11 +166,18 @@ int cmd_train(int argc, char **argv) {
     if (parse_common_training(&a, &job)) return 2;
     if (!job.layers) return cli_fail("train", "--layers is required (see 'nn train --help')"), 2;
     if (!job.loss) return cli_fail("train", "--loss is required (see 'nn train --help')"), 2;
-    nn_dataset *train = NULL;
-    if (cli_load_data(&a, "data", &train)) return cli_fail_nn("train");
-    job.train = train;
-    nn_metrics test;
-    int failed = run_training("train", &job, NULL, &test);
+    nn_dataset *train = NULL, *validation = NULL, *test = NULL;
+    int failed = cli_load_required(&a, &train) ||
+                 cli_load_data(&a, "validation-data", "validation-x", "validation-y", &validation) ||
+                 cli_load_data(&a, "test-data", "test-x", "test-y", &test);
+    if (failed) {
+        cli_fail_nn("train");
+    } else {
+        job.train = train, job.validation = validation, job.test = test;
+        failed = run_training("train", &job, NULL);
+    }
     nn_dataset_free(train);
+    nn_dataset_free(validation);
+    nn_dataset_free(test);
     return failed;
 }

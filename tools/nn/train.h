@@ -5,23 +5,20 @@
 #include "cli.h"
 
 typedef struct training_job {
-    const nn_dataset *train;
-    const char *layers, *optimizer, *loss, *metrics, *target;
-    const char *validation_data, *test_data, *save;
+    const nn_dataset *train, *validation, *test; /* validation and test may be NULL */
+    const char *layers, *optimizer, *loss, *metrics, *save;
     int epochs, batch_size, verbose;
     double validation_split;
     uint64_t seed;
     bool json;
 } training_job;
 
-extern const cli_option train_options[];
-
-/* Builds, compiles, fits (and evaluates --test-data, saves): prints progress and, with json,
- * the result object. *trained (if not NULL) receives the model on success. Returns the exit
- * status. */
-int run_training(const char *command, const training_job *job, nn_model **trained, nn_metrics *test);
+/* Builds, compiles, fits (then evaluates the test data and saves, when given): prints progress
+ * and, with json, the result object. *trained (if not NULL) receives the model on success.
+ * Returns the exit status. */
+int run_training(const char *command, const training_job *job, nn_model **trained);
+/* The options demo and train share (epochs, batch size, seed, verbosity, json, save). */
 int parse_common_training(const cli_args *a, training_job *job);
-int print_result_json(const nn_history *history, const nn_metrics *test, double fit_seconds);
 double nn_now_seconds(void);
 
 #endif
