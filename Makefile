@@ -1,5 +1,5 @@
-# nn: `make` builds build/libnn.a, build/libnn.so and build/nn; `make test` runs every test;
-# `make sanitize` runs the tests under ASan + UBSan; `make install PREFIX=...`.
+# nn: `make` builds build/libnn.a, build/libnn.so and build/nn; `make test` runs every test
+# (optimized, then under ASan + UBSan, then the fuzz targets); `make install PREFIX=...`.
 CC ?= cc
 PREFIX ?= /usr/local
 BUILD ?= build
@@ -18,7 +18,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test unit install clean
+.PHONY: all test unit fuzz install clean
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
@@ -47,15 +47,34 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libnn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libnn.a $(LDFLAGS) $(LDLIBS)
 
 SAN_OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 
-# `make test`: every test in the optimized build, then all again under ASan + UBSan (with leak
-# checks). `make unit` runs one build's tests only. Tests run from the project root.
+# `make test`: every test in the optimized build (the long example runs included), then all
+# again under ASan + UBSan (with leak checks), then each file reader's fuzz target for
+# FUZZ_SECONDS. `make unit` runs one build's tests only. Tests run from the project root.
 test:
-	$(MAKE) unit
+	$(MAKE) unit LONG_TESTS=1
 	$(MAKE) BUILD=build-san OPT="$(SAN_OPT)" LDFLAGS="-fsanitize=address,undefined" unit
+	$(MAKE) fuzz
+
+# libFuzzer targets (clang), over the library built with the same sanitizers.
+fuzz: $(FUZZ_BIN)
+	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) $(LDLIBS) -o $@
 
 unit: all $(TEST_BIN)
-	@BUILD=$(BUILD) NN=$(BUILD)/nn EXTRA_LDFLAGS="$(LDFLAGS)" sh tests/run_all.sh $(TEST_BIN) $(TEST_SCRIPTS)
+	@BUILD=$(BUILD) NN=$(BUILD)/nn LONG_TESTS=$(LONG_TESTS) EXTRA_LDFLAGS="$(LDFLAGS)" sh tests/run_all.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
@@ -69,6 +88,6 @@ install: all
 		nn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nn.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,31 @@
+#!/bin/sh
+# The long examples: Fashion-MNIST MLP (the fmnist-mlp workload) through the library and through
+# `nn train`, each reaching the issue's test accuracy. Run by `make test` in the optimized build
+# (LONG_TESTS=1); skipped under the sanitizers, and when Debian's dataset-fashion-mnist is absent.
+NN=${NN:-build/nn}
+BUILD=${BUILD:-build}
+FMNIST=/usr/share/datasets/fashion-mnist
+passed=0; failed=0
+if [ "${LONG_TESTS:-}" != 1 ] || [ ! -d "$FMNIST" ]; then
+    echo "tests/test_examples.sh: skipped (LONG_TESTS=${LONG_TESTS:-} or no $FMNIST): 0 passed, 0 failed"
+    exit 0
+fi
+# at_least NAME OUTPUT PATTERN MINIMUM: the number after PATTERN in OUTPUT is >= MINIMUM
+at_least() {
+    value=$(printf '%s\n' "$2" | sed -n "s/.*$3\([0-9.]*\).*/\1/p" | tail -n 1)
+    if [ -n "$value" ] && awk "BEGIN { exit !($value >= $4) }"; then
+        passed=$((passed + 1)); echo "  $1: $value"
+    else
+        failed=$((failed + 1)); echo "  FAIL $1: '$value' < $4"; printf '%s\n' "$2" | tail -n 5
+    fi
+}
+out=$("$BUILD/examples/fashion_mlp" 2>&1)
+at_least "examples/fashion_mlp test accuracy" "$out" "test accuracy: " 0.865
+out=$("$NN" train --x $FMNIST/train-images-idx3-ubyte.gz --y $FMNIST/train-labels-idx1-ubyte.gz \
+    --test-x $FMNIST/t10k-images-idx3-ubyte.gz --test-y $FMNIST/t10k-labels-idx1-ubyte.gz \
+    --layers "Rescaling(scale=0.00392156862745098) Flatten() Dense(256, activation=relu) Dense(128, activation=relu) Dense(10, activation=softmax)" \
+    --optimizer adam --loss sparse_categorical_crossentropy --metrics accuracy --epochs 5 --batch-size 128 \
+    --verbose 2 --json 2>&1)
+at_least "nn train fmnist-mlp test accuracy" "$out" '"test":{"accuracy":' 0.865
+echo "tests/test_examples.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
