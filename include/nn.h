@@ -190,8 +190,9 @@ int nn_npz_save(const char *path, const char *const *names, const nn_tensor *con
  * int16, int32, float32, float64 (big-endian in the file). */
 int nn_idx_load(const char *path, nn_tensor **out);
 
-/* Writes a 1-D or 2-D tensor as CSV; `header` (NULL-terminated column names) may be NULL for
- * columns "0", "1", ... Via a temporary file and a rename. */
+/* Writes a 1-D or 2-D tensor as CSV with a header row of `header` (NULL-terminated column
+ * names), or no header row when header is NULL (as numpy's savetxt). Via a temporary file and a
+ * rename. */
 int nn_csv_save(const char *path, const nn_tensor *t, const char *const *header);
 
 /* Reads an array from any supported file, chosen by content and extension: .npy, .npz (its only
