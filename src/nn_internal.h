@@ -45,6 +45,8 @@ uint64_t nn_rng_u64(nn_rng *r);
 double nn_rng_uniform(nn_rng *r);          /* [0, 1) */
 double nn_rng_normal(nn_rng *r);           /* standard normal */
 uint64_t nn_rng_below(nn_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
+/* Fisher-Yates shuffle of index[0..n). */
+void nn_rng_shuffle(nn_rng *r, int64_t *index, int64_t n);
 /* The seed set by nn_set_seed on this thread (a fixed default if never set). */
 uint64_t nn_default_seed(void);
 

@@ -59,3 +59,11 @@ uint64_t nn_rng_below(nn_rng *r, uint64_t n) {
         if (x >= threshold) return x % n;
     }
 }
+
+void nn_rng_shuffle(nn_rng *r, int64_t *index, int64_t n) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)nn_rng_below(r, (uint64_t)i + 1), t = index[i];
+        index[i] = index[j];
+        index[j] = t;
+    }
+}

@@ -62,7 +62,8 @@ nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *
 nn_tensor *nn_tensor_copy(const nn_tensor *src) {
     if (!src) return nn_error(NN_ERR_ARG, "nn_tensor_copy: tensor is NULL"), NULL;
     nn_tensor *t = nn_tensor_new(src->dtype, src->ndim, src->shape);
-    if (t) memcpy(t->data, src->data, (size_t)nn_tensor_size(src) * nn_dtype_size(src->dtype));
+    size_t bytes = (size_t)nn_tensor_size(src) * nn_dtype_size(src->dtype);
+    if (t && bytes) memcpy(t->data, src->data, bytes); /* an empty tensor may borrow NULL */
     return t;
 }
 
@@ -120,23 +121,28 @@ static float half_to_float(uint16_t h) {
     return f;
 }
 
-static uint16_t float_to_half(float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    uint32_t exp = (bits >> 23) & 0xff, mant = bits & 0x7fffff;
-    if (exp == 0xff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
-    int e = (int)exp - 112;
+/* Rounds once, from the double: float32 values convert exactly to double, and a float64 value
+ * rounded to float32 first could land on a float16 halfway point it was not on. */
+static uint16_t double_to_half(double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    uint16_t sign = (uint16_t)((bits >> 48) & 0x8000);
+    uint64_t exp = (bits >> 52) & 0x7ff, mant = bits & ((UINT64_C(1) << 52) - 1);
+    if (exp == 0x7ff) return (uint16_t)(sign | 0x7c00 | (mant ? 0x200 : 0));
+    int e = (int)exp - 1008; /* the float16 exponent field: rebias 1023 -> 15 */
     if (e >= 0x1f) return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
+    unsigned shift = 42; /* 52 - 10 mantissa bits dropped */
+    uint64_t half;
+    if (e <= 0) { /* subnormal: the implicit bit joins the mantissa, shifted further */
         if (e < -10) return sign;
-        mant |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - e), half = mant >> shift, rest = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rest > mid || (rest == mid && (half & 1))) half++;
-        return (uint16_t)(sign | half);
+        mant |= UINT64_C(1) << 52;
+        shift += (unsigned)(1 - e);
+        half = mant >> shift;
+    } else {
+        half = ((uint64_t)e << 10) | (mant >> shift);
     }
-    uint32_t half = ((uint32_t)e << 10) | (mant >> 13), rest = mant & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (half & 1))) half++;
+    uint64_t rest = mant & ((UINT64_C(1) << shift) - 1), mid = UINT64_C(1) << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1))) half++; /* a carry into the exponent is right, up to inf */
     return (uint16_t)(sign | half);
 }
 
@@ -180,9 +186,42 @@ static bool tensor_set(nn_tensor *t, int64_t i, double x) {
 #undef INTEGER_CASE
     case NN_FLOAT32: *(float *)p = (float)x; return true;
     case NN_FLOAT64: *(double *)p = x; return true;
-    case NN_FLOAT16: *(uint16_t *)p = float_to_half((float)x); return true;
+    case NN_FLOAT16: *(uint16_t *)p = double_to_half(x); return true;
     case NN_BOOL: *(uint8_t *)p = x != 0; return true;
     default: return false;
+    }
+}
+
+/* int64 and uint64 values past 2^53 do not survive a double: their elements travel as a sign and
+ * a magnitude, which hold both ranges exactly, and each target rounds them once. */
+static void get_wide(const nn_tensor *t, int64_t i, bool *negative, uint64_t *magnitude) {
+    if (t->dtype == NN_UINT64) {
+        *negative = false;
+        *magnitude = ((const uint64_t *)t->data)[i];
+    } else {
+        int64_t v = ((const int64_t *)t->data)[i];
+        *negative = v < 0;
+        *magnitude = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    }
+}
+
+static bool set_wide(nn_tensor *t, int64_t i, bool negative, uint64_t magnitude) {
+    void *p = (char *)t->data + (size_t)i * nn_dtype_size(t->dtype);
+    switch (t->dtype) {
+    case NN_FLOAT32: *(float *)p = negative ? -(float)magnitude : (float)magnitude; return true;
+    case NN_FLOAT64: *(double *)p = negative ? -(double)magnitude : (double)magnitude; return true;
+    case NN_FLOAT16: *(uint16_t *)p = double_to_half(negative ? -(double)magnitude : (double)magnitude); return true;
+    case NN_BOOL: *(uint8_t *)p = magnitude != 0; return true;
+    case NN_INT64:
+        if (magnitude > (negative ? UINT64_C(1) << 63 : (uint64_t)INT64_MAX)) return false;
+        *(int64_t *)p = negative ? -(int64_t)(magnitude - 1) - 1 : (int64_t)magnitude;
+        return true;
+    case NN_UINT64:
+        if (negative) return false;
+        *(uint64_t *)p = magnitude;
+        return true;
+    default: /* the narrower integers: every value they hold is exact in a double */
+        return magnitude <= UINT64_C(1) << 53 && tensor_set(t, i, negative ? -(double)magnitude : (double)magnitude);
     }
 }
 
@@ -191,11 +230,15 @@ nn_tensor *nn_tensor_cast(const nn_tensor *t, nn_dtype dtype) {
     nn_tensor *out = nn_tensor_new(dtype, t->ndim, t->shape);
     if (!out) return NULL;
     if (t->dtype == dtype) {
-        memcpy(out->data, t->data, (size_t)nn_tensor_size(t) * nn_dtype_size(dtype));
+        size_t bytes = (size_t)nn_tensor_size(t) * nn_dtype_size(dtype);
+        if (bytes) memcpy(out->data, t->data, bytes); /* an empty tensor may borrow NULL */
         return out;
     }
+    bool wide = t->dtype == NN_INT64 || t->dtype == NN_UINT64, negative = false;
+    uint64_t magnitude = 0;
     for (int64_t i = 0, n = nn_tensor_size(t); i < n; i++) {
-        if (!tensor_set(out, i, nn_tensor_get(t, i))) {
+        if (wide) get_wide(t, i, &negative, &magnitude);
+        if (!(wide ? set_wide(out, i, negative, magnitude) : tensor_set(out, i, nn_tensor_get(t, i)))) {
             nn_error(NN_ERR_DATA, "nn_tensor_cast: element %lld (%g) does not fit %s", (long long)i, nn_tensor_get(t, i),
                      nn_dtype_name(dtype));
             nn_tensor_free(out);

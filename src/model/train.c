@@ -304,14 +304,6 @@ static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *
     return NN_OK;
 }
 
-static void shuffle(int64_t *index, int64_t n, nn_rng *rng) {
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = (int64_t)nn_rng_below(rng, (uint64_t)i + 1), t = index[i];
-        index[i] = index[j];
-        index[j] = t;
-    }
-}
-
 static int progress_verbosity(int verbose) {
     if (verbose == NN_OFF) return 0;
     return verbose == 0 ? 1 : verbose;
@@ -367,7 +359,7 @@ static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o
     FILE *out = o->out ? o->out : stdout;
     for (int epoch = o->initial_epoch; !status && epoch < epochs; epoch++) {
         if (verbose) fprintf(out, "Epoch %d/%d\n", epoch + 1, epochs);
-        if (o->shuffle != NN_OFF) shuffle(fp->index, fp->n_train, &m->rng);
+        if (o->shuffle != NN_OFF) nn_rng_shuffle(&m->rng, fp->index, fp->n_train);
         nn_progress bar;
         nn_progress_start(&bar, out, verbose, steps);
         nn_logs logs;
