@@ -236,7 +236,14 @@ void nn_prefetch_begin(nn_prefetcher *p, int64_t count);
 void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out);
 void nn_prefetch_free(nn_prefetcher *p);
 
+/* A tensor that takes over `data`, a buffer from nn_malloc, and frees it with the tensor. NULL
+ * (data left to the caller) on a bad shape or no memory. */
+nn_tensor *nn_tensor_adopt(nn_dtype dtype, int ndim, const int64_t *shape, void *data);
+
 /* ------------------------------------------------------------ files (data/files.c) */
+/* zlib allocation through nn's allocator (z_stream's zalloc and zfree). */
+void *nn_zlib_alloc(void *opaque, unsigned items, unsigned size);
+void nn_zlib_free(void *opaque, void *p);
 /* Reads a whole file (with `limit` bytes at most; larger is an error naming the file). *data is
  * nn_malloc'd (NUL-terminated for convenience). */
 int nn_read_file(const char *path, size_t limit, char **data, size_t *size);

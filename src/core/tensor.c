@@ -67,6 +67,12 @@ nn_tensor *nn_tensor_copy(const nn_tensor *src) {
     return t;
 }
 
+nn_tensor *nn_tensor_adopt(nn_dtype dtype, int ndim, const int64_t *shape, void *data) {
+    nn_tensor *t = nn_tensor_wrap(dtype, ndim, shape, data);
+    if (t) t->owns_data = true;
+    return t;
+}
+
 nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape, void *data, void *map_base,
                                   size_t map_size) {
     nn_tensor *t = nn_tensor_wrap(dtype, ndim, shape, data);

@@ -72,6 +72,16 @@ int nn_write_file_atomic(const char *path, int (*write)(FILE *f, void *ctx), voi
     return status;
 }
 
+void *nn_zlib_alloc(void *opaque, unsigned items, unsigned size) {
+    (void)opaque;
+    return nn_calloc(items, size);
+}
+
+void nn_zlib_free(void *opaque, void *p) {
+    (void)opaque;
+    nn_free(p);
+}
+
 int nn_gunzip(const char *path, const unsigned char *in, size_t in_size, size_t limit, unsigned char **out,
               size_t *out_size) {
     *out = NULL;
@@ -86,10 +96,10 @@ int nn_gunzip(const char *path, const unsigned char *in, size_t in_size, size_t 
         *out_size = in_size;
         return NN_OK;
     }
-    z_stream z = { 0 };
+    z_stream z = { .zalloc = nn_zlib_alloc, .zfree = nn_zlib_free };
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
         nn_free(buf);
-        return nn_error(NN_ERR_NOMEM, "'%s': cannot start zlib", path);
+        return nn_error(NN_ERR_NOMEM, "out of memory (zlib's state)");
     }
     z.next_in = (unsigned char *)in;
     z.avail_in = (uInt)(in_size > UINT32_MAX ? UINT32_MAX : in_size);
@@ -123,6 +133,7 @@ int nn_gunzip(const char *path, const unsigned char *in, size_t in_size, size_t 
     inflateEnd(&z);
     if (rc != Z_STREAM_END) {
         nn_free(buf);
+        if (rc == Z_MEM_ERROR) return nn_error(NN_ERR_NOMEM, "out of memory (inflating)");
         if (rc == Z_BUF_ERROR && cap >= limit)
             return nn_error(NN_ERR_FORMAT, "'%s': inflates past the limit of %zu bytes", path, limit);
         return nn_error(NN_ERR_FORMAT, "'%s': corrupt or truncated gzip data (after %zu compressed bytes)", path, consumed);

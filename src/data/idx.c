@@ -129,33 +129,22 @@ static int decode_idx(const char *path, unsigned char *bytes, size_t size, nn_te
     idx_header h;
     int status = parse_header(path, bytes, size, &h);
     if (!status) status = check_data_size(path, &h, size);
-    nn_tensor *t = status ? NULL : nn_tensor_wrap(h.dtype, h.ndim, h.shape, bytes);
+    nn_tensor *t = status ? NULL : nn_tensor_adopt(h.dtype, h.ndim, h.shape, bytes);
     if (!t) {
         nn_free(bytes);
         return status ? status : NN_ERR_NOMEM;
     }
     size_t width = nn_dtype_size(h.dtype);
     move_to_native_order(bytes, bytes + h.header_bytes, h.data_bytes / width, width);
-    t->owns_data = true; /* the buffer came from nn_malloc, which nn_tensor_free's nn_free pairs with */
     *out = t;
     return NN_OK;
-}
-
-static voidpf zlib_alloc(voidpf opaque, uInt items, uInt size) {
-    (void)opaque;
-    return nn_calloc(items, size);
-}
-
-static void zlib_free(voidpf opaque, voidpf p) {
-    (void)opaque;
-    nn_free(p);
 }
 
 /* Inflates just the first bytes of a gzip stream: enough to hold the largest IDX header, fewer
  * if the stream holds fewer. */
 static int inflate_header(const char *path, const unsigned char *gz, size_t gz_size, unsigned char *head,
                           size_t *head_size) {
-    z_stream z = { .zalloc = zlib_alloc, .zfree = zlib_free };
+    z_stream z = { .zalloc = nn_zlib_alloc, .zfree = nn_zlib_free };
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return nn_error(NN_ERR_NOMEM, "out of memory (zlib's state)");
     z.next_in = (unsigned char *)gz;
     z.avail_in = (uInt)(gz_size > UINT32_MAX ? UINT32_MAX : gz_size);
