@@ -6,6 +6,8 @@ struct nn_dataset {
     nn_tensor *y;            /* NULL for unlabelled data */
     char **feature_names;    /* one nn_malloc'd block (pointers, then strings); NULL if none */
     int64_t feature_count;
+    char **class_names;      /* string class labels in index order (same block layout) */
+    int64_t class_count;
 };
 
 nn_dataset *nn_dataset_new(nn_tensor *x, nn_tensor *y) {
@@ -47,11 +49,19 @@ void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count) {
     d->feature_count = count;
 }
 
+void nn_dataset_set_class_names(nn_dataset *d, char **names, int64_t count) {
+    NN_ASSERT(d && count >= 0);
+    nn_free(d->class_names);
+    d->class_names = names;
+    d->class_count = count;
+}
+
 void nn_dataset_free(nn_dataset *d) {
     if (!d) return;
     nn_tensor_free(d->x);
     nn_tensor_free(d->y);
     nn_free(d->feature_names);
+    nn_free(d->class_names);
     nn_free(d);
 }
 
@@ -69,4 +79,16 @@ const char *nn_dataset_feature_name(const nn_dataset *d, int64_t column) {
         return NULL;
     }
     return d->feature_names[column];
+}
+
+int64_t nn_dataset_class_count(const nn_dataset *d) { return d ? d->class_count : 0; }
+
+const char *nn_dataset_class_name(const nn_dataset *d, int64_t index) {
+    if (!d || !d->class_names) return NULL;
+    if (index < 0 || index >= d->class_count) {
+        nn_error(NN_ERR_ARG, "class index %lld is outside 0..%lld", (long long)index,
+                 (long long)d->class_count - 1);
+        return NULL;
+    }
+    return d->class_names[index];
 }
