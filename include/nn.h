@@ -162,8 +162,10 @@ typedef struct nn_npy_opts {
                     stays valid until the tensor is freed); arrays needing conversion are read */
 } nn_npy_opts;
 /* Reads a .npy file (format 1.0, 2.0, 3.0; little- or big-endian; f2/f4/f8, i1-i8, u1-u8, b1;
- * C order, or Fortran order transposed into C order). Object arrays are refused. Errors name the
- * file and the byte offset. */
+ * C order, or Fortran order transposed into C order). The header must declare exactly the bytes
+ * that follow it: a shorter file is truncated and extra bytes are an error too. Headers over
+ * 64 KiB, and object, string, structured or complex dtypes, are refused. Errors name the file
+ * and the byte offset. */
 int nn_npy_load(const char *path, const nn_npy_opts *opts, nn_tensor **out);
 /* Writes t as a .npy (format 1.0, or 2.0 when the header needs it), via a temporary file and a
  * rename. */
@@ -173,16 +175,18 @@ typedef struct nn_npz nn_npz;
 typedef struct nn_npz_opts {
     uint64_t max_bytes;     /* refuse members inflating past this (0 = 4 GiB) */
 } nn_npz_opts;
-/* Reads every array of an .npz archive (stored or deflated members). Members whose names hold
- * ".." or start with "/" are refused, as are members that would inflate past 1000x their
- * compressed size or past opts->max_bytes. */
+/* Reads every array of an .npz archive (stored or deflated members). Members named with a ".."
+ * component, a leading "/" or a "\\", not ending in ".npy", encrypted, compressed other than
+ * stored/deflate, overlapping or duplicated are refused, as are members failing their CRC-32 and
+ * members that would inflate past 1000x their compressed size or past opts->max_bytes. */
 int nn_npz_load(const char *path, const nn_npz_opts *opts, nn_npz **out);
 int nn_npz_count(const nn_npz *z);
 /* Member names without ".npy" ("x", "y"); arrays by index or name (NULL if absent). Borrowed. */
 const char *nn_npz_name(const nn_npz *z, int i);
 const nn_tensor *nn_npz_get(const nn_npz *z, const char *name);
 void nn_npz_free(nn_npz *z);
-/* Writes arrays as name.npy members of an .npz (deflated when compress, as savez_compressed). */
+/* Writes arrays as name.npy members of an .npz (deflated when compress, as savez_compressed).
+ * Names follow the loader's rules; archives past 4 GiB (zip64) are refused. */
 int nn_npz_save(const char *path, const char *const *names, const nn_tensor *const *arrays, int count,
                 bool compress);
 

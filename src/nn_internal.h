@@ -236,9 +236,19 @@ void nn_prefetch_begin(nn_prefetcher *p, int64_t count);
 void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out);
 void nn_prefetch_free(nn_prefetcher *p);
 
+/* As nn_tensor_new, with the data left unset: for readers that fill every element. */
+nn_tensor *nn_tensor_new_uninit(nn_dtype dtype, int ndim, const int64_t *shape);
 /* A tensor that takes over `data`, a buffer from nn_malloc, and frees it with the tensor. NULL
  * (data left to the caller) on a bad shape or no memory. */
 nn_tensor *nn_tensor_adopt(nn_dtype dtype, int ndim, const int64_t *shape, void *data);
+
+/* ------------------------------------------------------------ .npy (data/npy.c) */
+/* Parses a whole .npy image held in memory (an .npz member); `where` names it in messages
+ * ("'a.npz' member 'x.npy'"). *out owns its data, in native byte order and C order. */
+int nn_npy_parse(const char *where, const unsigned char *bytes, size_t size, nn_tensor **out);
+/* Writes t's .npy preamble and header (numpy's layout, version 1.0, padded to 64 bytes) into
+ * buf (512 bytes always suffice); *len receives its length. */
+int nn_npy_header(const nn_tensor *t, char *buf, size_t cap, size_t *len);
 
 /* ------------------------------------------------------------ files (data/files.c) */
 /* zlib allocation through nn's allocator (z_stream's zalloc and zfree). */

@@ -39,15 +39,22 @@ static nn_tensor *tensor_header(nn_dtype dtype, int ndim, const int64_t *shape) 
     return t;
 }
 
-nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape) {
+/* A tensor whose data is allocated, zeroed or left for the caller to fill. */
+static nn_tensor *tensor_alloc(nn_dtype dtype, int ndim, const int64_t *shape, bool zeroed) {
     size_t bytes;
     if (check_shape(dtype, ndim, shape, &bytes)) return NULL;
     nn_tensor *t = tensor_header(dtype, ndim, shape);
     if (!t) return NULL;
-    t->data = nn_calloc(1, bytes);
+    t->data = zeroed ? nn_calloc(1, bytes) : nn_malloc(bytes);
     if (!t->data) return nn_free(t), NULL;
     t->owns_data = true;
     return t;
+}
+
+nn_tensor *nn_tensor_new(nn_dtype dtype, int ndim, const int64_t *shape) { return tensor_alloc(dtype, ndim, shape, true); }
+
+nn_tensor *nn_tensor_new_uninit(nn_dtype dtype, int ndim, const int64_t *shape) {
+    return tensor_alloc(dtype, ndim, shape, false);
 }
 
 nn_tensor *nn_tensor_wrap(nn_dtype dtype, int ndim, const int64_t *shape, void *data) {
