@@ -23,7 +23,7 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : NULL;
+    const char *dir = argc > 1 && argv[1][0] ? argv[1] : NULL;
     int epochs = argc > 2 ? atoi(argv[2]) : 5;
     nn_dataset *train = NULL, *test = NULL;
     if (nn_fashion_mnist_load(dir, &train, &test)) return fail("loading Fashion-MNIST");
