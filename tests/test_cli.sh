@@ -65,6 +65,25 @@ expect "target shape" 1 "do not fit" -- "$NN" train --data $D --target target --
 expect "missing file" 1 "no_such.csv" -- "$NN" train --data no_such.csv --target target --layers "Dense(1)" --loss mse
 expect "missing model" 1 "nope.nn" -- "$NN" evaluate "$tmp/nope.nn" --data $T --target target
 
+# every data format through the command
+expect "data csv" 0 "shape (455, 31), dtype float32" -- "$NN" data $D
+expect "data csv columns" 0 "mean_radius" -- "$NN" data $D
+expect "data json" 0 '"dtype":"float32"' -- "$NN" data $D --json
+expect "data idx" 0 "shape (3, 4, 5), dtype uint8" -- "$NN" data tests/data/idx/uint8_3x4x5.idx.gz
+expect "data npz" 0 "x: shape" -- "$NN" data tests/data/idx/dispatch_xy.npz
+expect "data bad file" 1 "object.npy" -- "$NN" data tests/data/npy/object.npy
+expect "data help" 0 "usage: nn data" -- "$NN" data --help
+F=tests/data/idx/fashion_tiny
+expect "train on IDX" 0 "saved $tmp/f.nn" -- "$NN" train --x $F/train-images-idx3-ubyte.gz \
+    --y $F/train-labels-idx1-ubyte.gz --test-x $F/t10k-images-idx3-ubyte.gz --test-y $F/t10k-labels-idx1-ubyte.gz \
+    --layers "Rescaling(0.00392156862745098) Flatten() Dense(10, activation=softmax)" \
+    --loss sparse_categorical_crossentropy --metrics accuracy --epochs 2 --save "$tmp/f.nn" --verbose 2
+expect "predict to npy" 0 "wrote 2 predictions" -- "$NN" predict "$tmp/f.nn" --x $F/t10k-images-idx3-ubyte.gz --out "$tmp/p.npy"
+expect "predictions npy" 0 "shape (2, 10), dtype float32" -- "$NN" data "$tmp/p.npy"
+expect "validation npz" 0 "val_loss" -- "$NN" train --data tests/data/idx/dispatch_xy.npz \
+    --validation-data tests/data/idx/dispatch_xy.npz --layers "Dense(1)" --loss mse --epochs 1 --verbose 2
+expect "data and x together" 1 "not both" -- "$NN" train --data $D --x $D --layers "Dense(1)" --loss mse
+
 # the example builds and runs against the library
 expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
 
