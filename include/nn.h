@@ -199,9 +199,10 @@ int nn_idx_load(const char *path, nn_tensor **out);
  * rename. */
 int nn_csv_save(const char *path, const nn_tensor *t, const char *const *header);
 
-/* Reads an array from any supported file, chosen by content and extension: .npy, .npz (its only
- * member, or the one named after '#', "data.npz#x"), IDX (.idx, -idx3-ubyte, .gz), .csv (every
- * column, header detected). */
+/* Reads an array from any supported file, chosen by content and extension: .npy (memory-mapped
+ * where the layout allows, so a file larger than memory streams in as batches touch it), .npz
+ * (its only member, or the one named after '#', "data.npz#x"), IDX (.idx, -idx3-ubyte, .gz),
+ * .csv (every column, header detected). */
 int nn_array_load(const char *path, nn_tensor **out);
 /* Writes by extension: .npy, .csv. */
 int nn_array_save(const char *path, const nn_tensor *t);

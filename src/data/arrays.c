@@ -96,7 +96,7 @@ static int load_kind(const char *path, const char *member, nn_tensor **out) {
     if (member && kind != ARRAY_NPZ)
         return nn_error(NN_ERR_ARG, "'%s#%s': only .npz archives have named arrays to pick with '#'", path, member);
     switch (kind) {
-    case ARRAY_NPY: return nn_npy_load(path, NULL, out);
+    case ARRAY_NPY: return nn_npy_load(path, &(nn_npy_opts){ .mmap = true }, out); /* no copy where it can map */
     case ARRAY_NPZ: return npz_member(path, member, out);
     case ARRAY_IDX: return nn_idx_load(path, out);
     case ARRAY_CSV: return csv_columns(path, out);
