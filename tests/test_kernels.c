@@ -1,5 +1,8 @@
 /* The fast CPU GEMM against the scalar reference (src/kernels/ref/gemm_ref.c, which sums in
- * double) on odd and edge shapes, every transposition and both accumulate modes. */
+ * double) on odd and edge shapes, every transposition and both accumulate modes, with each
+ * instruction set's path forced in turn (a path this CPU lacks is skipped with a note). The
+ * sizes cross every blocking boundary: 257 exceeds each path's k block and row block, and
+ * makes the wide-n path pack a and b. */
 #include "../src/kernels/kernels.h"
 #include "nn_internal.h"
 #include "test.h"
@@ -20,7 +23,8 @@ static double abs_scale(const float *a, const float *b, const float *c0, int64_t
 }
 
 /* Runs both kernels on one shape; returns the number of entries outside tolerance. */
-static int compare_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate, nn_rng *rng) {
+static int compare_gemm(nn_gemm_fn *gemm, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                        bool accumulate, nn_rng *rng) {
     float *a = nn_malloc((size_t)(m * k) * sizeof *a), *b = nn_malloc((size_t)(k * n) * sizeof *b);
     float *c0 = nn_malloc((size_t)(m * n) * sizeof *c0), *fast = nn_malloc((size_t)(m * n) * sizeof *fast);
     float *ref = nn_malloc((size_t)(m * n) * sizeof *ref);
@@ -31,7 +35,7 @@ static int compare_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool tran
         for (int64_t i = 0; i < m * n; i++) c0[i] = NAN; /* must be overwritten, never read */
     memcpy(fast, c0, (size_t)(m * n) * sizeof *c0);
     memcpy(ref, c0, (size_t)(m * n) * sizeof *c0);
-    nn_gemm_cpu(fast, a, b, m, n, k, trans_a, trans_b, accumulate);
+    gemm(fast, a, b, m, n, k, trans_a, trans_b, accumulate);
     nn_gemm_ref(ref, a, b, m, n, k, trans_a, trans_b, accumulate);
     int bad = 0;
     for (int64_t i = 0; i < m; i++)
@@ -47,30 +51,79 @@ static int compare_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool tran
     return bad;
 }
 
-static void check_all_shapes(bool trans_a, bool trans_b) {
+static void check_all_shapes(nn_gemm_fn *gemm, bool trans_a, bool trans_b) {
     nn_rng rng;
     nn_rng_seed(&rng, 42 + 2 * trans_a + trans_b);
     for (size_t im = 0; im < NN_ARRAY_LEN(SIZES); im++)
         for (size_t in = 0; in < NN_ARRAY_LEN(SIZES); in++)
             for (size_t ik = 0; ik < NN_ARRAY_LEN(SIZES); ik++)
                 for (int acc = 0; acc < 2; acc++)
-                    CHECK(compare_gemm(SIZES[im], SIZES[in], SIZES[ik], trans_a, trans_b, acc, &rng) == 0);
+                    CHECK(compare_gemm(gemm, SIZES[im], SIZES[in], SIZES[ik], trans_a, trans_b, acc, &rng) == 0);
 }
 
-TEST(gemm_nn) { check_all_shapes(false, false); }
-TEST(gemm_tn) { check_all_shapes(true, false); }
-TEST(gemm_nt) { check_all_shapes(false, true); }
-TEST(gemm_tt) { check_all_shapes(true, true); }
+static void check_path(nn_isa isa, const char *name) {
+    nn_gemm_fn *gemm = nn_gemm_for(isa);
+    if (!gemm) {
+        printf("  note: this CPU has no %s; its GEMM path is not tested here\n", name);
+        return;
+    }
+    for (int t = 0; t < 4; t++) check_all_shapes(gemm, t & 1, t & 2);
+}
+
+TEST(gemm_portable) { check_path(NN_ISA_PORTABLE, "portable"); }
+TEST(gemm_avx2) { check_path(NN_ISA_AVX2, "AVX2 + FMA"); }
+TEST(gemm_avx512) { check_path(NN_ISA_AVX512, "AVX-512"); }
+
+/* nn_gemm_cpu is the best path the CPU has, and the portable one is always there. */
+TEST(gemm_dispatch) {
+    CHECK(nn_gemm_for(NN_ISA_PORTABLE) != NULL);
+    CHECK(nn_gemm_for(NN_ISA_AUTO) == nn_gemm_for(nn_cpu_isa()));
+    CHECK(nn_gemm_for(nn_cpu_isa()) != NULL);
+    nn_rng rng;
+    nn_rng_seed(&rng, 7);
+    CHECK(compare_gemm(nn_gemm_cpu, 33, 257, 17, false, false, false, &rng) == 0);
+}
+
+/* Two runs on the same inputs give the same bits, on every path, at a size that packs. */
+TEST(gemm_deterministic) {
+    const int64_t m = 150, n = 140, k = 300;
+    float *a = nn_malloc((size_t)(m * k) * sizeof *a), *b = nn_malloc((size_t)(k * n) * sizeof *b);
+    float *c1 = nn_malloc((size_t)(m * n) * sizeof *c1), *c2 = nn_malloc((size_t)(m * n) * sizeof *c2);
+    nn_rng rng;
+    nn_rng_seed(&rng, 3);
+    fill(a, m * k, &rng);
+    fill(b, k * n, &rng);
+    const nn_isa isas[] = { NN_ISA_PORTABLE, NN_ISA_AVX2, NN_ISA_AVX512 };
+    for (size_t i = 0; i < NN_ARRAY_LEN(isas); i++) {
+        nn_gemm_fn *gemm = nn_gemm_for(isas[i]);
+        if (!gemm) continue;
+        for (int t = 0; t < 4; t++) {
+            gemm(c1, a, b, m, n, k, t & 1, t & 2, false);
+            gemm(c2, a, b, m, n, k, t & 1, t & 2, false);
+            CHECK(memcmp(c1, c2, (size_t)(m * n) * sizeof *c1) == 0);
+        }
+    }
+    nn_free(a), nn_free(b), nn_free(c1), nn_free(c2);
+}
+
+/* The reference and every path this CPU runs (NULL where it lacks one). */
+static void all_kernels(nn_gemm_fn *kernels[5]) {
+    kernels[0] = nn_gemm_ref, kernels[1] = nn_gemm_cpu, kernels[2] = nn_gemm_for(NN_ISA_PORTABLE);
+    kernels[3] = nn_gemm_for(NN_ISA_AVX2), kernels[4] = nn_gemm_for(NN_ISA_AVX512);
+}
 
 /* k = 0: an empty sum, so c becomes 0, or stays as it was when accumulating. */
 TEST(gemm_empty_inner_dimension) {
-    for (int t = 0; t < 4; t++) {
-        float c[6] = { 1, 2, 3, 4, 5, 6 }, a[1] = { 9 }, b[1] = { 9 };
-        nn_gemm_cpu(c, a, b, 2, 3, 0, t & 1, t & 2, true);
-        for (int i = 0; i < 6; i++) CHECK(c[i] == (float)(i + 1));
-        nn_gemm_cpu(c, a, b, 2, 3, 0, t & 1, t & 2, false);
-        for (int i = 0; i < 6; i++) CHECK(c[i] == 0.0f);
-    }
+    nn_gemm_fn *kernels[5];
+    all_kernels(kernels);
+    for (size_t f = 0; f < NN_ARRAY_LEN(kernels); f++)
+        for (int t = 0; kernels[f] && t < 4; t++) {
+            float c[6] = { 1, 2, 3, 4, 5, 6 }, a[1] = { 9 }, b[1] = { 9 };
+            kernels[f](c, a, b, 2, 3, 0, t & 1, t & 2, true);
+            for (int i = 0; i < 6; i++) CHECK(c[i] == (float)(i + 1));
+            kernels[f](c, a, b, 2, 3, 0, t & 1, t & 2, false);
+            for (int i = 0; i < 6; i++) CHECK(c[i] == 0.0f);
+        }
 }
 
 /* A hand-computed case, so the reference itself is checked: a (2, 3), b (3, 2). */
@@ -79,9 +132,10 @@ TEST(gemm_reference_by_hand) {
     const float want[4] = { 58, 64, 139, 154 };
     const float a_t[6] = { 1, 4, 2, 5, 3, 6 }, b_t[6] = { 7, 9, 11, 8, 10, 12 };
     float c[4];
-    nn_gemm_fn *const kernels[] = { nn_gemm_ref, nn_gemm_cpu };
+    nn_gemm_fn *kernels[5];
+    all_kernels(kernels);
     for (size_t f = 0; f < NN_ARRAY_LEN(kernels); f++)
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; kernels[f] && t < 4; t++) {
             bool ta = t & 1, tb = t & 2;
             kernels[f](c, ta ? a_t : a, tb ? b_t : b, 2, 2, 3, ta, tb, false);
             for (int i = 0; i < 4; i++) CHECK(c[i] == want[i]);
@@ -91,5 +145,6 @@ TEST(gemm_reference_by_hand) {
 }
 
 int main(void) {
-    RUN_TESTS(gemm_nn, gemm_tn, gemm_nt, gemm_tt, gemm_empty_inner_dimension, gemm_reference_by_hand);
+    RUN_TESTS(gemm_portable, gemm_avx2, gemm_avx512, gemm_dispatch, gemm_deterministic, gemm_empty_inner_dimension,
+              gemm_reference_by_hand);
 }

@@ -1,0 +1,154 @@
+/* GEMM microbenchmark: GFLOP/s of nn's GEMM (one thread) on the shapes that matter, the median
+ * of several timed runs, side by side with OpenBLAS when built with it (runs alternate so both
+ * see the same machine state).
+ *
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc bench/gemm.c build/libnn.a -lm -o build/bench_gemm
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -DNN_BENCH_OPENBLAS -I/usr/include/x86_64-linux-gnu \
+ *      bench/gemm.c build/libnn.a -lopenblas -lm -o build/bench_gemm
+ *   OPENBLAS_NUM_THREADS=1 build/bench_gemm [auto|portable|avx2|avx512]   (the path to time)
+ * OPENBLAS_NUM_THREADS=1 matters: otherwise OpenBLAS starts a thread per core at load time,
+ * and their spinning skews both columns when the benchmark is pinned to one core. */
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef NN_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+enum { RUNS = 9 };
+#define MIN_RUN_SECONDS 0.02
+
+typedef struct {
+    const char *what;
+    int64_t m, n, k;
+    bool trans_a, trans_b;
+} shape;
+
+static const shape SHAPES[] = {
+    { "square", 1024, 1024, 1024, false, false },
+    { "blog layer", 32, 32, 30, false, false },
+    { "blog layer", 32, 16, 32, false, false },
+    { "blog output", 32, 1, 16, false, false },
+    { "blog dW", 30, 32, 32, true, false },
+    { "blog dX", 32, 30, 32, false, true },
+    { "fmnist fwd 1", 128, 256, 784, false, false },
+    { "fmnist fwd 2", 128, 128, 256, false, false },
+    { "fmnist dW 1", 784, 256, 128, true, false },
+    { "fmnist dX 2", 128, 256, 128, false, true },
+    { "fmnist dW 2", 256, 128, 128, true, false },
+    { "fmnist dX 1", 128, 784, 256, false, true },
+    { "odd", 257, 257, 257, false, false },
+};
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct {
+    const shape *s;
+    const float *a, *b;
+    float *c;
+} problem;
+
+static void run_nn(const problem *p, void *gemm) {
+    ((nn_gemm_fn *)gemm)(p->c, p->a, p->b, p->s->m, p->s->n, p->s->k, p->s->trans_a, p->s->trans_b, false);
+}
+
+#ifdef NN_BENCH_OPENBLAS
+static void run_openblas(const problem *p, void *unused) {
+    (void)unused;
+    const shape *s = p->s;
+    cblas_sgemm(CblasRowMajor, s->trans_a ? CblasTrans : CblasNoTrans, s->trans_b ? CblasTrans : CblasNoTrans,
+                (int)s->m, (int)s->n, (int)s->k, 1.0f, p->a, s->trans_a ? (int)s->m : (int)s->k, p->b,
+                s->trans_b ? (int)s->k : (int)s->n, 0.0f, p->c, (int)s->n);
+}
+#endif
+
+typedef void runner(const problem *p, void *ctx);
+
+/* Seconds per call over one timed run of `reps` calls. */
+static double time_run(runner *run, void *ctx, const problem *p, long reps) {
+    double t0 = now();
+    for (long r = 0; r < reps; r++) run(p, ctx);
+    return (now() - t0) / (double)reps;
+}
+
+/* Calls per timed run so one run lasts at least MIN_RUN_SECONDS. */
+static long calibrate(runner *run, void *ctx, const problem *p) {
+    long reps = 1;
+    while (time_run(run, ctx, p, reps) * (double)reps < MIN_RUN_SECONDS) reps *= 2;
+    return reps;
+}
+
+static int compare_doubles(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static double median(double *v, int count) {
+    qsort(v, (size_t)count, sizeof *v, compare_doubles);
+    return v[count / 2];
+}
+
+static nn_isa parse_isa(const char *name) {
+    static const char *const names[] = { "auto", "portable", "avx2", "avx512" };
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) return (nn_isa)i;
+    return (nn_isa)-1;
+}
+
+int main(int argc, char **argv) {
+    nn_isa isa = argc > 1 ? parse_isa(argv[1]) : NN_ISA_AUTO;
+    nn_gemm_fn *gemm = (int)isa >= 0 ? nn_gemm_for(isa) : NULL;
+    if (!gemm) {
+        fprintf(stderr, "usage: %s [auto|portable|avx2|avx512] (a path this CPU runs)\n", argv[0]);
+        return 2;
+    }
+    static const char *const isa_names[] = { "auto", "portable", "AVX2+FMA", "AVX-512" };
+    printf("nn GEMM, path %s, one thread; GFLOP/s, median of %d runs\n", isa_names[isa == NN_ISA_AUTO ? nn_cpu_isa() : isa], RUNS);
+#ifdef NN_BENCH_OPENBLAS
+    openblas_set_num_threads(1);
+    printf("%-13s %5s %5s %5s %2s %9s %9s %7s %9s\n", "shape", "m", "n", "k", "op", "nn", "openblas", "ratio", "nn us");
+#else
+    printf("%-13s %5s %5s %5s %2s %9s %9s\n", "shape", "m", "n", "k", "op", "nn", "nn us");
+#endif
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+        const shape *s = &SHAPES[i];
+        size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
+        float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c = malloc(nc * sizeof *c);
+        if (!a || !b || !c) return 1;
+        for (size_t j = 0; j < na; j++) a[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        for (size_t j = 0; j < nb; j++) b[j] = (float)((j * 104729) % 1000) / 1000.0f - 0.5f;
+        problem p = { s, a, b, c };
+        double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k, ours[RUNS];
+        long reps = calibrate(run_nn, (void *)gemm, &p);
+#ifdef NN_BENCH_OPENBLAS
+        double theirs[RUNS];
+        long their_reps = calibrate(run_openblas, NULL, &p);
+#endif
+        for (int r = 0; r < RUNS; r++) {
+            ours[r] = time_run(run_nn, (void *)gemm, &p, reps);
+#ifdef NN_BENCH_OPENBLAS
+            theirs[r] = time_run(run_openblas, NULL, &p, their_reps);
+#endif
+        }
+        double t = median(ours, RUNS);
+        char op[3] = { s->trans_a ? 'T' : 'N', s->trans_b ? 'T' : 'N', 0 };
+#ifdef NN_BENCH_OPENBLAS
+        double u = median(theirs, RUNS);
+        printf("%-13s %5lld %5lld %5lld %2s %9.1f %9.1f %7.2f %9.2f\n", s->what, (long long)s->m, (long long)s->n,
+               (long long)s->k, op, flops / t * 1e-9, flops / u * 1e-9, u / t, t * 1e6);
+#else
+        printf("%-13s %5lld %5lld %5lld %2s %9.1f %9.2f\n", s->what, (long long)s->m, (long long)s->n, (long long)s->k,
+               op, flops / t * 1e-9, t * 1e6);
+#endif
+        free(a), free(b), free(c);
+    }
+    return 0;
+}

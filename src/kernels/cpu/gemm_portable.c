@@ -1,0 +1,35 @@
+/* The GEMM for any CPU: 6 x 8 register tiles of 4-float vectors in the compiler's generic
+ * vector extension (SSE2 on x86-64, NEON on ARM, scalar code elsewhere). No fused multiply-add:
+ * the portable build cannot assume one. */
+#include <string.h>
+
+typedef float nn_vec4 __attribute__((vector_size(16)));
+
+static inline nn_vec4 vec4_load(const float *p) {
+    nn_vec4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vec4_store(float *p, nn_vec4 v) { memcpy(p, &v, sizeof v); }
+
+#define GEMM_NAME nn_gemm_portable
+#define GEMM_TARGET
+#define VEC nn_vec4
+#define VLEN 4
+#define VZERO() ((nn_vec4){ 0 })
+#define VLOAD(p) vec4_load(p)
+#define VSTORE(p, v) vec4_store(p, v)
+#define VBCAST(x) ((nn_vec4){ x, x, x, x })
+#define VADD(x, y) ((x) + (y))
+#define VFMA(a, b, acc) ((acc) + (a) * (b))
+#define MR 6
+#define GEMM_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
+#ifndef KC
+#define KC 128
+#endif
+#ifndef MC
+#define MC 120
+#endif
+
+#include "gemm_template.h"
