@@ -9,7 +9,6 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 enum {
     QUOTED_CELL_MAX = 40,  /* characters of a cell quoted in a message */
@@ -19,6 +18,7 @@ enum {
 };
 
 static const char DELIMITER_CANDIDATES[] = { ',', ';', '\t', '|' };
+static const char UTF8_BOM[] = "\xEF\xBB\xBF";
 
 /* ------------------------------------------------------------------ reading the file */
 
@@ -28,50 +28,11 @@ typedef struct csv_file {
     size_t size;
 } csv_file;
 
-/* Buffer size for a file: its size plus a byte to see the end and one for the terminator, so a
- * regular file arrives in one fread. Directories are refused (fopen opens them on Linux). */
-static int initial_capacity(const csv_file *f, FILE *fp, size_t *capacity) {
-    struct stat info;
-    *capacity = 1 << 16;
-    if (fstat(fileno(fp), &info) != 0) return NN_OK;
-    if (S_ISDIR(info.st_mode))
-        return nn_error(NN_ERR_IO, "cannot read '%s': %s", f->path, strerror(EISDIR));
-    if (S_ISREG(info.st_mode) && (uintmax_t)info.st_size < SIZE_MAX - 2)
-        *capacity = (size_t)info.st_size + 2;
-    return NN_OK;
-}
-
-/* Reads to the end, growing only for streams whose size was unknown (pipes). */
-static int read_stream(csv_file *f, FILE *fp, size_t capacity) {
-    size_t size = 0;
-    char *text = nn_malloc(capacity);
-    while (text) {
-        size += fread(text + size, 1, capacity - size - 1, fp);
-        if (size + 1 < capacity || ferror(fp)) break;
-        char *grown = capacity <= SIZE_MAX / 2 ? nn_realloc(text, capacity * 2) : NULL;
-        if (!grown) nn_free(text);
-        text = grown;
-        capacity *= 2;
-    }
-    if (!text) return NN_ERR_NOMEM;
-    if (ferror(fp)) {
-        nn_free(text);
-        return nn_error(NN_ERR_IO, "cannot read '%s': %s", f->path, strerror(errno));
-    }
-    text[size] = '\0';
-    f->text = text;
-    f->size = size;
-    return NN_OK;
-}
-
-/* A NUL byte means a binary file; refusing it also keeps every cell free of string ends. */
+/* The whole file, NUL-terminated. A NUL byte inside means a binary file; refusing it also keeps
+ * every cell free of string ends, so strtod stops at a cell's end at the latest. */
 static int read_whole_file(csv_file *f) {
-    FILE *fp = fopen(f->path, "rb");
-    if (!fp) return nn_error(NN_ERR_IO, "cannot open '%s': %s", f->path, strerror(errno));
-    size_t capacity;
-    int status = initial_capacity(f, fp, &capacity);
-    if (!status) status = read_stream(f, fp, capacity);
-    fclose(fp);
+    /* no limit but memory's; a quarter of the address space keeps the reader's doubling sane */
+    int status = nn_read_file(f->path, SIZE_MAX / 4, &f->text, &f->size);
     const char *nul = status ? NULL : memchr(f->text, '\0', f->size);
     if (nul)
         return nn_error(NN_ERR_FORMAT, "'%s' byte %zu: a NUL byte; this is not a text file",
@@ -106,6 +67,12 @@ static bool is_padding(char c, char delimiter) {
 static const char *skip_padding(const char *p, const char *end, char delimiter) {
     while (p < end && is_padding(*p, delimiter)) p++;
     return p;
+}
+
+/* skip_padding for the parser's inner loop, where p <= end and *end is readable: mostly there is
+ * no padding, and one test says so. */
+static inline const char *skip_any_padding(const char *p, const char *end, char delimiter) {
+    return (unsigned char)*p > ' ' ? p : skip_padding(p, end, delimiter);
 }
 
 static const char *find_char(const char *p, const char *end, char c) {
@@ -272,7 +239,8 @@ static size_t unescaped_length(csv_cell cell) {
 /* Eight characters at a time (the SWAR method of simdjson and fast_float): finds how many of
  * them lead with digits, then combines those digits in three multiplies. A non-digit can only
  * disturb the bytes after it, which are discarded. Returns the run's length (0 to 8). */
-static int add_digit_run8(const char *s, uint64_t *significand) {
+static inline __attribute__((always_inline)) int add_digit_run8(const char *s,
+                                                                uint64_t *significand) {
     static const uint64_t powers_of_ten[] = { 1, 10, 100, 1000, 10000, 100000, 1000000,
                                               10000000, 100000000 };
     const uint64_t high_nibbles = UINT64_C(0xF0F0F0F0F0F0F0F0);
@@ -295,50 +263,53 @@ static int add_digit_run8(const char *s, uint64_t *significand) {
 #endif
 
 /* Reads digits into *significand (which may wrap past 19 digits: the caller refuses those).
- * Returns where they end. */
-static const char *read_digits(const char *s, const char *end, uint64_t *significand) {
+ * Returns where they end. `end` bounds only the eight-byte reads: the byte at a cell's end (a
+ * delimiter, quote, padding, line end or the NUL after the file) is never a digit. */
+static inline __attribute__((always_inline)) const char *
+read_digits(const char *s, const char *end, uint64_t *significand) {
 #ifdef CSV_DIGIT_RUNS
-    while (end - s >= 8) {
+    if (end - s >= 8) { /* once: more than 8 digits are few, and more than 19 are strtod's */
         int length = add_digit_run8(s, significand);
         s += length;
         if (length < 8) return s;
     }
 #endif
-    for (; s < end && (unsigned)(*s - '0') < 10; s++)
-        *significand = *significand * 10 + (uint64_t)(*s - '0');
+    for (; (unsigned)(*s - '0') < 10; s++) *significand = *significand * 10 + (uint64_t)(*s - '0');
     return s;
 }
 
 /* Clinger's fast path: a decimal significand below 2^53 times an exact power of ten (10^0 to
  * 10^22) takes one correctly rounded IEEE multiply or divide, so the result equals strtod's
- * while skipping its locale and generality. Reads the number at s; returns where it ends, or
- * NULL for anything else (more than 19 digits, a large exponent, hex, inf, nan: strtod's work).
- * Its results are within float32's range: below 2^53 * 10^22. */
+ * while skipping its locale and generality. Reads the number at s, a cell's start, whose end
+ * is `end` or before; returns where it stops, or NULL for anything else (more than 19 digits, a
+ * large exponent, hex, inf, nan: strtod's work). Its results are within float32's range: below
+ * 2^53 * 10^22. */
 static const char *parse_decimal_fast(const char *s, const char *end, double *out) {
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
     static const double exact_powers_of_ten[] = {
         1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     };
-    bool negative = false;
-    if (s < end && (*s == '+' || *s == '-')) negative = *s++ == '-';
+    bool negative = *s == '-';
+    s += negative || *s == '+';
     uint64_t significand = 0;
     const char *digits = s;
-    s = read_digits(s, end, &significand);
+    for (; (unsigned)(*s - '0') < 10; s++) /* mostly one digit: too few for add_digit_run8 */
+        significand = significand * 10 + (uint64_t)(*s - '0');
     int64_t integer_digits = s - digits, fraction_digits = 0;
-    if (s < end && *s == '.') {
+    if (*s == '.') {
         const char *fraction = ++s;
         s = read_digits(s, end, &significand);
         fraction_digits = s - fraction;
     }
     if (integer_digits + fraction_digits == 0 || integer_digits + fraction_digits > 19) return NULL;
     int64_t exponent = -fraction_digits;
-    if (s < end && (*s == 'e' || *s == 'E')) {
-        bool negative_exponent = false;
-        int value = 0;
-        if (++s < end && (*s == '+' || *s == '-')) negative_exponent = *s++ == '-';
+    if (*s == 'e' || *s == 'E') {
+        bool negative_exponent = *++s == '-';
+        s += negative_exponent || *s == '+';
         const char *exponent_digits = s;
-        for (; s < end && (unsigned)(*s - '0') < 10; s++)
+        int value = 0;
+        for (; (unsigned)(*s - '0') < 10; s++)
             if (value < 100000) value = value * 10 + (*s - '0');
         if (s == exponent_digits) return NULL;
         exponent += negative_exponent ? -value : value;
@@ -372,10 +343,10 @@ static bool parse_number(csv_cell cell, double *out) {
 /* The common cell, an unquoted decimal number, read in one go without finding its end first:
  * true with the iterator moved on, or false with nothing moved for next_cell to handle. */
 static bool next_number_fast(csv_cells *cells, double *value, csv_cell *cell) {
-    const char *begin = skip_padding(cells->pos, cells->end, cells->delimiter);
+    const char *begin = skip_any_padding(cells->pos, cells->end, cells->delimiter);
     const char *stop = parse_decimal_fast(begin, cells->end, value);
     if (!stop) return false;
-    const char *after = skip_padding(stop, cells->end, cells->delimiter);
+    const char *after = skip_any_padding(stop, cells->end, cells->delimiter);
     if (after < cells->end && *after != cells->delimiter) return false;
     *cell = (csv_cell){ .begin = begin, .end = stop };
     cells->done = after == cells->end;
@@ -464,7 +435,8 @@ static int cell_error(const csv_table *t, csv_record r, int64_t column, csv_cell
     va_start(args, problem);
     vsnprintf(what, sizeof what, problem, args);
     va_end(args);
-    snprintf(name, sizeof name, t->names ? " '%s'" : "", t->names ? t->names[column] : "");
+    name[0] = '\0';
+    if (t->names) snprintf(name, sizeof name, " '%s'", t->names[column]);
     int length = (int)(cell.end - cell.begin);
     const char *more = length > QUOTED_CELL_MAX ? "..." : "";
     if (length > QUOTED_CELL_MAX) length = QUOTED_CELL_MAX;
@@ -519,15 +491,13 @@ static char detect_delimiter(const csv_table *t) {
         csv_record r;
         int64_t cells = 0;
         bool consistent = true;
-        csv_scan scan = CSV_RECORD;
         for (int row = 0; row < DETECT_ROWS && consistent; row++) {
-            scan = next_record(&s, &r);
-            if (scan != CSV_RECORD) break;
+            if (next_record(&s, &r) != CSV_RECORD) break;
             int64_t count = count_cells(r, candidate);
             consistent = row == 0 || count == cells;
             cells = count;
         }
-        if (consistent && scan != CSV_UNTERMINATED && cells > best_cells) {
+        if (consistent && cells > best_cells) { /* rows before an unclosed quote count */
             best = candidate;
             best_cells = cells;
         }
@@ -574,7 +544,8 @@ static int read_header_names(csv_table *t, csv_record header) {
 /* Columns of a file without a header are named "1", "2", ... */
 static int number_the_columns(csv_table *t) {
     size_t bytes = 0;
-    for (int64_t i = 1; i <= t->columns; i++) bytes += (size_t)snprintf(NULL, 0, "%lld", (long long)i) + 1;
+    for (int64_t i = 1; i <= t->columns; i++)
+        bytes += (size_t)snprintf(NULL, 0, "%lld", (long long)i) + 1;
     names_block b = { 0 };
     int status = names_block_new(&b, t->columns, bytes);
     if (status) return status;
@@ -692,25 +663,28 @@ static int store_number(const csv_table *t, csv_record r, int64_t column, csv_ce
                       isfinite(value) ? "is beyond the float32 range (+-3.4e38)" : "is not finite");
 }
 
-/* Shared by features and targets: a cell after its closing quote, or an empty cell (filled or
- * an error). Returns -1 when the cell is for the caller to parse. */
-static int check_cell(const csv_table *t, csv_record r, int64_t column, csv_cell cell, float *out) {
+/* Shared by features and targets: text after a closing quote is an error, an empty cell is
+ * filled or an error. Returns false, setting nothing, when the cell is for the caller to parse. */
+static bool check_cell(const csv_table *t, csv_record r, int64_t column, csv_cell cell,
+                       float *out, int *status) {
     if (cell.text_after_quote)
-        return cell_error(t, r, column, cell, NN_ERR_FORMAT, "has text after its closing quote");
-    if (!is_empty(cell)) return -1;
-    if (!t->fill_missing)
-        return cell_error(t, r, column, cell, NN_ERR_DATA,
-                          "is empty: a missing value (set fill_missing to fill it)");
-    *out = t->fill_value;
-    return NN_OK;
+        *status = cell_error(t, r, column, cell, NN_ERR_FORMAT, "has text after its closing quote");
+    else if (!is_empty(cell))
+        return false;
+    else if (!t->fill_missing)
+        *status = cell_error(t, r, column, cell, NN_ERR_DATA,
+                             "is empty: a missing value (set fill_missing to fill it)");
+    else
+        *out = t->fill_value, *status = NN_OK;
+    return true;
 }
 
 static int parse_feature(const csv_table *t, csv_record r, int64_t column, csv_cell cell,
                          float *out) {
     double value;
     if (parse_number(cell, &value)) return store_number(t, r, column, cell, value, out);
-    int status = check_cell(t, r, column, cell, out);
-    if (status >= 0) return status;
+    int status;
+    if (check_cell(t, r, column, cell, out, &status)) return status;
     return cell_error(t, r, column, cell, NN_ERR_FORMAT, "is not a number");
 }
 
@@ -736,17 +710,20 @@ static int note_target_kind(csv_table *t, csv_record r, int64_t column, csv_cell
                       t->kind_cell.begin);
 }
 
+static int missing_label_error(const csv_table *t, csv_record r, int64_t column, csv_cell cell) {
+    return cell_error(t, r, column, cell, NN_ERR_DATA,
+                      "is empty: a missing class label, which fill_missing cannot fill");
+}
+
 static int parse_target(csv_table *t, csv_record r, int64_t column, csv_cell cell, float *out) {
     double value;
     if (parse_number(cell, &value)) {
         int status = note_target_kind(t, r, column, cell, TARGET_NUMBERS);
         return status ? status : store_number(t, r, column, cell, value, out);
     }
-    if (t->kind == TARGET_LABELS && is_empty(cell) && t->fill_missing)
-        return cell_error(t, r, column, cell, NN_ERR_DATA,
-                          "is empty: a missing class label, which fill_missing cannot fill");
-    int status = check_cell(t, r, column, cell, out);
-    if (status >= 0) return status;
+    if (t->kind == TARGET_LABELS && is_empty(cell)) return missing_label_error(t, r, column, cell);
+    int status;
+    if (check_cell(t, r, column, cell, out, &status)) return status;
     if (t->target_count > 1)
         return cell_error(t, r, column, cell, NN_ERR_FORMAT,
                           "is not a number; string class labels need a single target column "
@@ -780,13 +757,28 @@ static int parse_row(csv_table *t, csv_record r, float *x_row, float *y_row) {
     return cells.done ? NN_OK : ragged_error(t, r);
 }
 
+/* A row of n cells holds n - 1 delimiters, so rows * (columns - 1) beyond the data's bytes means
+ * short rows: the first ragged row is reported before x, sized by the first row, is allocated. */
+static int check_rows_fit(const csv_table *t) {
+    size_t delimiters, bytes = (size_t)(t->text_end - t->data.pos);
+    if (nn_size_mul((size_t)t->rows, (size_t)t->columns - 1, &delimiters) && delimiters <= bytes)
+        return NN_OK;
+    csv_scanner s = t->data;
+    csv_record r;
+    bool found;
+    while (!next_row(t, &s, &r, &found) && found)
+        if (count_cells(r, t->delimiter) != t->columns) return ragged_error(t, r);
+    return NN_OK;
+}
+
 static int count_rows(csv_table *t) {
     csv_scanner s = t->data;
     csv_record r;
     bool found;
     int status;
     while (!(status = next_row(t, &s, &r, &found)) && found) t->rows++;
-    if (status || t->rows) return status;
+    if (status) return status;
+    if (t->rows) return check_rows_fit(t);
     if (t->header_line)
         return nn_error(NN_ERR_FORMAT, "'%s' has a header (line %lld) but no data rows", t->path,
                         (long long)t->header_line);
@@ -837,8 +829,7 @@ static int collect_labels(csv_table *t, class_label *labels) {
         if (status) return status;
         csv_cell cell = cell_at(r, t->delimiter, column);
         if (is_empty(cell)) /* filled as a number before the first label was seen */
-            return cell_error(t, r, column, cell, NN_ERR_DATA,
-                              "is empty: a missing class label, which fill_missing cannot fill");
+            return missing_label_error(t, r, column, cell);
         labels[row] = (class_label){ cell, row };
     }
     return NN_OK;
@@ -891,7 +882,8 @@ static int build_dataset(csv_table *t, nn_dataset **out) {
                        : NULL;
     names_block classes = { 0 };
     int status = !x || (t->target_count && !y) ? NN_ERR_NOMEM : fill_rows(t, x, y);
-    if (!status && t->kind == TARGET_LABELS) status = map_class_labels(t, nn_tensor_f32(y), &classes);
+    if (!status && t->kind == TARGET_LABELS)
+        status = map_class_labels(t, nn_tensor_f32(y), &classes);
     if (status) {
         nn_tensor_free(x);
         nn_tensor_free(y);
@@ -937,13 +929,12 @@ static int check_options(const nn_csv_opts *opts) {
     if (opts->fill_missing && !isfinite((float)opts->fill_value))
         return nn_error(NN_ERR_ARG, "CSV fill_value %g is not a finite float32", opts->fill_value);
     int status = opts->delimiter ? check_delimiter(opts->delimiter) : NN_OK;
-    if (!status && opts->comment) status = check_comment(opts->comment, opts->delimiter);
-    return status;
+    return status ? status : check_comment(opts->comment ? opts->comment : '#', opts->delimiter);
 }
 
 /* Skips a UTF-8 byte order mark, which spreadsheet programs write before the header. */
 static const char *skip_bom(const csv_file *f) {
-    return f->size >= 3 && memcmp(f->text, "\xEF\xBB\xBF", 3) == 0 ? f->text + 3 : f->text;
+    return f->size >= 3 && memcmp(f->text, UTF8_BOM, 3) == 0 ? f->text + 3 : f->text;
 }
 
 static int load_table(const csv_file *f, const nn_csv_opts *opts, nn_dataset **out) {
@@ -980,16 +971,20 @@ int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out) {
 /* ------------------------------------------------------------------ writing */
 
 typedef struct csv_writer {
+    const char *path;
     const nn_tensor *t;
     const char *const *header;
     int64_t rows, columns;
 } csv_writer;
 
-/* A name holding a delimiter, quote, line end or edge padding is quoted, its quotes doubled. */
+/* A name holding a delimiter, quote, line end or edge padding is quoted, its quotes doubled; so
+ * are names that would read back otherwise: an empty one (alone, a blank line), one starting
+ * with '#' (a comment) or with a byte order mark (skipped at the start of a file). */
 static void write_name(FILE *f, const char *name) {
     size_t length = strlen(name);
-    bool quoted = strpbrk(name, ",\"\r\n") ||
-                  (length && (is_padding(name[0], ',') || is_padding(name[length - 1], ',')));
+    bool quoted = strpbrk(name, ",\"\r\n") || length == 0 || name[0] == '#' ||
+                  strncmp(name, UTF8_BOM, 3) == 0 || is_padding(name[0], ',') ||
+                  is_padding(name[length - 1], ',');
     if (!quoted) {
         fputs(name, f);
         return;
@@ -1026,7 +1021,8 @@ static int write_csv(FILE *f, void *context) {
         }
         fputc('\n', f);
     }
-    return ferror(f) ? nn_error(NN_ERR_IO, "writing CSV rows failed: %s", strerror(errno)) : NN_OK;
+    return ferror(f) ? nn_error(NN_ERR_IO, "writing '%s' failed: %s", w->path, strerror(errno))
+                     : NN_OK;
 }
 
 int nn_csv_save(const char *path, const nn_tensor *t, const char *const *header) {
@@ -1038,7 +1034,7 @@ int nn_csv_save(const char *path, const nn_tensor *t, const char *const *header)
                         "(N,) or 2-D (N, C) arrays",
                         path, nn_shape_str(t->ndim, t->shape, shape, sizeof shape), t->ndim);
     }
-    csv_writer w = { t, header, t->shape[0], t->ndim == 2 ? t->shape[1] : 1 };
+    csv_writer w = { path, t, header, t->shape[0], t->ndim == 2 ? t->shape[1] : 1 };
     int64_t names = 0;
     while (header && names <= w.columns && header[names]) names++;
     if (header && names > w.columns)

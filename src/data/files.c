@@ -12,7 +12,7 @@ int nn_read_file(const char *path, size_t limit, char **data, size_t *size) {
     *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return nn_error(NN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
+    struct stat st = { 0 };
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
         return nn_error(NN_ERR_IO, "'%s' is a directory, not a file", path);
