@@ -378,8 +378,24 @@ typedef struct nn_eval_opts { int batch_size; int verbose; FILE *out; } nn_eval_
 int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, nn_metrics *out);
 
 typedef struct nn_predict_opts { int batch_size; } nn_predict_opts;
-/* Outputs for x (N, ...): a new tensor (N, outputs...) in *out, owned by the caller. */
+/* Outputs for x (N, ...) of any dtype: a new tensor (N, outputs...) in *out, owned by the
+ * caller. Builds the model from x if needed; on a built model it only reads the model, so
+ * several threads may predict with one model at once. */
 int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_tensor **out);
+
+/* A predictor runs a built model's inference with its own memory, so each thread can predict
+ * with its own predictor over one shared model, and a call allocates nothing. The model's
+ * weights are read, never written: do not train or free the model while predictors use it.
+ * nn_predictor_new fails if the model is not built; max_batch is the most samples a run takes. */
+typedef struct nn_predictor nn_predictor;
+int nn_predictor_new(nn_model *m, int64_t max_batch, nn_predictor **out);
+/* Outputs for n samples: x holds n * (input size) float32 values, out receives n * (output
+ * size). Fails if n is outside 1..max_batch. No allocation. */
+int nn_predictor_run(nn_predictor *p, const float *x, int64_t n, float *out);
+/* Values per sample of the model's input and output. */
+int64_t nn_predictor_input_size(const nn_predictor *p);
+int64_t nn_predictor_output_size(const nn_predictor *p);
+void nn_predictor_free(nn_predictor *p);
 
 /* Prints Keras's summary table (layer, output shape, params, totals). */
 int nn_model_summary(nn_model *m, FILE *f);

@@ -5,6 +5,8 @@
 #include "../src/model/model.h"
 #include "test.h"
 
+#include <pthread.h>
+
 /* ---------------------------------------------------------------- data helpers */
 
 static nn_tensor *matrix(int64_t rows, int64_t cols) {
@@ -202,11 +204,13 @@ TEST(model_predict_arena_is_smaller_than_its_buffers) {
         nn_dense(16, .activation = "relu"), nn_dense(2, .activation = "softmax"), NULL });
     nn_tensor *x = matrix(64, 8), *out = NULL;
     CHECK(nn_predict(m, x, &(nn_predict_opts){ .batch_size = 64 }, &out) == NN_OK);
-    const nn_program *p = &m->programs[NN_PROGRAM_PREDICT];
+    nn_program p = { 0 };
+    CHECK(nn_program_prepare(m, NN_PROGRAM_PREDICT, 64, &p) == NN_OK);
     size_t sum = 0;
-    for (int i = 0; i < p->graph.count; i++)
-        if (p->graph.nodes[i].op != NN_OP_PARAM) sum += (size_t)(64 * p->graph.nodes[i].inner);
-    CHECK(p->arena_size > 0 && p->arena_size < sum);
+    for (int i = 0; i < p.graph.count; i++)
+        if (p.graph.nodes[i].op != NN_OP_PARAM) sum += (size_t)(64 * p.graph.nodes[i].inner);
+    CHECK(p.arena_size > 0 && p.arena_size < sum);
+    nn_program_clear(&p);
     nn_tensor_free(x);
     nn_tensor_free(out);
     nn_model_free(m);
@@ -477,6 +481,65 @@ TEST(a_training_step_makes_no_heap_allocation) {
     nn_dataset_free(d);
 }
 
+/* A predictor run allocates nothing, and its outputs are nn_predict's. */
+TEST(a_predictor_run_makes_no_heap_allocation) {
+    nn_model *m = small_binary_model(6, 0.25);
+    nn_tensor *x = matrix(5, 4), *expected = NULL;
+    CHECK(nn_predict(m, x, NULL, &expected) == NN_OK);
+    nn_predictor *p = NULL;
+    CHECK(nn_predictor_new(m, 8, &p) == NN_OK);
+    CHECK(nn_predictor_input_size(p) == 4 && nn_predictor_output_size(p) == 1);
+    float out[5];
+    alloc_count count = { 0 };
+    nn_set_allocator(&(nn_allocator){ counting_malloc, counting_realloc, plain_free, &count });
+    for (int i = 0; i < 5; i++) CHECK(nn_predictor_run(p, nn_tensor_f32(x) + i * 4, 1, out + i) == NN_OK);
+    nn_set_allocator(NULL);
+    CHECK(count.calls == 0);
+    CHECK(memcmp(out, nn_tensor_f32(expected), sizeof out) == 0);
+    CHECK(nn_predictor_run(p, nn_tensor_f32(x), 9, out) == NN_ERR_ARG);
+    CHECK_CONTAINS(nn_last_error(), "9 samples, but this predictor takes 1 to 8");
+    nn_predictor_free(p);
+    nn_model *unbuilt = nn_sequential((nn_layer *[]){ nn_dense(2), NULL });
+    CHECK(nn_predictor_new(unbuilt, 1, &p) == NN_ERR_STATE && p == NULL);
+    CHECK_CONTAINS(nn_last_error(), "not built");
+    nn_model_free(unbuilt);
+    nn_tensor_free(x), nn_tensor_free(expected);
+    nn_model_free(m);
+}
+
+typedef struct predict_job { nn_model *model; const nn_tensor *x; nn_tensor *out; int status; } predict_job;
+
+static void *predict_thread(void *arg) {
+    predict_job *job = arg;
+    for (int i = 0; i < 200 && !job->status; i++) {
+        nn_tensor_free(job->out);
+        job->out = NULL;
+        job->status = nn_predict(job->model, job->x, &(nn_predict_opts){ .batch_size = 3 }, &job->out);
+    }
+    return NULL;
+}
+
+/* Several threads predicting with one built model get what one thread gets. */
+TEST(threads_predict_with_one_model) {
+    nn_model *m = small_binary_model(6, 0.25);
+    nn_tensor *x = matrix(7, 4), *expected = NULL;
+    CHECK(nn_predict(m, x, NULL, &expected) == NN_OK);
+    predict_job jobs[3];
+    pthread_t threads[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (predict_job){ m, x, NULL, 0 };
+        pthread_create(&threads[i], NULL, predict_thread, &jobs[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(jobs[i].status == NN_OK && jobs[i].out);
+        CHECK(jobs[i].out && memcmp(jobs[i].out->data, expected->data, 7 * sizeof(float)) == 0);
+        nn_tensor_free(jobs[i].out);
+    }
+    nn_tensor_free(x), nn_tensor_free(expected);
+    nn_model_free(m);
+}
+
 /* ---------------------------------------------------------------- predict, dropout, regularizer */
 
 TEST(predict_is_the_same_at_every_batch_size) {
@@ -630,7 +693,8 @@ int main(void) {
               fit_and_train_on_batch_reject_bad_options,
               fit_is_deterministic_for_a_seed,
               history_has_loss_metrics_and_validation_per_epoch, validation_split_holds_out_the_last_samples,
-              zero_sample_weights_train_like_the_other_half, a_training_step_makes_no_heap_allocation,
+              zero_sample_weights_train_like_the_other_half, a_training_step_makes_no_heap_allocation, a_predictor_run_makes_no_heap_allocation,
+              threads_predict_with_one_model,
               predict_is_the_same_at_every_batch_size, dropout_acts_in_training_only, l2_regularizer_adds_to_the_loss,
               summary_prints_the_keras_table, summary_counts_non_trainable_params);
 }

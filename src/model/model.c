@@ -75,11 +75,7 @@ nn_model *nn_sequential(nn_layer *const *layers) {
 }
 
 void nn_model_drop_programs(nn_model *m) {
-    for (size_t i = 0; i < NN_ARRAY_LEN(m->programs); i++) {
-        nn_graph_free(&m->programs[i].graph);
-        nn_free(m->programs[i].arena);
-        m->programs[i] = (nn_program){ 0 };
-    }
+    for (size_t i = 0; i < NN_ARRAY_LEN(m->programs); i++) nn_program_clear(&m->programs[i]);
 }
 
 void nn_model_free(nn_model *m) {
@@ -182,9 +178,11 @@ static int build_layers(nn_model *m, nn_builder *b, int *output) {
                 nn_error_context(status, "layer '%s' (%s) on input %s", l->name, l->def->class_name, in_shape);
             return status;
         }
-        const nn_node *out = &b->graph->nodes[node];
-        l->out_ndim = out->ndim;
-        memcpy(l->out_shape, out->shape, sizeof l->out_shape);
+        if (b->create) { /* later builds only read the model, so predictors can be made concurrently */
+            const nn_node *out = &b->graph->nodes[node];
+            l->out_ndim = out->ndim;
+            memcpy(l->out_shape, out->shape, sizeof l->out_shape);
+        }
     }
     *output = node;
     return NN_OK;
@@ -438,15 +436,13 @@ static int build_program_graph(nn_model *m, nn_program_kind kind, nn_program *p)
     return total < 0 ? total : NN_OK;
 }
 
-int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program **out) {
-    nn_program *p = &m->programs[kind];
+int nn_program_prepare(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program *p) {
     if (!m->built) return nn_error(NN_ERR_STATE, "model '%s' is not built: give the first layer an input_shape or call fit", m->name);
     if (kind != NN_PROGRAM_PREDICT && !m->compiled) return nn_error(NN_ERR_STATE, "model '%s' is not compiled: call nn_compile first", m->name);
     if (!p->graph.count) {
         int status = build_program_graph(m, kind, p);
         if (status) {
-            nn_graph_free(&p->graph);
-            *p = (nn_program){ 0 };
+            nn_program_clear(p);
             return status;
         }
     }
@@ -459,8 +455,20 @@ int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_pro
         p->arena_size = size;
         p->capacity = capacity;
     }
-    *out = p;
     return NN_OK;
+}
+
+void nn_program_clear(nn_program *p) {
+    nn_graph_free(&p->graph);
+    nn_free(p->arena);
+    *p = (nn_program){ 0 };
+}
+
+int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program **out) {
+    NN_ASSERT(kind < NN_PROGRAM_PREDICT); /* predictors own their prediction programs */
+    int status = nn_program_prepare(m, kind, capacity, &m->programs[kind]);
+    if (!status) *out = &m->programs[kind];
+    return status;
 }
 
 /* ------------------------------------------------------------ weights by name */

@@ -126,9 +126,13 @@ struct nn_model {
     nn_var_span *spans;
     int nspans;
     nn_rng rng;
-    nn_program programs[3];
+    nn_program programs[NN_PROGRAM_PREDICT]; /* training and evaluation */
 };
 
+/* Builds (when empty) and plans p for `kind` at up to `capacity` samples. Reads the model only. */
+int nn_program_prepare(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program *p);
+void nn_program_clear(nn_program *p);
+/* The model's own training or evaluation program, prepared for `capacity` samples. */
 int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program **out);
 void nn_model_drop_programs(nn_model *m);
 /* (Re)creates the compiled metrics from their names for the current loss and output width. */

@@ -428,34 +428,6 @@ int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, n
     return NN_OK;
 }
 
-int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_tensor **out) {
-    if (out) *out = NULL;
-    if (!m || !out) return nn_error(NN_ERR_ARG, "nn_predict: model or out is NULL");
-    int status = check_inputs(m, x, "nn_predict");
-    if (status) return status;
-    int64_t n = x->shape[0], batch = opts && opts->batch_size > 0 ? opts->batch_size : NN_DEFAULT_BATCH;
-    if (batch > n) batch = n;
-    nn_program *p;
-    status = nn_model_program(m, NN_PROGRAM_PREDICT, batch, &p);
-    if (status) return status;
-    const nn_node *pred = &p->graph.nodes[p->pred];
-    int64_t shape[NN_MAX_DIMS];
-    memcpy(shape, pred->shape, sizeof shape);
-    shape[0] = n;
-    nn_tensor *result = nn_tensor_new(NN_FLOAT32, pred->ndim, shape);
-    if (!result) return NN_ERR_NOMEM;
-    pass ps = { .feed = { x, NULL, NULL, 0, NULL } };
-    for (int64_t step = 0, start = 0; start < n; step++, start += batch) {
-        int64_t rows = n - start < batch ? n - start : batch;
-        nn_exec e = { &p->graph, p->arena, m->params, m->grads, rows, &m->rng };
-        gather(&e, p, &ps, step, start, rows);
-        nn_graph_forward(&e);
-        memcpy(nn_tensor_f32(result) + start * pred->inner, nn_node_value(&e, p->pred), (size_t)(rows * pred->inner) * sizeof(float));
-    }
-    *out = result;
-    return NN_OK;
-}
-
 int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, double *loss) {
     if (!m || !y) return nn_error(NN_ERR_ARG, "nn_train_on_batch: model or y is NULL");
     if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_train_on_batch: model '%s' is not compiled", m->name);
