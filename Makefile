@@ -32,8 +32,8 @@ $(BUILD)/libnn.a: $(LIB_OBJ)
 $(BUILD)/libnn.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-# The command finds the bundled data where `make install` puts it.
-$(BUILD)/obj/tools/nn/common.o: ALL_CFLAGS += -DNN_DATA_DIR='"$(PREFIX)/share/nn/data"'
+# The library finds the bundled data where `make install` puts it.
+$(BUILD)/obj/src/data/bundled.o: ALL_CFLAGS += -DNN_DATA_DIR='"$(PREFIX)/share/nn/data"'
 
 $(BUILD)/nn: $(CLI_OBJ) $(BUILD)/libnn.a
 	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libnn.a $(LDFLAGS) $(LDLIBS)

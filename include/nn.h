@@ -214,6 +214,12 @@ int nn_array_save(const char *path, const nn_tensor *t);
  * Either output may be NULL. Scale with Rescaling(1/255) or nn_tensor_cast. */
 int nn_fashion_mnist_load(const char *dir, nn_dataset **train, nn_dataset **test);
 
+/* The Breast Cancer Wisconsin (Diagnostic) data bundled with nn (UCI, CC BY 4.0): 455 training
+ * and 114 test rows, 30 features as x (N, 30) float32, y (N, 1) with 1 = benign. From `dir`, or
+ * (NULL) from $NN_DATA_DIR, ./data, the source tree beside the program, or where make install
+ * put it. Either output may be NULL. */
+int nn_breast_cancer_load(const char *dir, nn_dataset **train, nn_dataset **test);
+
 /* ---- preprocessing (Keras and scikit-learn's) */
 
 typedef struct nn_split_opts {
@@ -426,6 +432,9 @@ int nn_history_columns(const nn_history *h);
 const char *nn_history_column_name(const nn_history *h, int column);
 /* The value of `name` at epoch index i, or NAN. */
 double nn_history_get(const nn_history *h, const char *name, int epoch);
+/* Writes the history as CSV: a header "epoch,accuracy,loss,..." and one row per epoch (epochs
+ * counted from 1), via a temporary file and a rename. */
+int nn_history_save(const nn_history *h, const char *path);
 /* Frees a history from nn_fit. NULL is a no-op. */
 void nn_history_free(nn_history *h);
 

@@ -26,6 +26,8 @@ expect "demo shows progress" 0 "Epoch 10/10" -- "$NN" demo
 expect "demo shows the summary" 0 "Total params: 1,598" -- "$NN" demo
 expect "demo shows predictions" 0 "truth: " -- "$NN" demo
 expect "demo verbose 2" 0 "^15/15 - [0-9]*s - [0-9]*[mu]*s/step - accuracy: 0\.[0-9]\{4\} - loss: 0\.[0-9]\{4\}$" -- "$NN" demo --verbose 2
+"$NN" demo --verbose 0 --history "$tmp/h.csv"
+if [ "$(head -n 1 "$tmp/h.csv")" = "epoch,accuracy,loss" ] && [ "$(wc -l < "$tmp/h.csv")" -eq 11 ]; then ok; else bad "history csv: $(head -n 2 "$tmp/h.csv")"; fi
 expect "demo from elsewhere" 0 "Epoch 1/10" -- sh -c "cd '$tmp' && '$PWD/$NN' demo"
 
 expect "help" 0 "commands:" -- "$NN" --help

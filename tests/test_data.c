@@ -791,8 +791,20 @@ TEST(allocation_failures_fail_cleanly) {
     remove(path);
 }
 
+TEST(bundled_breast_cancer_is_found) {
+    nn_dataset *train = NULL, *test = NULL;
+    CHECK(nn_breast_cancer_load(NULL, &train, &test) == NN_OK);
+    CHECK(train && nn_dataset_size(train) == 455 && nn_dataset_x(train)->shape[1] == 30);
+    CHECK(test && nn_dataset_size(test) == 114);
+    nn_dataset_free(train), nn_dataset_free(test);
+    CHECK(nn_breast_cancer_load("data", NULL, &test) == NN_OK && nn_dataset_size(test) == 114);
+    nn_dataset_free(test);
+    CHECK(nn_breast_cancer_load("no_such_dir", &train, &test) == NN_ERR_IO && !train && !test);
+    CHECK_CONTAINS(nn_last_error(), "no 'breast_cancer_train.csv' in 'no_such_dir'");
+}
+
 int main(void) {
-    RUN_TESTS(loads_breast_cancer_train, loads_breast_cancer_test,
+    RUN_TESTS(bundled_breast_cancer_is_found, loads_breast_cancer_train, loads_breast_cancer_test,
               without_target_every_column_is_a_feature, parses_messy_but_valid_text,
               quoted_cells_hold_delimiters_and_escaped_quotes,
               multi_line_quoted_cells_keep_line_numbers, unterminated_quote_at_end_of_file,

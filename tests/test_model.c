@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- data helpers */
 
@@ -391,6 +392,21 @@ TEST(history_has_loss_metrics_and_validation_per_epoch) {
         }
     CHECK(isnan(nn_history_get(h, "loss", 3)));
     CHECK(isnan(nn_history_get(h, "auc", 0)));
+    /* saved as CSV that reads back as the same numbers */
+    char path[] = "/tmp/nn_test_history_XXXXXX";
+    close(mkstemp(path));
+    CHECK(nn_history_save(h, path) == NN_OK);
+    nn_dataset *saved = NULL;
+    CHECK(nn_csv_load(path, NULL, &saved) == NN_OK);
+    const nn_tensor *t = saved ? nn_dataset_x(saved) : NULL;
+    CHECK(t && t->shape[0] == 3 && t->shape[1] == 5);
+    CHECK(saved && strcmp(nn_dataset_feature_name(saved, 0), "epoch") == 0 && strcmp(nn_dataset_feature_name(saved, 2), "loss") == 0);
+    for (int e = 0; t && e < 3; e++) {
+        CHECK(nn_tensor_f32(t)[e * 5] == e + 1);
+        CHECK(nn_tensor_f32(t)[e * 5 + 2] == (float)nn_history_get(h, "loss", e));
+    }
+    nn_dataset_free(saved);
+    remove(path);
     nn_history_free(h);
     nn_model_free(m);
     nn_dataset_free(d);

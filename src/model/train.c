@@ -177,6 +177,23 @@ double nn_history_get(const nn_history *h, const char *name, int epoch) {
     return NAN;
 }
 
+int nn_history_save(const nn_history *h, const char *path) {
+    if (!h || !path) return nn_error(NN_ERR_ARG, "nn_history_save: history or path is NULL");
+    int64_t cols = h->ncols + 1;
+    nn_tensor *table = nn_tensor_new(NN_FLOAT64, 2, (int64_t[]){ h->epochs, cols });
+    if (!table) return NN_ERR_NOMEM;
+    double *v = table->data;
+    for (int e = 0; e < h->epochs; e++) {
+        v[e * cols] = e + 1;
+        memcpy(v + e * cols + 1, h->values + (size_t)e * (size_t)h->ncols, (size_t)h->ncols * sizeof *v);
+    }
+    const char *header[NN_MAX_LOGS + 2] = { "epoch" };
+    for (int c = 0; c < h->ncols; c++) header[c + 1] = h->names[c];
+    int status = nn_csv_save(path, table, header);
+    nn_tensor_free(table);
+    return status;
+}
+
 void nn_history_free(nn_history *h) {
     if (!h) return;
     nn_free(h->values);

@@ -16,7 +16,7 @@ static void matmul_forward(const nn_exec *e, const nn_node *n) {
     const nn_node *w = IN_NODE(e, n, 1);
     int64_t k = w->shape[0], cols = w->shape[1];
     int64_t rows = nn_node_size(e, n) / cols;
-    nn_gemm_cpu(OUT_VALUE(e, n), IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), rows, cols, k, false, false, false);
+    nn_gemm(e->threads, OUT_VALUE(e, n), IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), rows, cols, k, false, false, false);
 }
 
 /* dx += dy . w^T ; dw += x^T . dy */
@@ -26,8 +26,8 @@ static void matmul_backward(const nn_exec *e, const nn_node *n) {
     int64_t rows = nn_node_size(e, n) / cols;
     const float *dy = OUT_GRAD(e, n);
     float *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1);
-    if (dx) nn_gemm_cpu(dx, dy, IN_VALUE(e, n, 1), rows, k, cols, false, true, true);
-    if (dw) nn_gemm_cpu(dw, IN_VALUE(e, n, 0), dy, k, cols, rows, true, false, true);
+    if (dx) nn_gemm(e->threads, dx, dy, IN_VALUE(e, n, 1), rows, k, cols, false, true, true);
+    if (dw) nn_gemm(e->threads, dw, IN_VALUE(e, n, 0), dy, k, cols, rows, true, false, true);
 }
 
 const nn_op_def nn_op_matmul = { "matmul", matmul_shape, matmul_forward, matmul_backward, NULL };

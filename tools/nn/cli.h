@@ -41,8 +41,6 @@ int cli_load_dataset_file(const char *path, const char *target, nn_dataset **out
 int cli_load_data(const cli_args *a, const char *data_opt, const char *x_opt, const char *y_opt, nn_dataset **out);
 /* As cli_load_data with --data/--x/--y, failing when none is given. */
 int cli_load_required(const cli_args *a, nn_dataset **out);
-/* Finds a bundled data file (data/NAME) beside the command, in the source tree or installed. */
-int cli_find_data(const char *argv0, const char *name, char *path, size_t size);
 
 /* Prints a JSON object built from a value as the last line of output. */
 int cli_print_json(const nn_value *v);

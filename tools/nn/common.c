@@ -8,11 +8,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#ifndef NN_DATA_DIR
-#define NN_DATA_DIR "/usr/local/share/nn/data"
-#endif
 
 int cli_fail(const char *command, const char *fmt, ...) {
     va_list ap;
@@ -146,30 +141,6 @@ int cli_load_required(const cli_args *a, nn_dataset **out) {
     if (cli_load_data(a, "data", "x", "y", out)) return 1;
     if (!*out) return nn_error(NN_ERR_ARG, "no data: give --data FILE (with --target for a CSV) or --x FILE --y FILE"), 1;
     return 0;
-}
-
-int cli_find_data(const char *argv0, const char *name, char *path, size_t size) {
-    const char *env = getenv("NN_DATA_DIR");
-    char exe_dir[PATH_MAX] = ".";
-    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
-    if (n > 0) {
-        exe_dir[n] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash) *slash = '\0';
-    }
-    (void)argv0;
-    /* source tree (build/nn), an install under any prefix (bin/nn), the configured prefix */
-    char beside[PATH_MAX + 8], installed[PATH_MAX + 24];
-    snprintf(beside, sizeof beside, "%s/../data", exe_dir);
-    snprintf(installed, sizeof installed, "%s/../share/nn/data", exe_dir);
-    const char *dirs[] = { env, "data", beside, installed, NN_DATA_DIR };
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        if (!dirs[i]) continue;
-        snprintf(path, size, "%s/%s", dirs[i], name);
-        if (access(path, R_OK) == 0) return 0;
-    }
-    return nn_error(NN_ERR_IO, "cannot find the bundled data file '%s' (looked in $NN_DATA_DIR, ./data, %s, %s, %s)",
-                    name, beside, installed, NN_DATA_DIR);
 }
 
 int cli_print_json(const nn_value *v) {

@@ -2,7 +2,8 @@
 #include "train.h"
 
 static const char demo_help[] =
-    "usage: nn demo [--epochs N] [--batch-size N] [--seed N] [--verbose 0|1|2] [--save FILE] [--json]\n"
+    "usage: nn demo [--epochs N] [--batch-size N] [--seed N] [--verbose 0|1|2] [--save FILE]\n"
+    "               [--history FILE.csv] [--json]\n"
     "\n"
     "Trains the blog's model, Normalization -> Dense(32, relu) -> Dense(16, relu) ->\n"
     "Dense(1, sigmoid), with adam and binary_crossentropy for 10 epochs of batch 32 on the\n"
@@ -11,7 +12,7 @@ static const char demo_help[] =
 
 static const cli_option demo_options[] = {
     { "epochs", true }, { "batch-size", true }, { "seed", true }, { "verbose", true },
-    { "save", true }, { "json", false }, { NULL, false },
+    { "save", true }, { "history", true }, { "json", false }, { NULL, false },
 };
 
 static void show_predictions(nn_model *m, const nn_dataset *test) {
@@ -34,15 +35,8 @@ int cmd_demo(int argc, char **argv) {
         .optimizer = "adam", .loss = "binary_crossentropy", .metrics = "accuracy", .epochs = 10, .batch_size = 32,
     };
     if (parse_common_training(&a, &job)) return 2;
-    char train_path[4200], test_path[4200];
     nn_dataset *train = NULL, *test = NULL;
-    if (cli_find_data(argv[0], "breast_cancer_train.csv", train_path, sizeof train_path) ||
-        cli_find_data(argv[0], "breast_cancer_test.csv", test_path, sizeof test_path) ||
-        nn_csv_load(train_path, &(nn_csv_opts){ .target = "target" }, &train) ||
-        nn_csv_load(test_path, &(nn_csv_opts){ .target = "target" }, &test)) {
-        nn_dataset_free(train);
-        return cli_fail_nn("demo");
-    }
+    if (nn_breast_cancer_load(NULL, &train, &test)) return cli_fail_nn("demo");
     job.train = train;
     job.test = test;
     bool quiet = job.verbose == NN_OFF;

@@ -32,6 +32,7 @@ static const char train_help[] =
     "  --seed N               seed for weights, shuffling and dropout (default 42)\n"
     "  --verbose 0|1|2        progress: 0 silent, 1 bar (default), 2 one line per epoch\n"
     "  --save FILE            save the trained model (architecture, weights, optimizer state)\n"
+    "  --history FILE.csv     write the per-epoch loss and metrics (Keras's History) as CSV\n"
     "  --json                 print one JSON object with the figures as the last line\n";
 
 static const cli_option train_options[] = {
@@ -40,7 +41,7 @@ static const cli_option train_options[] = {
     { "test-data", true }, { "test-x", true }, { "test-y", true }, { "layers", true },
     { "optimizer", true }, { "loss", true }, { "metrics", true }, { "epochs", true },
     { "batch-size", true }, { "validation-split", true }, { "seed", true }, { "verbose", true },
-    { "save", true }, { "json", false }, { NULL, false },
+    { "save", true }, { "history", true }, { "json", false }, { NULL, false },
 };
 
 /* "Dense(32) Dense(1)" -> layers appended to the model. */
@@ -105,6 +106,7 @@ int run_training(const char *command, const training_job *job, nn_model **traine
     if (!failed && job->test && nn_evaluate(m, job->test, &(nn_eval_opts){ .batch_size = job->batch_size }, &test))
         failed = 1;
     if (!failed && job->save && nn_model_save(m, job->save)) failed = 1;
+    if (!failed && job->history && nn_history_save(history, job->history)) failed = 1;
     if (failed) {
         cli_fail_nn(command);
     } else {
@@ -152,7 +154,8 @@ int parse_common_training(const cli_args *a, training_job *job) {
     if (job->epochs < 1 || job->batch_size < 1) return cli_fail("option", "--epochs and --batch-size must be at least 1");
     job->seed = (uint64_t)seed;
     job->json = cli_flag(a, "json");
-    if (cli_get(a, "save")) job->save = cli_get(a, "save");
+    job->save = cli_get(a, "save");
+    job->history = cli_get(a, "history");
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * gemm_avx2.c and gemm_avx512.c each define the vector macros below and include this file.
  *
  * The including file defines:
- *   GEMM_NAME      the exported function's name (an nn_gemm_fn)
+ *   GEMM_NAME      the exported function's name (an nn_gemm_fn); GEMM_NAME_share is the
+ *                  nn_gemm_share_fn
  *   GEMM_TARGET    the function attribute naming the instruction set (may be empty)
  *   VEC, VLEN      the vector type and its number of floats
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VADD(x, y), VFMA(a, b, acc) = acc + a * b
@@ -22,7 +23,10 @@
  * live on the stack (69 KB for AVX2, 80 KB for AVX-512) because the kernel may not allocate;
  * so b is packed sliver by sliver for each block of a rather than once per k block, which costs
  * several percent at large sizes (MC is as large as the stack budget allows, to amortize it).
- * Each output is summed in a fixed order, so results are the same from run to run. */
+ * Each output is summed in a fixed order (k block after k block, each summed from zero in a
+ * register), the same whichever block of c a thread computes it in, so results are the same
+ * from run to run and for any thread count. A thread's share of c is a block of whole register
+ * tiles (nn_gemm_share_rect), for which it packs its own slivers into its own stack. */
 
 #include "kernels/kernels.h"
 
@@ -222,30 +226,49 @@ GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, 
     }
 }
 
-void GEMM_TARGET GEMM_NAME(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                           bool trans_a, bool trans_b, bool accumulate) {
-    if (m <= 0 || n <= 0) return;
+/* c[0:m, 0:n] (+)= a . b for operands given as views, c's rows ldc apart: the whole product or
+ * one thread's share of it. Packing is decided on the share's extents (a packed block feeds
+ * n / NR tiles of this share) but on b's real row stride (what aliases in L1). */
+GEMM_INLINE void LOCAL(product)(float *c, int64_t ldc, LOCAL(view) av, bool trans_a, LOCAL(view) bv, bool trans_b,
+                                int64_t m, int64_t n, int64_t k, bool accumulate) {
     if (k <= 0) {
-        if (!accumulate) memset(c, 0, (size_t)(m * n) * sizeof *c);
+        if (!accumulate)
+            for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof *c);
         return;
     }
-    LOCAL(view) av = { a, trans_a ? 1 : k, trans_a ? m : 1 }, bv = { b, trans_b ? 1 : n, trans_b ? k : 1 };
     bool pack_a = n >= PACK_A_MIN_N;
-    bool pack_b = trans_b || (m > 2 * MR && n * (k < KC ? k : KC) > B_IN_PLACE_MAX_SPAN);
+    bool pack_b = trans_b || (m > 2 * MR && bv.rs * (k < KC ? k : KC) > B_IN_PLACE_MAX_SPAN);
     _Alignas(64) float a_packed[MC * KC];
     for (int64_t p0 = 0; p0 < k; p0 += KC) {
         int64_t kc = k - p0 < KC ? k - p0 : KC;
-        LOCAL(view) b_rows = { b + p0 * bv.rs, bv.rs, bv.cs };
+        LOCAL(view) b_rows = { bv.x + p0 * bv.rs, bv.rs, bv.cs };
         for (int64_t i0 = 0; i0 < m; i0 += MC) {
             int64_t mc = m - i0 < MC ? m - i0 : MC;
-            LOCAL(view) a_block = { a + i0 * av.rs + p0 * av.cs, av.rs, av.cs };
+            LOCAL(view) a_block = { av.x + i0 * av.rs + p0 * av.cs, av.rs, av.cs };
             int layout = trans_a ? ROW_CONTIGUOUS : ROW_STRIDED;
             if (pack_a) {
                 LOCAL(pack_a)(a_packed, a_block, mc, kc);
                 a_block = (LOCAL(view)){ a_packed, kc, MR };
                 layout = ROW_CONTIGUOUS;
             }
-            LOCAL(block)(c + i0 * n, n, a_block, layout, b_rows, mc, n, kc, pack_b, accumulate || p0 > 0);
+            LOCAL(block)(c + i0 * ldc, ldc, a_block, layout, b_rows, mc, n, kc, pack_b, accumulate || p0 > 0);
         }
     }
+}
+
+/* Thread `thread`'s share: a block of whole register tiles of c (nn_gemm_share_rect). */
+void GEMM_TARGET GEMM_CAT(GEMM_NAME, share)(float *c, const float *a, const float *b, int64_t m, int64_t n,
+                                            int64_t k, bool trans_a, bool trans_b, bool accumulate, int thread,
+                                            int threads) {
+    nn_gemm_rect r = nn_gemm_share_rect(m, n, MR, NR, thread, threads);
+    if (r.rows <= 0 || r.cols <= 0) return;
+    LOCAL(view) av = { a, trans_a ? 1 : k, trans_a ? m : 1 }, bv = { b, trans_b ? 1 : n, trans_b ? k : 1 };
+    av.x += r.row0 * av.rs;
+    bv.x += r.col0 * bv.cs;
+    LOCAL(product)(c + r.row0 * n + r.col0, n, av, trans_a, bv, trans_b, r.rows, r.cols, k, accumulate);
+}
+
+void GEMM_TARGET GEMM_NAME(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                           bool trans_a, bool trans_b, bool accumulate) {
+    GEMM_CAT(GEMM_NAME, share)(c, a, b, m, n, k, trans_a, trans_b, accumulate, 0, 1);
 }
