@@ -4,7 +4,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 BUILD ?= build
 OPT ?= -O3 -fno-math-errno
-CFLAGS_BASE := -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -Iinclude -Isrc
+CFLAGS_BASE := -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -ffunction-sections -fdata-sections -Iinclude -Isrc
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS) -MMD -MP
 LDLIBS := -lz -lm -lpthread
@@ -18,7 +18,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SCRIPTS := $(sort $(wildcard tests/test_*.sh))
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test unit fuzz install clean
+.PHONY: all test unit fuzz install clean serve-static
 all: $(BUILD)/libnn.a $(BUILD)/libnn.so $(BUILD)/nn $(EXAMPLES)
 
 $(BUILD)/obj/%.o: %.c
@@ -31,6 +31,13 @@ $(BUILD)/libnn.a: $(LIB_OBJ)
 
 $(BUILD)/libnn.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# A self-contained program that loads a model and predicts (examples/serve.c), linked
+# statically with unused code dropped: the size of shipping nn inside a program.
+serve-static: $(BUILD)/serve-static
+$(BUILD)/serve-static: examples/serve.c $(BUILD)/libnn.a
+	$(CC) $(ALL_CFLAGS) -static -Wl,--gc-sections -s -o $@ $< $(BUILD)/libnn.a $(LDLIBS)
+	@echo "$@: $$(stat -c %s $@) bytes"
 
 # The library finds the bundled data where `make install` puts it.
 $(BUILD)/obj/src/data/bundled.o: ALL_CFLAGS += -DNN_DATA_DIR='"$(PREFIX)/share/nn/data"'

@@ -86,6 +86,12 @@ expect "validation npz" 0 "val_loss" -- "$NN" train --data tests/data/idx/dispat
     --validation-data tests/data/idx/dispatch_xy.npz --layers "Dense(1)" --loss mse --epochs 1 --verbose 2
 expect "data and x together" 1 "not both" -- "$NN" train --data $D --x $D --layers "Dense(1)" --loss mse
 
+# a program that ships the model: the same predictions as nn predict, line for line
+tail -n +2 $T | cut -d, -f1-30 | "$BUILD/examples/serve" "$tmp/m.nn" > "$tmp/served.txt" 2>&1
+tail -n +2 "$tmp/p.csv" | awk '{ printf "%.6g\n", $1 }' > "$tmp/predicted.txt"
+if cmp -s "$tmp/served.txt" "$tmp/predicted.txt"; then ok; else bad "serve example: $(head -n 2 "$tmp/served.txt")"; fi
+expect "serve bad input" 1 "line 1: expected 30 numbers" -- sh -c "echo 1,2 | '$BUILD/examples/serve' '$tmp/m.nn'"
+
 # the example builds and runs against the library
 expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
 
