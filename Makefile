@@ -3,7 +3,7 @@
 CC ?= cc
 PREFIX ?= /usr/local
 BUILD ?= build
-OPT ?= -O3 -fno-math-errno
+OPT ?= -O3 -fno-math-errno -fno-trapping-math
 CFLAGS_BASE := -std=c11 -Wall -Wextra -D_GNU_SOURCE -fPIC -ffunction-sections -fdata-sections -Iinclude -Isrc
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS) -MMD -MP

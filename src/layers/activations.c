@@ -11,11 +11,14 @@
 
 /* Expands scalar name##_value / name##_derivative into the table's forward and backward. */
 #define ELEMENTWISE(name)                                                                    \
-    static void name##_forward(float *y, const float *x, int64_t rows, int64_t cols) {       \
+    static void name##_forward(float *restrict y, const float *restrict x, int64_t rows,     \
+                               int64_t cols) {                                               \
         int64_t n = rows * cols;                                                             \
         for (int64_t i = 0; i < n; i++) y[i] = name##_value(x[i]);                           \
     }                                                                                        \
-    static void name##_backward(float *dx, const float *x, const float *y, const float *dy,  \
+    /* restrict: the planner never gives two live buffers the same memory */                 \
+    static void name##_backward(float *restrict dx, const float *restrict x,                 \
+                                const float *restrict y, const float *restrict dy,           \
                                 int64_t rows, int64_t cols) {                                \
         int64_t n = rows * cols;                                                             \
         for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * name##_derivative(x[i], y[i]);      \
