@@ -2,6 +2,7 @@
 #ifndef NN_GRAPH_H
 #define NN_GRAPH_H
 
+#include "core/threads.h"
 #include "nn_internal.h"
 
 typedef enum nn_op {
@@ -55,6 +56,7 @@ typedef struct nn_exec {
     float *grads;
     int64_t batch;
     nn_rng *rng;
+    nn_threads *threads; /* the pool kernels may split large work over; NULL = this thread only */
 } nn_exec;
 
 typedef struct nn_op_def {

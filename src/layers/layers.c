@@ -8,6 +8,10 @@
 static const nn_layer_def *const layer_table[] = {
     &nn_layer_dense, &nn_layer_activation, &nn_layer_flatten, &nn_layer_reshape,
     &nn_layer_dropout, &nn_layer_normalization, &nn_layer_rescaling,
+    &nn_layer_conv1d, &nn_layer_conv2d, &nn_layer_max_pooling1d, &nn_layer_max_pooling2d,
+    &nn_layer_average_pooling1d, &nn_layer_average_pooling2d, &nn_layer_global_average_pooling1d,
+    &nn_layer_global_average_pooling2d, &nn_layer_global_max_pooling1d, &nn_layer_global_max_pooling2d,
+    &nn_layer_zero_padding2d, &nn_layer_cropping2d, &nn_layer_up_sampling2d,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */

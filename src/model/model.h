@@ -60,6 +60,11 @@ int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool r
 /* The layer kinds (src/layers/core_layers.c). */
 extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten, nn_layer_reshape,
     nn_layer_dropout, nn_layer_normalization, nn_layer_rescaling;
+/* Convolution, pooling and spatial layers (src/layers/conv_layers.c). */
+extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling1d, nn_layer_max_pooling2d,
+    nn_layer_average_pooling1d, nn_layer_average_pooling2d, nn_layer_global_average_pooling1d,
+    nn_layer_global_average_pooling2d, nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
+    nn_layer_zero_padding2d, nn_layer_cropping2d, nn_layer_up_sampling2d;
 
 typedef struct nn_variable {
     char name[2 * NN_NAME_SIZE];  /* "dense/kernel" */

@@ -35,7 +35,7 @@ int64_t nn_predictor_input_size(const nn_predictor *p) { return p ? p->input_siz
 int64_t nn_predictor_output_size(const nn_predictor *p) { return p ? p->output_size : 0; }
 
 static nn_exec predictor_exec(nn_predictor *p, int64_t n) {
-    return (nn_exec){ &p->program.graph, p->program.arena, p->model->params, NULL, n, NULL };
+    return (nn_exec){ .graph = &p->program.graph, .arena = p->program.arena, .params = p->model->params, .batch = n };
 }
 
 /* Forward over the n samples already in the input buffer; returns the output buffer. */

@@ -1,0 +1,397 @@
+/* Convolution, pooling and spatial reshaping layers (channels_last, as Keras): Conv1D, Conv2D,
+ * MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D,
+ * ZeroPadding2D, Cropping2D, UpSampling2D. Each reads its Keras config and builds the spatial
+ * ops of src/ops/conv.c; the 1-D layers use the same ops on (batch, steps, channels) values.
+ *
+ * The options live in the config (normalized by configure: tuples where Keras saves tuples);
+ * build reads them back with the same functions, which then cannot fail. */
+#include "model/model.h"
+#include "ops/conv.h"
+
+#include <stdio.h>
+#include <strings.h>
+
+enum padding { PADDING_VALID, PADDING_SAME, PADDING_CAUSAL };
+static const char *const window_paddings[] = { "valid", "same", NULL };
+static const char *const conv1d_paddings[] = { "valid", "same", "causal", NULL };
+
+/* The spatial options of a layer, per spatial axis (rank of them). */
+typedef struct window_opts {
+    int rank;
+    int64_t taps[2];      /* kernel_size, pool_size */
+    int64_t strides[2];
+    int64_t dilation[2];  /* dilation_rate (1 for pools) */
+    int64_t groups;
+    int padding;
+} window_opts;
+
+static int rank_of(const nn_layer *l) { return strstr(l->def->class_name, "1D") ? 1 : 2; }
+
+/* ------------------------------------------------------------------ config helpers */
+
+static int bad_option(nn_layer *l, const char *key, const char *expected) {
+    return nn_error(NN_ERR_ARG, "layer '%s' (%s): '%s' must be %s", l->name, l->def->class_name, key, expected);
+}
+
+static bool is_count(const nn_value *v, int64_t min) {
+    return v->type == NN_VALUE_NUMBER && v->number == floor(v->number) && v->number >= (double)min && v->number <= 1e9;
+}
+
+static int put_int_list(nn_layer *l, const char *key, int count, const int64_t *values) {
+    nn_value list;
+    int status = nn_value_list_new(&list);
+    for (int i = 0; !status && i < count; i++) status = nn_value_list_push(&list, nn_value_number((double)values[i]));
+    if (status) {
+        nn_value_clear(&list);
+        return status;
+    }
+    return nn_value_dict_set(&l->config, key, list);
+}
+
+/* One integer or a tuple of `rank` integers, each >= min; absent or None gives `fallback`
+ * (NULL: the key is required). The config keeps the tuple. */
+static int cfg_int_tuple(nn_layer *l, const char *key, int rank, const int64_t *fallback, int64_t min, int64_t *out) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    bool ok = true;
+    if (!v || v->type == NN_VALUE_NULL) {
+        ok = fallback != NULL;
+        for (int i = 0; ok && i < rank; i++) out[i] = fallback[i];
+    } else if (v->type == NN_VALUE_LIST && v->count == rank) {
+        for (int i = 0; ok && i < rank; i++)
+            if ((ok = is_count(&v->items[i], min))) out[i] = (int64_t)v->items[i].number;
+    } else if ((ok = is_count(v, min))) {
+        for (int i = 0; i < rank; i++) out[i] = (int64_t)v->number;
+    }
+    if (!ok) {
+        char expected[96];
+        snprintf(expected, sizeof expected, "an integer >= %lld or a tuple of %d of them", (long long)min, rank);
+        return bad_option(l, key, expected);
+    }
+    return put_int_list(l, key, rank, out);
+}
+
+/* A name among `choices` (any case, as Keras); the config keeps it in lower case. */
+static int cfg_choice(nn_layer *l, const char *key, const char *fallback, const char *const *choices, int *index) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    const char *name = !v || v->type == NN_VALUE_NULL ? fallback : v->type == NN_VALUE_STRING ? v->string : NULL;
+    for (int i = 0; name && choices[i]; i++)
+        if (strcasecmp(name, choices[i]) == 0) {
+            nn_value s;
+            *index = i;
+            int status = nn_value_string(&s, choices[i]);
+            return status ? status : nn_value_dict_set(&l->config, key, s);
+        }
+    char expected[96] = "one of";
+    for (int i = 0; choices[i]; i++)
+        snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s %s", i ? "," : "", choices[i]);
+    return bad_option(l, key, expected);
+}
+
+/* Only channels_last is supported. */
+static int cfg_data_format(nn_layer *l) {
+    int index;
+    return cfg_choice(l, "data_format", "channels_last", (const char *const[]){ "channels_last", NULL }, &index);
+}
+
+/* ZeroPadding2D's padding, Cropping2D's cropping: p, (h, w) or ((top, bottom), (left, right)),
+ * into amounts[4] = { top, bottom, left, right }. The config keeps the tuple of pairs. */
+static int cfg_pairs(nn_layer *l, const char *key, int64_t fallback, int64_t amounts[4]) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    bool ok = true;
+    if (!v || v->type == NN_VALUE_NULL) {
+        for (int i = 0; i < 4; i++) amounts[i] = fallback;
+    } else if (is_count(v, 0)) {
+        for (int i = 0; i < 4; i++) amounts[i] = (int64_t)v->number;
+    } else if (v->type == NN_VALUE_LIST && v->count == 2) {
+        for (int axis = 0; ok && axis < 2; axis++) {
+            const nn_value *p = &v->items[axis];
+            if (is_count(p, 0)) {
+                amounts[2 * axis] = amounts[2 * axis + 1] = (int64_t)p->number;
+            } else {
+                ok = p->type == NN_VALUE_LIST && p->count == 2 && is_count(&p->items[0], 0) && is_count(&p->items[1], 0);
+                if (ok) amounts[2 * axis] = (int64_t)p->items[0].number, amounts[2 * axis + 1] = (int64_t)p->items[1].number;
+            }
+        }
+    } else {
+        ok = false;
+    }
+    if (!ok) return bad_option(l, key, "an integer >= 0, a tuple of 2 of them, or a tuple of 2 (before, after) pairs");
+    nn_value pairs, pair = { NN_VALUE_NULL };
+    int status = nn_value_list_new(&pairs);
+    for (int axis = 0; !status && axis < 2; axis++) {
+        status = nn_value_list_new(&pair);
+        for (int i = 0; !status && i < 2; i++) status = nn_value_list_push(&pair, nn_value_number((double)amounts[2 * axis + i]));
+        if (!status) status = nn_value_list_push(&pairs, pair);
+        else nn_value_clear(&pair);
+    }
+    if (status) {
+        nn_value_clear(&pairs);
+        return status;
+    }
+    return nn_value_dict_set(&l->config, key, pairs);
+}
+
+/* ------------------------------------------------------------------ build helpers */
+
+static const char *const input_forms[] = { "", "(batch, steps, channels)", "(batch, height, width, channels)" };
+
+/* The input as the layer expects it: (batch, steps, channels) or (batch, height, width, channels). */
+static int spatial_input(nn_layer *l, nn_builder *b, int input, const nn_node **x) {
+    *x = &b->graph->nodes[input];
+    int rank = rank_of(l);
+    if ((*x)->ndim == rank + 2 && (*x)->batched) return NN_OK;
+    char shape[96];
+    return nn_error(NN_ERR_SHAPE, "layer '%s' (%s): expected an input of shape %s, got %s", l->name,
+                    l->def->class_name, input_forms[rank], nn_node_shape_str(*x, shape, sizeof shape));
+}
+
+static int add_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
+    int made = nn_graph_op(b->graph, kind, inputs, count, attr, l->name);
+    if (made < 0) return made;
+    *node = made;
+    return NN_OK;
+}
+
+/* The attribute of a window over x's last `rank` spatial axes: strides, padding resolved to
+ * amounts, and `extent` (dilation for conv2d, the pool size for the pools). */
+static nn_attr window_attr(const nn_node *x, const window_opts *o, const int64_t *extent) {
+    nn_attr a = { .shape = { 1, 1, 1, 1, 0, 0, 0, 0 } };
+    for (int i = 0; i < o->rank; i++) {
+        int axis = 2 - o->rank + i; /* 0: height, 1: width */
+        int64_t size = x->shape[x->ndim - 1 - o->rank + i], span = o->dilation[i] * (o->taps[i] - 1) + 1;
+        int64_t before = 0, after = 0;
+        if (o->padding == PADDING_SAME) nn_same_padding(size, span, o->strides[i], &before, &after);
+        else if (o->padding == PADDING_CAUSAL) before = span - 1;
+        a.shape[NN_ATTR_STRIDE_H + axis] = o->strides[i];
+        a.shape[NN_ATTR_EXTENT_H + axis] = extent[i];
+        a.shape[NN_ATTR_PAD_TOP + 2 * axis] = before;
+        a.shape[NN_ATTR_PAD_TOP + 2 * axis + 1] = after;
+    }
+    return a;
+}
+
+static int activate(nn_builder *b, nn_layer *l, int input, int *output) {
+    *output = input;
+    if (!l->activation || strcmp(l->activation->name, "linear") == 0) return NN_OK;
+    nn_attr attr = { .ptr = l->activation };
+    return add_op(b, l, NN_OP_ACTIVATION, &input, 1, &attr, output);
+}
+
+/* ------------------------------------------------------------------ Conv1D, Conv2D */
+
+static int conv_options(nn_layer *l, window_opts *o) {
+    int rank = o->rank = rank_of(l);
+    const int64_t ones[2] = { 1, 1 };
+    int status = nn_cfg_int(l, "filters", 0, 1, &l->units);
+    if (!status) status = cfg_int_tuple(l, "kernel_size", rank, NULL, 1, o->taps);
+    if (!status) status = cfg_int_tuple(l, "strides", rank, ones, 1, o->strides);
+    if (!status) status = cfg_choice(l, "padding", "valid", rank == 1 ? conv1d_paddings : window_paddings, &o->padding);
+    if (!status) status = cfg_data_format(l);
+    if (!status) status = cfg_int_tuple(l, "dilation_rate", rank, ones, 1, o->dilation);
+    if (!status) status = nn_cfg_int(l, "groups", 1, 1, &o->groups);
+    if (status) return status;
+    for (int i = 0; i < rank; i++)
+        if (o->strides[i] > 1 && o->dilation[i] > 1)
+            return nn_error(NN_ERR_ARG, "layer '%s' (%s): strides > 1 are not supported together with dilation_rate > 1",
+                            l->name, l->def->class_name);
+    if (l->units % o->groups != 0)
+        return nn_error(NN_ERR_ARG, "layer '%s' (%s): filters (%lld) must be a multiple of groups (%lld)", l->name,
+                        l->def->class_name, (long long)l->units, (long long)o->groups);
+    return NN_OK;
+}
+
+static int conv_configure(nn_layer *l) {
+    window_opts o;
+    int status = conv_options(l, &o);
+    if (!status) status = nn_cfg_activation(l, "activation", &l->activation);
+    if (!status) status = nn_cfg_bool(l, "use_bias", true, &l->use_bias);
+    if (!status) status = nn_cfg_initializer(l, "kernel_initializer", "glorot_uniform", &l->kernel_init);
+    if (!status) status = nn_cfg_initializer(l, "bias_initializer", "zeros", &l->bias_init);
+    if (!status) status = nn_cfg_regularizer(l, "kernel_regularizer", &l->kernel_reg);
+    if (!status) status = nn_cfg_regularizer(l, "bias_regularizer", &l->bias_reg);
+    return status;
+}
+
+static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    window_opts o;
+    const nn_node *x;
+    int status = conv_options(l, &o);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    int64_t channels = x->shape[x->ndim - 1];
+    if (channels % o.groups != 0) {
+        char shape[96];
+        return nn_error(NN_ERR_SHAPE, "layer '%s' (%s): the input's %lld channels (shape %s) are not a multiple of groups (%lld)",
+                        l->name, l->def->class_name, (long long)channels, nn_node_shape_str(x, shape, sizeof shape),
+                        (long long)o.groups);
+    }
+    int64_t kernel_shape[4];
+    memcpy(kernel_shape, o.taps, (size_t)o.rank * sizeof *kernel_shape);
+    kernel_shape[o.rank] = channels / o.groups;
+    kernel_shape[o.rank + 1] = l->units;
+    nn_attr attr = window_attr(x, &o, o.dilation);
+    int kernel = nn_builder_weight(b, l, "kernel", o.rank + 2, kernel_shape, &l->kernel_init, &l->kernel_reg, true);
+    if (kernel < 0) return kernel;
+    int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &l->units, &l->bias_init, &l->bias_reg, true) : 0;
+    if (bias < 0) return bias;
+    int y;
+    status = add_op(b, l, NN_OP_CONV2D, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
+    return status ? status : activate(b, l, y, output);
+}
+
+#define CONV_KEYS                                                                                         \
+    (const char *const[]) {                                                                               \
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",         \
+            "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",     \
+            "bias_regularizer", NULL                                                                      \
+    }
+
+const nn_layer_def nn_layer_conv1d = { "Conv1D", "conv1d", CONV_KEYS, CONV_KEYS, conv_configure, conv_build };
+const nn_layer_def nn_layer_conv2d = { "Conv2D", "conv2d", CONV_KEYS, CONV_KEYS, conv_configure, conv_build };
+
+/* ------------------------------------------------------------------ pooling */
+
+static bool is_max_pool(const nn_layer *l) { return strstr(l->def->class_name, "Max") != NULL; }
+
+static int pool_options(nn_layer *l, window_opts *o) {
+    int rank = o->rank = rank_of(l);
+    const int64_t twos[2] = { 2, 2 };
+    o->dilation[0] = o->dilation[1] = 1;
+    o->groups = 1;
+    int status = cfg_int_tuple(l, "pool_size", rank, twos, 1, o->taps);
+    if (!status) status = cfg_int_tuple(l, "strides", rank, o->taps, 1, o->strides);
+    if (!status) status = cfg_choice(l, "padding", "valid", window_paddings, &o->padding);
+    if (!status) status = cfg_data_format(l);
+    return status;
+}
+
+static int pool_configure(nn_layer *l) {
+    window_opts o;
+    return pool_options(l, &o);
+}
+
+static int pool_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    window_opts o;
+    const nn_node *x;
+    int status = pool_options(l, &o);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    nn_attr attr = window_attr(x, &o, o.taps);
+    return add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, output);
+}
+
+#define POOL_KEYS (const char *const[]){ "pool_size", "strides", "padding", "data_format", NULL }
+
+const nn_layer_def nn_layer_max_pooling1d = { "MaxPooling1D", "max_pooling1d", POOL_KEYS, POOL_KEYS, pool_configure, pool_build };
+const nn_layer_def nn_layer_max_pooling2d = { "MaxPooling2D", "max_pooling2d", POOL_KEYS, POOL_KEYS, pool_configure, pool_build };
+const nn_layer_def nn_layer_average_pooling1d = { "AveragePooling1D", "average_pooling1d", POOL_KEYS, POOL_KEYS,
+                                                  pool_configure, pool_build };
+const nn_layer_def nn_layer_average_pooling2d = { "AveragePooling2D", "average_pooling2d", POOL_KEYS, POOL_KEYS,
+                                                  pool_configure, pool_build };
+
+/* ------------------------------------------------------------------ global pooling */
+
+static int global_pool_configure(nn_layer *l) {
+    bool keepdims;
+    int status = cfg_data_format(l);
+    return status ? status : nn_cfg_bool(l, "keepdims", false, &keepdims);
+}
+
+/* One window over the whole of each channel; without keepdims the unit axes are dropped. */
+static int global_pool_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    bool keepdims = false;
+    const nn_node *x;
+    int status = nn_cfg_bool(l, "keepdims", false, &keepdims);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    window_opts o = { .rank = rank_of(l), .strides = { 1, 1 }, .dilation = { 1, 1 }, .padding = PADDING_VALID };
+    for (int i = 0; i < o.rank; i++) o.taps[i] = x->shape[x->ndim - 1 - o.rank + i];
+    nn_attr attr = window_attr(x, &o, o.taps);
+    int64_t channels = x->shape[x->ndim - 1];
+    int pooled;
+    status = add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, &pooled);
+    if (status || keepdims) {
+        *output = pooled;
+        return status;
+    }
+    nn_attr flat = { .ndim = 1, .shape = { channels } };
+    return add_op(b, l, NN_OP_RESHAPE, &pooled, 1, &flat, output);
+}
+
+#define GLOBAL_POOL_KEYS (const char *const[]){ "data_format", "keepdims", NULL }
+
+const nn_layer_def nn_layer_global_average_pooling1d = { "GlobalAveragePooling1D", "global_average_pooling1d",
+                                                         GLOBAL_POOL_KEYS, GLOBAL_POOL_KEYS, global_pool_configure,
+                                                         global_pool_build };
+const nn_layer_def nn_layer_global_average_pooling2d = { "GlobalAveragePooling2D", "global_average_pooling2d",
+                                                         GLOBAL_POOL_KEYS, GLOBAL_POOL_KEYS, global_pool_configure,
+                                                         global_pool_build };
+const nn_layer_def nn_layer_global_max_pooling1d = { "GlobalMaxPooling1D", "global_max_pooling1d", GLOBAL_POOL_KEYS,
+                                                     GLOBAL_POOL_KEYS, global_pool_configure, global_pool_build };
+const nn_layer_def nn_layer_global_max_pooling2d = { "GlobalMaxPooling2D", "global_max_pooling2d", GLOBAL_POOL_KEYS,
+                                                     GLOBAL_POOL_KEYS, global_pool_configure, global_pool_build };
+
+/* ------------------------------------------------------------------ ZeroPadding2D, Cropping2D */
+
+static bool is_cropping(const nn_layer *l) { return strncmp(l->def->class_name, "Cropping", 8) == 0; }
+
+static int pad_options(nn_layer *l, int64_t amounts[4]) {
+    int status = cfg_pairs(l, is_cropping(l) ? "cropping" : "padding", is_cropping(l) ? 0 : 1, amounts);
+    return status ? status : cfg_data_format(l);
+}
+
+static int pad_configure(nn_layer *l) {
+    int64_t amounts[4];
+    return pad_options(l, amounts);
+}
+
+/* Both are pad2d: cropping pads by negative amounts. */
+static int pad_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    int64_t amounts[4];
+    const nn_node *x;
+    int status = pad_options(l, amounts);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    nn_attr attr = { 0 };
+    for (int i = 0; i < 4; i++) attr.shape[NN_ATTR_PAD_TOP + i] = is_cropping(l) ? -amounts[i] : amounts[i];
+    return add_op(b, l, NN_OP_PAD2D, &input, 1, &attr, output);
+}
+
+const nn_layer_def nn_layer_zero_padding2d = { "ZeroPadding2D", "zero_padding2d",
+                                               (const char *const[]){ "padding", "data_format", NULL },
+                                               (const char *const[]){ "padding", "data_format", NULL },
+                                               pad_configure, pad_build };
+const nn_layer_def nn_layer_cropping2d = { "Cropping2D", "cropping2d",
+                                           (const char *const[]){ "cropping", "data_format", NULL },
+                                           (const char *const[]){ "cropping", "data_format", NULL },
+                                           pad_configure, pad_build };
+
+/* ------------------------------------------------------------------ UpSampling2D */
+
+static int upsampling_options(nn_layer *l, int64_t size[2]) {
+    int interpolation;
+    int status = cfg_int_tuple(l, "size", 2, (const int64_t[]){ 2, 2 }, 1, size);
+    if (!status) status = cfg_data_format(l);
+    if (!status) status = cfg_choice(l, "interpolation", "nearest", (const char *const[]){ "nearest", NULL }, &interpolation);
+    return status;
+}
+
+static int upsampling_configure(nn_layer *l) {
+    int64_t size[2];
+    return upsampling_options(l, size);
+}
+
+static int upsampling_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    int64_t size[2];
+    const nn_node *x;
+    int status = upsampling_options(l, size);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    nn_attr attr = { .shape = { [NN_ATTR_EXTENT_H] = size[0], [NN_ATTR_EXTENT_W] = size[1] } };
+    return add_op(b, l, NN_OP_UPSAMPLE2D, &input, 1, &attr, output);
+}
+
+const nn_layer_def nn_layer_up_sampling2d = { "UpSampling2D", "up_sampling2d",
+                                              (const char *const[]){ "size", "data_format", "interpolation", NULL },
+                                              (const char *const[]){ "size", "data_format", "interpolation", NULL },
+                                              upsampling_configure, upsampling_build };

@@ -1,0 +1,569 @@
+/* Spatial ops on channels_last values (None, height, width, channels): conv2d (im2col onto the
+ * GEMM), max and average pooling, pad2d (zero padding, or cropping with negative amounts) and
+ * upsample2d (nearest). Attribute layout: src/ops/conv.h. A 1-D value (None, steps, channels)
+ * is read as height 1, so the 1-D layers use the same ops.
+ *
+ * Loops that are not GEMMs split the batch over the exec's threads by whole samples, so every
+ * thread writes its own samples and any split gives the same bits. */
+#include "ops/conv.h"
+#include "ops/ops.h"
+#include "kernels/kernels.h"
+
+/* Below this many floats touched, handing work to other threads costs more than it saves. */
+#define NN_SPATIAL_PARALLEL_MIN 32768
+/* Column floats per im2col + GEMM chunk: about 512 KB, an L2 cache. */
+#define NN_CONV_CHUNK_FLOATS (128 * 1024)
+
+void nn_same_padding(int64_t size, int64_t window, int64_t stride, int64_t *before, int64_t *after) {
+    int64_t out = (size + stride - 1) / stride, total = (out - 1) * stride + window - size;
+    if (total < 0) total = 0;
+    *before = total / 2;
+    *after = total - *before;
+}
+
+/* The geometry of a spatial op at the current batch. */
+typedef struct geom {
+    int64_t batch, h, w, c;  /* input */
+    int64_t oh, ow, f;       /* output height, width, channels */
+    int64_t kh, kw, dh, dw;  /* window taps and the dilation between them (1 but for conv2d) */
+    int64_t sh, sw;          /* strides (upsample2d: repeat factors) */
+    int64_t pad_top, pad_left;
+    int64_t groups, cg, fg;  /* conv2d: input channels and filters per group */
+} geom;
+
+/* (None, H, W, C), or (None, W, C) read as H = 1: how 1-D layers use the same ops. */
+static void spatial_dims(const nn_node *v, int64_t *h, int64_t *w, int64_t *c) {
+    *h = v->ndim == 4 ? v->shape[1] : 1;
+    *w = v->shape[v->ndim - 2];
+    *c = v->shape[v->ndim - 1];
+}
+
+static geom geom_of(const nn_graph *graph, const nn_node *n, int64_t batch) {
+    const int64_t *a = n->attr.shape;
+    geom g = { .batch = batch, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
+               .sh = a[NN_ATTR_STRIDE_H], .sw = a[NN_ATTR_STRIDE_W],
+               .pad_top = a[NN_ATTR_PAD_TOP], .pad_left = a[NN_ATTR_PAD_LEFT], .groups = 1 };
+    spatial_dims(&graph->nodes[n->inputs[0]], &g.h, &g.w, &g.c);
+    spatial_dims(n, &g.oh, &g.ow, &g.f);
+    g.cg = g.c;
+    g.fg = g.f;
+    if (n->op == NN_OP_CONV2D) {
+        const nn_node *k = &graph->nodes[n->inputs[1]];
+        g.dh = g.kh;
+        g.dw = g.kw;
+        g.kh = k->ndim == 4 ? k->shape[0] : 1;
+        g.kw = k->shape[k->ndim - 3];
+        g.cg = k->shape[k->ndim - 2];
+        g.groups = g.c / g.cg;
+        g.fg = g.f / g.groups;
+    }
+    return g;
+}
+
+static int64_t output_rows(const geom *g) { return g->batch * g->oh * g->ow; }
+static int64_t window_size(const geom *g) { return g->kh * g->kw * g->cg; } /* a column row */
+
+/* ------------------------------------------------------------------ shapes */
+
+static int spatial_input(const nn_graph *g, const nn_node *n) {
+    const nn_node *x = &g->nodes[n->inputs[0]];
+    if (!x->batched || (x->ndim != 4 && x->ndim != 3))
+        return nn_shape_error(g, n, "expected an input (batch, height, width, channels) or (batch, steps, channels), got");
+    return NN_OK;
+}
+
+/* The output keeps the input's rank: a 1-D input must give a 1-D output (oh = 1). */
+static int set_spatial_shape(const nn_graph *g, nn_node *n, int64_t oh, int64_t ow, int64_t channels) {
+    nn_shape_like(g, n, 0);
+    if (n->ndim == 3 && oh != 1) return nn_shape_error(g, n, "a window taller than 1 over 1-D input");
+    if (n->ndim == 4) n->shape[1] = oh;
+    n->shape[n->ndim - 2] = ow;
+    n->shape[n->ndim - 1] = channels;
+    return NN_OK;
+}
+
+static int64_t output_extent(int64_t size, int64_t pad_before, int64_t pad_after, int64_t span, int64_t stride) {
+    int64_t room = size + pad_before + pad_after - span;
+    return room < 0 ? 0 : room / stride + 1;
+}
+
+/* conv2d and the pools: kh x kw taps, dh and dw apart. */
+static int window_shape(const nn_graph *g, nn_node *n, int64_t kh, int64_t kw, int64_t dh, int64_t dw, int64_t channels) {
+    const int64_t *a = n->attr.shape;
+    for (int i = 0; i < NN_ATTR_PAD_RIGHT + 1; i++)
+        if (a[i] < (i < NN_ATTR_PAD_TOP ? 1 : 0))
+            return nn_shape_error(g, n, "strides, dilation and window must be >= 1 and padding >= 0; input");
+    int64_t h, w, c;
+    spatial_dims(&g->nodes[n->inputs[0]], &h, &w, &c);
+    int64_t oh = output_extent(h, a[NN_ATTR_PAD_TOP], a[NN_ATTR_PAD_BOTTOM], dh * (kh - 1) + 1, a[NN_ATTR_STRIDE_H]);
+    int64_t ow = output_extent(w, a[NN_ATTR_PAD_LEFT], a[NN_ATTR_PAD_RIGHT], dw * (kw - 1) + 1, a[NN_ATTR_STRIDE_W]);
+    if (oh < 1 || ow < 1) return nn_shape_error(g, n, "the window is larger than the (padded) input:");
+    return set_spatial_shape(g, n, oh, ow, channels);
+}
+
+/* ------------------------------------------------------------------ per-sample loops */
+
+typedef struct sample_task sample_task;
+typedef void sample_range_fn(const sample_task *t, int64_t first, int64_t count);
+struct sample_task {
+    geom g;
+    sample_range_fn *fn;
+    const float *in;  /* what the loop reads */
+    float *out;       /* what it writes (or adds to) */
+    void *extra;      /* max pooling's argmax; im2col's input gradient */
+};
+
+static void run_share(void *ctx, int thread, int threads) {
+    const sample_task *t = ctx;
+    int64_t first = t->g.batch * thread / threads, end = t->g.batch * (thread + 1) / threads;
+    if (end > first) t->fn(t, first, end - first);
+}
+
+static void over_samples(const nn_exec *e, sample_task *t, int64_t floats_per_sample) {
+    if (t->g.batch * floats_per_sample < NN_SPATIAL_PARALLEL_MIN) t->fn(t, 0, t->g.batch);
+    else nn_threads_run(e->threads, run_share, t);
+}
+
+/* Taps [lo, hi) of a window starting at `start` (in input units, padding negative) that fall
+ * inside an axis of `size`, for windows whose taps are adjacent. */
+static void taps_inside(int64_t start, int64_t taps, int64_t size, int64_t *lo, int64_t *hi) {
+    *lo = start < 0 ? -start : 0;
+    *hi = size - start < taps ? size - start : taps;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* ------------------------------------------------------------------ conv2d */
+
+/* x (None, H, W, C) * kernel (kh, kw, C / groups, F) [+ bias (F)] -> (None, OH, OW, F); attr:
+ * strides, dilation rates (the extent) and padding. A rank-3 kernel (kw, C / groups, F) has
+ * kh = 1. The bias is added while the output is still in the cache, sparing a bias_add pass. */
+static int conv2d_shape(const nn_graph *g, nn_node *n) {
+    int status = spatial_input(g, n);
+    if (status) return status;
+    const nn_node *x = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
+    if (k->ndim != 4 && k->ndim != 3)
+        return nn_shape_error(g, n, "the kernel must be (height, width, channels / groups, filters); input and kernel");
+    int64_t kh = k->ndim == 4 ? k->shape[0] : 1, kw = k->shape[k->ndim - 3];
+    int64_t cg = k->shape[k->ndim - 2], f = k->shape[k->ndim - 1], c = x->shape[x->ndim - 1];
+    if (c % cg != 0 || f % (c / cg) != 0)
+        return nn_shape_error(g, n, "the input's channels must be groups x the kernel's input channels, and the "
+                                    "filters a multiple of the groups; input and kernel");
+    const nn_node *bias = n->ninputs > 2 ? &g->nodes[n->inputs[2]] : NULL;
+    if (bias && (bias->ndim != 1 || bias->shape[0] != f))
+        return nn_shape_error(g, n, "the bias must be (filters,); input and kernel");
+    return window_shape(g, n, kh, kw, n->attr.shape[NN_ATTR_EXTENT_H], n->attr.shape[NN_ATTR_EXTENT_W], f);
+}
+
+/* A 1x1 kernel over every pixel: the input is its own column matrix. */
+static bool is_pointwise(const geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->oh == g->h && g->ow == g->w &&
+           g->pad_top == 0 && g->pad_left == 0 && g->groups == 1;
+}
+
+/* Scratch: the column matrix (groups blocks of (rows, window_size)), kept from forward for the
+ * kernel gradient; grouped convolutions add one group's outputs and one group's kernel. The
+ * plan has per-sample scratch only, so the group's kernel is counted per sample too. */
+static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
+    geom g = geom_of(graph, n, 1);
+    if (is_pointwise(&g)) return 0;
+    int64_t cols = g.oh * g.ow * window_size(&g) * g.groups;
+    return g.groups == 1 ? cols : cols + g.oh * g.ow * g.fg + window_size(&g) * g.fg;
+}
+
+/* im2col, or with t->extra (the input gradient) set, col2im: row (n, oy, ox) of group block
+ * `grp` holds the kh x kw taps of the window under output pixel (oy, ox), each the group's cg
+ * channels, zeros where a tap falls in the padding. col2im adds each row back onto the taps. */
+static void windows_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    float *col = t->out, *dx = t->extra;
+    const float *x = t->in;
+    int64_t rows = output_rows(g), row_size = window_size(g);
+    /* with one group and adjacent taps, a window row's taps are one contiguous run */
+    bool runs = g->groups == 1 && g->dw == 1;
+    for (int64_t grp = 0; grp < g->groups; grp++)
+        for (int64_t n = first; n < first + count; n++)
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    float *dst = col + (grp * rows + (n * g->oh + oy) * g->ow + ox) * row_size;
+                    int64_t ix0 = ox * g->sw - g->pad_left;
+                    bool row_inside = runs && ix0 >= 0 && ix0 + g->kw <= g->w;
+                    for (int64_t i = 0; i < g->kh; i++, dst += g->kw * g->cg) {
+                        int64_t iy = oy * g->sh - g->pad_top + i * g->dh;
+                        bool y_inside = iy >= 0 && iy < g->h;
+                        int64_t run = row_inside && y_inside ? g->kw * g->cg : g->cg;
+                        for (int64_t j = 0; j < g->kw; j += run / g->cg) {
+                            int64_t ix = ix0 + j * g->dw;
+                            float *tap = dst + j * g->cg;
+                            if (!y_inside || ix < 0 || ix >= g->w) {
+                                if (!dx) memset(tap, 0, (size_t)g->cg * sizeof *tap);
+                                continue;
+                            }
+                            int64_t at = ((n * g->h + iy) * g->w + ix) * g->c + grp * g->cg;
+                            if (dx)
+                                for (int64_t k = 0; k < run; k++) dx[at + k] += tap[k];
+                            else
+                                memcpy(tap, x + at, (size_t)run * sizeof *tap);
+                        }
+                    }
+                }
+}
+
+static void lay_out_windows(const nn_exec *e, const geom *g, float *col, const float *x, float *dx) {
+    sample_task t = { *g, windows_range, x, col, dx };
+    over_samples(e, &t, g->oh * g->ow * window_size(g) * g->groups);
+}
+
+/* block (rows, cols) = columns [col0, col0 + cols) of m (rows, width) */
+static void gather_columns(float *block, const float *m, int64_t rows, int64_t width, int64_t col0, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) memcpy(block + r * cols, m + r * width + col0, (size_t)cols * sizeof *block);
+}
+
+/* columns [col0, col0 + cols) of m (rows, width) = (or +=) block (rows, cols) */
+static void scatter_columns(float *m, const float *block, int64_t rows, int64_t width, int64_t col0, int64_t cols,
+                            bool accumulate) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *dst = m + r * width + col0;
+        const float *src = block + r * cols;
+        if (accumulate)
+            for (int64_t k = 0; k < cols; k++) dst[k] += src[k];
+        else
+            memcpy(dst, src, (size_t)cols * sizeof *dst);
+    }
+}
+
+static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) y[r * cols + j] += bias[j];
+}
+
+static void bias_gradient(float *db, const float *dy, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) db[j] += dy[r * cols + j];
+}
+
+/* One group: the samples go in chunks whose column rows stay in the cache between im2col and
+ * the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel; backward:
+ * dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so neither
+ * do the bits. */
+typedef struct chunk_task {
+    geom g;
+    const float *x, *w, *bias;
+    float *col, *y;   /* forward: y; backward: dy (read), with dx the input gradient */
+    float *dx;
+    int64_t samples;  /* per chunk */
+} chunk_task;
+
+static void run_chunks(void *ctx, int thread, int threads) {
+    const chunk_task *t = ctx;
+    const geom *g = &t->g;
+    int64_t pixels = g->oh * g->ow, k = window_size(g);
+    for (int64_t first = thread * t->samples; first < g->batch; first += threads * t->samples) {
+        int64_t count = g->batch - first < t->samples ? g->batch - first : t->samples;
+        float *col = t->col + first * pixels * k, *y = t->y + first * pixels * g->f;
+        sample_task windows = { *g, windows_range, t->x, t->col, t->dx };
+        if (t->dx) { /* y holds dy */
+            nn_gemm_cpu(col, y, t->w, count * pixels, k, g->f, false, true, false);
+            windows_range(&windows, first, count);
+        } else {
+            windows_range(&windows, first, count);
+            nn_gemm_cpu(y, col, t->w, count * pixels, g->f, k, false, false, false);
+            if (t->bias) add_bias(y, t->bias, count * pixels, g->f);
+        }
+    }
+}
+
+static void over_chunks(const nn_exec *e, chunk_task *t) {
+    t->samples = NN_CONV_CHUNK_FLOATS / (t->g.oh * t->g.ow * window_size(&t->g));
+    if (t->samples < 1) t->samples = 1;
+    nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
+}
+
+static void conv2d_forward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1), *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
+    float *y = OUT_VALUE(e, n), *col = nn_node_aux(e, SELF(e, n));
+    int64_t rows = output_rows(&g), k = window_size(&g);
+    if (!is_pointwise(&g) && g.groups == 1) {
+        chunk_task t = { .g = g, .x = x, .w = w, .bias = bias, .col = col, .y = y };
+        over_chunks(e, &t);
+        return;
+    }
+    if (is_pointwise(&g)) {
+        nn_gemm(e->threads, y, x, w, rows, g.f, g.c, false, false, false);
+    } else {
+        lay_out_windows(e, &g, col, x, NULL);
+        float *y_group = col + rows * k * g.groups, *w_group = y_group + rows * g.fg;
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
+            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g.fg, k, false, false, false);
+            scatter_columns(y, y_group, rows, g.f, grp * g.fg, g.fg, false);
+        }
+    }
+    if (bias) add_bias(y, bias, rows, g.f);
+}
+
+/* dbias += column sums of dy; dkernel += col^T . dy; dcol = dy . kernel^T (overwriting col once the kernel gradient has
+ * used it), then col2im adds dcol onto dx. Per group with groups. */
+static void conv2d_backward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1);
+    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1);
+    float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
+    int64_t rows = output_rows(&g), k = window_size(&g);
+    if (db) bias_gradient(db, dy, rows, g.f);
+    if (is_pointwise(&g)) {
+        if (dw) nn_gemm(e->threads, dw, x, dy, g.c, g.f, rows, true, false, true);
+        if (dx) nn_gemm(e->threads, dx, dy, w, rows, g.c, g.f, false, true, true);
+        return;
+    }
+    float *col = nn_node_aux(e, SELF(e, n));
+    if (g.groups == 1) {
+        if (dw) nn_gemm(e->threads, dw, col, dy, k, g.f, rows, true, false, true);
+        chunk_task t = { .g = g, .w = w, .col = col, .y = dy, .dx = dx };
+        if (dx) over_chunks(e, &t);
+        return;
+    }
+    float *dy_group = col + rows * k * g.groups, *w_group = dy_group + rows * g.fg;
+    for (int64_t grp = 0; grp < g.groups; grp++) {
+        float *col_group = col + grp * rows * k;
+        gather_columns(dy_group, dy, rows, g.f, grp * g.fg, g.fg);
+        if (dw) {
+            nn_gemm(e->threads, w_group, col_group, dy_group, k, g.fg, rows, true, false, false);
+            scatter_columns(dw, w_group, k, g.f, grp * g.fg, g.fg, true);
+        }
+        if (dx) {
+            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
+            nn_gemm(e->threads, col_group, dy_group, w_group, rows, k, g.fg, false, true, false);
+        }
+    }
+    if (dx) lay_out_windows(e, &g, col, NULL, dx);
+}
+
+const nn_op_def nn_op_conv2d = { "conv2d", conv2d_shape, conv2d_forward, conv2d_backward, conv2d_aux };
+
+/* ------------------------------------------------------------------ pooling */
+
+/* x (None, H, W, C) -> (None, OH, OW, C); attr: strides, pool size (the extent), padding. */
+static int pool_shape(const nn_graph *g, nn_node *n) {
+    int status = spatial_input(g, n);
+    if (status) return status;
+    const nn_node *x = &g->nodes[n->inputs[0]];
+    if (x->inner > INT32_MAX) return nn_shape_error(g, n, "more than 2^31 values per sample in");
+    return window_shape(g, n, n->attr.shape[NN_ATTR_EXTENT_H], n->attr.shape[NN_ATTR_EXTENT_W], 1, 1, x->shape[x->ndim - 1]);
+}
+
+/* The part of output pixel (oy, ox)'s window inside the input: rows [*y0, *y1), columns [*x0, *x1). */
+static void pool_window(const geom *g, int64_t oy, int64_t ox, int64_t *y0, int64_t *y1, int64_t *x0, int64_t *x1) {
+    int64_t top = oy * g->sh - g->pad_top, left = ox * g->sw - g->pad_left;
+    taps_inside(top, g->kh, g->h, y0, y1);
+    taps_inside(left, g->kw, g->w, x0, x1);
+    *y0 += top, *y1 += top, *x0 += left, *x1 += left;
+}
+
+/* Each output keeps the input offset (within its sample) of the first maximum of its window. */
+static void max_pool_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    int32_t *argmax = t->extra;
+    for (int64_t n = first; n < first + count; n++) {
+        const float *xs = t->in + n * g->h * g->w * g->c;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t o = ((n * g->oh + oy) * g->ow + ox) * g->c, y0, y1, x0, x1;
+                float *y = t->out + o;
+                int32_t *arg = argmax + o;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                bool seen = false;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        int32_t at = (int32_t)((iy * g->w + ix) * g->c);
+                        const float *tap = xs + at;
+                        if (!seen) {
+                            for (int32_t ch = 0; ch < (int32_t)g->c; ch++) y[ch] = tap[ch], arg[ch] = at + ch;
+                            seen = true;
+                            continue;
+                        }
+                        /* written as selects so that the loop vectorizes */
+                        for (int32_t ch = 0; ch < (int32_t)g->c; ch++) {
+                            float value = tap[ch], best = y[ch];
+                            int32_t best_at = arg[ch];
+                            int32_t larger = -(int32_t)(value > best); /* all ones or zero */
+                            y[ch] = value > best ? value : best;
+                            arg[ch] = ((at + ch) & larger) | (best_at & ~larger);
+                        }
+                    }
+                for (int64_t ch = 0; !seen && ch < g->c; ch++) y[ch] = 0.0f, arg[ch] = -1;
+            }
+    }
+}
+
+static void max_pool_grad_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    const int32_t *argmax = t->extra;
+    int64_t per_out = g->oh * g->ow * g->c, per_in = g->h * g->w * g->c;
+    for (int64_t n = first; n < first + count; n++)
+        for (int64_t o = n * per_out; o < (n + 1) * per_out; o++)
+            if (argmax[o] >= 0) t->out[n * per_in + argmax[o]] += t->in[o];
+}
+
+/* The argmax per output, as int32 in the float scratch (same size). */
+static int64_t max_pool_aux(const nn_graph *g, const nn_node *n) {
+    (void)g;
+    return n->inner;
+}
+
+static void max_pool_forward(const nn_exec *e, const nn_node *n) {
+    sample_task t = { geom_of(e->graph, n, e->batch), max_pool_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n),
+                      nn_node_aux(e, SELF(e, n)) };
+    over_samples(e, &t, IN_NODE(e, n, 0)->inner);
+}
+
+static void max_pool_backward(const nn_exec *e, const nn_node *n) {
+    float *dx = IN_GRAD(e, n, 0);
+    if (!dx) return;
+    sample_task t = { geom_of(e->graph, n, e->batch), max_pool_grad_range, OUT_GRAD(e, n), dx, nn_node_aux(e, SELF(e, n)) };
+    over_samples(e, &t, n->inner);
+}
+
+const nn_op_def nn_op_max_pool2d = { "max_pool2d", pool_shape, max_pool_forward, max_pool_backward, max_pool_aux };
+
+/* The mean over the window's taps inside the input: padding is not counted, as TensorFlow. */
+static void avg_pool_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    for (int64_t n = first; n < first + count; n++) {
+        const float *xs = t->in + n * g->h * g->w * g->c;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t y0, y1, x0, x1;
+                float *y = t->out + ((n * g->oh + oy) * g->ow + ox) * g->c;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                memset(y, 0, (size_t)g->c * sizeof *y);
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        for (int64_t ch = 0; ch < g->c; ch++) y[ch] += xs[(iy * g->w + ix) * g->c + ch];
+                float scale = y1 > y0 && x1 > x0 ? 1.0f / (float)((y1 - y0) * (x1 - x0)) : 0.0f;
+                for (int64_t ch = 0; ch < g->c; ch++) y[ch] *= scale;
+            }
+    }
+}
+
+/* Each output's gradient spread evenly over the taps its mean counted. */
+static void avg_pool_grad_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    for (int64_t n = first; n < first + count; n++) {
+        float *dxs = t->out + n * g->h * g->w * g->c;
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t y0, y1, x0, x1;
+                const float *dy = t->in + ((n * g->oh + oy) * g->ow + ox) * g->c;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
+                float scale = y1 > y0 && x1 > x0 ? 1.0f / (float)((y1 - y0) * (x1 - x0)) : 0.0f;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++)
+                        for (int64_t ch = 0; ch < g->c; ch++) dxs[(iy * g->w + ix) * g->c + ch] += dy[ch] * scale;
+            }
+    }
+}
+
+static void avg_pool_forward(const nn_exec *e, const nn_node *n) {
+    sample_task t = { geom_of(e->graph, n, e->batch), avg_pool_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    over_samples(e, &t, IN_NODE(e, n, 0)->inner);
+}
+
+static void avg_pool_backward(const nn_exec *e, const nn_node *n) {
+    float *dx = IN_GRAD(e, n, 0);
+    if (!dx) return;
+    sample_task t = { geom_of(e->graph, n, e->batch), avg_pool_grad_range, OUT_GRAD(e, n), dx, NULL };
+    over_samples(e, &t, IN_NODE(e, n, 0)->inner);
+}
+
+const nn_op_def nn_op_avg_pool2d = { "avg_pool2d", pool_shape, avg_pool_forward, avg_pool_backward, NULL };
+
+/* ------------------------------------------------------------------ pad2d, upsample2d */
+
+/* x (None, H, W, C) -> (None, H + top + bottom, W + left + right, C): zeros around the input,
+ * or, where an amount is negative, that many rows or columns cropped away. */
+static int pad2d_shape(const nn_graph *g, nn_node *n) {
+    int status = spatial_input(g, n);
+    if (status) return status;
+    const int64_t *a = n->attr.shape;
+    int64_t h, w, c;
+    spatial_dims(&g->nodes[n->inputs[0]], &h, &w, &c);
+    int64_t oh = h + a[NN_ATTR_PAD_TOP] + a[NN_ATTR_PAD_BOTTOM], ow = w + a[NN_ATTR_PAD_LEFT] + a[NN_ATTR_PAD_RIGHT];
+    if (oh < 1 || ow < 1) return nn_shape_error(g, n, "cropping leaves nothing of the input");
+    return set_spatial_shape(g, n, oh, ow, c);
+}
+
+/* Output pixel (oy, ox) shows input pixel (oy - top, ox - left) when that lies inside. Forward
+ * (t->extra NULL) copies it, zeros elsewhere; backward adds the output gradient t->in back. */
+static void pad_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    bool backward = t->extra != NULL;
+    for (int64_t n = first; n < first + count; n++)
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t iy = oy - g->pad_top, ix = ox - g->pad_left, o = ((n * g->oh + oy) * g->ow + ox) * g->c;
+                bool inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                int64_t at = ((n * g->h + iy) * g->w + ix) * g->c;
+                if (backward && inside)
+                    for (int64_t ch = 0; ch < g->c; ch++) t->out[at + ch] += t->in[o + ch];
+                else if (!backward && inside)
+                    memcpy(t->out + o, t->in + at, (size_t)g->c * sizeof(float));
+                else if (!backward)
+                    memset(t->out + o, 0, (size_t)g->c * sizeof(float));
+            }
+}
+
+static void pad2d_forward(const nn_exec *e, const nn_node *n) {
+    sample_task t = { geom_of(e->graph, n, e->batch), pad_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    over_samples(e, &t, n->inner);
+}
+
+static void pad2d_backward(const nn_exec *e, const nn_node *n) {
+    float *dx = IN_GRAD(e, n, 0);
+    if (!dx) return;
+    sample_task t = { geom_of(e->graph, n, e->batch), pad_range, OUT_GRAD(e, n), dx, dx };
+    over_samples(e, &t, n->inner);
+}
+
+const nn_op_def nn_op_pad2d = { "pad2d", pad2d_shape, pad2d_forward, pad2d_backward, NULL };
+
+/* x (None, H, W, C) -> (None, H * fh, W * fw, C), each pixel repeated fh x fw times; attr:
+ * the factors (the extent). */
+static int upsample2d_shape(const nn_graph *g, nn_node *n) {
+    int status = spatial_input(g, n);
+    if (status) return status;
+    int64_t fh = n->attr.shape[NN_ATTR_EXTENT_H], fw = n->attr.shape[NN_ATTR_EXTENT_W], h, w, c;
+    if (fh < 1 || fw < 1) return nn_shape_error(g, n, "the upsampling factors must be >= 1; input");
+    spatial_dims(&g->nodes[n->inputs[0]], &h, &w, &c);
+    return set_spatial_shape(g, n, h * fh, w * fw, c);
+}
+
+/* Output pixel (oy, ox) shows input pixel (oy / fh, ox / fw). Forward (t->extra NULL) copies;
+ * backward adds the output gradient t->in onto the input gradient t->out. */
+static void upsample_range(const sample_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    int64_t fh = g->kh, fw = g->kw;
+    for (int64_t n = first; n < first + count; n++)
+        for (int64_t oy = 0; oy < g->oh; oy++)
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                int64_t o = ((n * g->oh + oy) * g->ow + ox) * g->c, at = ((n * g->h + oy / fh) * g->w + ox / fw) * g->c;
+                if (t->extra)
+                    for (int64_t ch = 0; ch < g->c; ch++) t->out[at + ch] += t->in[o + ch];
+                else
+                    memcpy(t->out + o, t->in + at, (size_t)g->c * sizeof(float));
+            }
+}
+
+static void upsample2d_forward(const nn_exec *e, const nn_node *n) {
+    sample_task t = { geom_of(e->graph, n, e->batch), upsample_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    over_samples(e, &t, n->inner);
+}
+
+static void upsample2d_backward(const nn_exec *e, const nn_node *n) {
+    float *dx = IN_GRAD(e, n, 0);
+    if (!dx) return;
+    sample_task t = { geom_of(e->graph, n, e->batch), upsample_range, OUT_GRAD(e, n), dx, dx };
+    over_samples(e, &t, n->inner);
+}
+
+const nn_op_def nn_op_upsample2d = { "upsample2d", upsample2d_shape, upsample2d_forward, upsample2d_backward, NULL };

@@ -1,0 +1,24 @@
+/* The attributes of the spatial ops (src/ops/conv.c), shared with the layers that build them.
+ * Every spatial op works on channels_last values (None, height, width, channels). */
+#ifndef NN_CONV_H
+#define NN_CONV_H
+
+#include "core/graph.h"
+
+/* Indices into nn_attr.shape.
+ *   conv2d:              strides, dilation rates, padding;
+ *   max_pool2d, avg_pool2d: strides, pool size (the extent), padding;
+ *   pad2d:               padding only (negative amounts crop);
+ *   upsample2d:          the repeat factors (the extent).
+ * The ops take explicit padding: layers resolve "same" with nn_same_padding. */
+enum {
+    NN_ATTR_STRIDE_H, NN_ATTR_STRIDE_W,
+    NN_ATTR_EXTENT_H, NN_ATTR_EXTENT_W,
+    NN_ATTR_PAD_TOP, NN_ATTR_PAD_BOTTOM, NN_ATTR_PAD_LEFT, NN_ATTR_PAD_RIGHT,
+};
+
+/* TensorFlow's "same" padding along one axis for a window spanning `window` inputs: the output
+ * has ceil(size / stride) positions and the odd unit of padding goes after (bottom/right). */
+void nn_same_padding(int64_t size, int64_t window, int64_t stride, int64_t *before, int64_t *after);
+
+#endif

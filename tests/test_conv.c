@@ -1,0 +1,560 @@
+/* Convolution, pooling and spatial layers: gradient checks of the spatial ops, their outputs
+ * against real Keras (tests/data/conv, made by tests/gen/make_conv_ref.py), the same bits on
+ * any thread count, configs, and shape and option errors.
+ *
+ * Gradient checks follow tests/test_ops.c: the op, then mul by fixed random weights and
+ * reduce_sum; every trainable PARAM's gradient is compared with central differences computed in
+ * double from the op's float output. A spatial input that needs a gradient is a one-hot INPUT
+ * (None, batch) times a trainable PARAM (batch, h * w * c), reshaped: the PARAM's gradient is
+ * then exactly the input gradient of each sample. */
+#include "../src/core/graph.h"
+#include "../src/model/model.h"
+#include "../src/ops/conv.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define GC_BATCH 3
+#define GC_STEP 1e-3
+
+typedef struct gc {
+    nn_graph graph;
+    float *params, *grads;
+    size_t nparams, cap;
+    int input_node[4];
+    float *input_values[4];
+    int ninputs;
+    nn_rng rng;
+} gc;
+
+static gc *gc_new(uint64_t seed) {
+    gc *c = calloc(1, sizeof *c);
+    c->cap = 1 << 14;
+    c->params = calloc(c->cap, sizeof(float));
+    c->grads = calloc(c->cap, sizeof(float));
+    nn_rng_seed(&c->rng, seed);
+    return c;
+}
+
+static void gc_free(gc *c) {
+    nn_graph_free(&c->graph);
+    for (int i = 0; i < c->ninputs; i++) free(c->input_values[i]);
+    free(c->params), free(c->grads), free(c);
+}
+
+static double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
+
+static int64_t product(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+static int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable) {
+    int64_t size = product(ndim, shape);
+    NN_ASSERT(c->nparams + (size_t)size <= c->cap);
+    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
+    NN_ASSERT(node >= 0);
+    c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
+    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, -1, 1);
+    c->nparams += (size_t)size;
+    return node;
+}
+
+/* A batched INPUT with `batch` samples of random values (or one-hot rows when one_hot). */
+static int gc_input(gc *c, int ndim, const int64_t *sample_shape, int64_t batch, bool one_hot) {
+    int64_t per_sample = product(ndim, sample_shape);
+    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
+    NN_ASSERT(node >= 0 && c->ninputs < 4);
+    float *v = calloc((size_t)(batch * per_sample), sizeof *v);
+    for (int64_t i = 0; i < batch * per_sample; i++)
+        v[i] = one_hot ? (float)(i / per_sample == i % per_sample) : (float)uniform(c, -1, 1);
+    c->input_node[c->ninputs] = node;
+    c->input_values[c->ninputs++] = v;
+    return node;
+}
+
+static int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
+    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
+    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
+    NN_ASSERT(node >= 0);
+    return node;
+}
+
+/* A (None, shape...) value whose gradient is checked, as the header says. With `distinct`, the
+ * values are a shuffled ladder 0.01 apart, so no perturbation changes which one is a maximum. */
+static int gc_spatial(gc *c, int ndim, const int64_t *shape, bool distinct) {
+    int64_t size = product(ndim, shape);
+    int onehot = gc_input(c, 1, (int64_t[]){ GC_BATCH }, GC_BATCH, true);
+    int p = gc_param(c, 2, (int64_t[]){ GC_BATCH, size }, true);
+    float *v = c->params + c->graph.nodes[p].value_off;
+    for (int64_t i = 0; distinct && i < GC_BATCH * size; i++) v[i] = (float)(0.01 * (double)(i - GC_BATCH * size / 2));
+    for (int64_t i = GC_BATCH * size - 1; distinct && i > 0; i--) {
+        int64_t j = (int64_t)(nn_rng_uniform(&c->rng) * (double)(i + 1));
+        float t = v[i];
+        v[i] = v[j], v[j] = t;
+    }
+    int x = gc_op(c, NN_OP_MATMUL, (int[]){ onehot, p }, 2, NULL);
+    nn_attr reshape = { .ndim = ndim };
+    memcpy(reshape.shape, shape, (size_t)ndim * sizeof *shape);
+    return gc_op(c, NN_OP_RESHAPE, &x, 1, &reshape);
+}
+
+static void gc_forward(gc *c, const nn_exec *e) {
+    for (int i = 0; i < c->ninputs; i++)
+        memcpy(nn_node_value(e, c->input_node[i]), c->input_values[i],
+               (size_t)nn_node_size(e, &c->graph.nodes[c->input_node[i]]) * sizeof(float));
+    nn_graph_forward(e);
+}
+
+static double gc_objective(const nn_exec *e, int out, int weight) {
+    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
+    double sum = 0.0;
+    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
+    return sum;
+}
+
+/* Finishes the graph after `out`, runs it and checks every trainable parameter's gradient;
+ * then runs forward and backward again on a pool of 2 threads, which must give the same bits.
+ * Returns the number of mismatches (each printed). */
+static int gc_check(gc *c, int out, const char *label) {
+    const nn_node *o = &c->graph.nodes[out];
+    int weight = gc_input(c, o->ndim - 1, o->shape + 1, GC_BATCH, false);
+    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
+    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
+    size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
+    float *arena = nn_calloc(arena_size, sizeof(float));
+    nn_rng rng;
+    nn_exec e = { &c->graph, arena, c->params, c->grads, GC_BATCH, &rng, NULL };
+    gc_forward(c, &e);
+    memset(c->grads, 0, c->cap * sizeof(float));
+    nn_graph_backward(&e);
+    int bad = 0, checked = 0;
+    for (int n = 0; n < c->graph.count; n++) {
+        const nn_node *p = &c->graph.nodes[n];
+        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
+        float *v = c->params + p->value_off;
+        for (int64_t i = 0; i < p->inner; i++) {
+            float saved = v[i];
+            v[i] = (float)(saved + GC_STEP);
+            double x_plus = v[i];
+            gc_forward(c, &e);
+            double f_plus = gc_objective(&e, out, weight);
+            v[i] = (float)(saved - GC_STEP);
+            double x_minus = v[i];
+            gc_forward(c, &e);
+            double f_minus = gc_objective(&e, out, weight);
+            v[i] = saved;
+            double numeric = (f_plus - f_minus) / (x_plus - x_minus), analytic = c->grads[p->grad_off + (size_t)i];
+            checked++;
+            if (fabs(numeric - analytic) > 1e-3 * fmax(fabs(numeric), fabs(analytic)) + 2e-4 && bad++ < 5)
+                printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
+                       analytic, numeric);
+        }
+    }
+    if (checked == 0) printf("  %s: no gradient checked\n", label);
+    nn_free(arena);
+    return checked ? bad : 1;
+}
+
+/* conv2d and pool attributes: strides, extent (dilation or pool size), padding. */
+static nn_attr window(int64_t sh, int64_t sw, int64_t eh, int64_t ew, int64_t top, int64_t bottom, int64_t left,
+                      int64_t right) {
+    return (nn_attr){ .shape = { sh, sw, eh, ew, top, bottom, left, right } };
+}
+
+/* Seeds below 100 check conv2d without its optional bias input, the others with it. */
+static void check_conv(uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape, nn_attr attr,
+                       const int64_t *expected_out, const char *label) {
+    gc *c = gc_new(seed);
+    int x = gc_spatial(c, xdim, x_shape, false);
+    int k = gc_param(c, kdim, k_shape, true);
+    int bias = seed >= 100 ? gc_param(c, 1, &k_shape[kdim - 1], true) : 0;
+    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
+    for (int i = 0; i < xdim; i++) CHECK(c->graph.nodes[y].shape[i + 1] == expected_out[i]);
+    CHECK(gc_check(c, y, label) == 0);
+    gc_free(c);
+}
+
+/* ---------------------------------------------------------------- conv2d gradients */
+
+TEST(conv2d_gradient_valid) {
+    check_conv(101, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+               (int64_t[]){ 3, 4, 3 }, "conv2d valid");
+}
+
+/* TF's same padding for 7 rows, 3 taps, stride 2: 4 outputs, 2 rows of padding split 1 + 1; for
+ * 7 columns, 2 taps, stride 3: 3 outputs, 1 column of padding, all of it on the right. */
+TEST(conv2d_gradient_same_strided) {
+    int64_t top, bottom, left, right;
+    nn_same_padding(7, 3, 2, &top, &bottom);
+    nn_same_padding(7, 2, 3, &left, &right);
+    CHECK(top == 1 && bottom == 1 && left == 0 && right == 1);
+    check_conv(2, 3, (int64_t[]){ 7, 7, 2 }, 4, (int64_t[]){ 3, 2, 2, 4 }, window(2, 3, 1, 1, top, bottom, left, right),
+               (int64_t[]){ 4, 3, 4 }, "conv2d same strided");
+}
+
+TEST(conv2d_gradient_dilated_same) {
+    int64_t top, bottom, left, right;
+    nn_same_padding(6, 5, 1, &top, &bottom); /* 3 taps 2 apart span 5 */
+    nn_same_padding(5, 3, 1, &left, &right);
+    CHECK(top == 2 && bottom == 2 && left == 1 && right == 1);
+    check_conv(3, 3, (int64_t[]){ 6, 5, 3 }, 4, (int64_t[]){ 3, 3, 3, 2 }, window(1, 1, 2, 1, top, bottom, left, right),
+               (int64_t[]){ 6, 5, 2 }, "conv2d dilated same");
+}
+
+TEST(conv2d_gradient_groups) {
+    /* 4 channels in 2 groups of 2, 6 filters in 2 groups of 3 */
+    check_conv(104, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, window(2, 2, 1, 1, 0, 1, 1, 1),
+               (int64_t[]){ 3, 3, 6 }, "conv2d groups");
+}
+
+TEST(conv2d_gradient_pointwise) {
+    check_conv(105, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+               (int64_t[]){ 3, 4, 3 }, "conv2d 1x1");
+}
+
+/* A 1-D input (None, steps, channels) with a (taps, channels, filters) kernel: causal padding. */
+TEST(conv2d_gradient_one_dimensional_causal) {
+    check_conv(106, 2, (int64_t[]){ 7, 3 }, 3, (int64_t[]){ 2, 3, 4 }, window(1, 1, 1, 2, 0, 0, 2, 0),
+               (int64_t[]){ 7, 4 }, "conv1d causal");
+}
+
+/* ---------------------------------------------------------------- pooling, pad2d, upsample2d */
+
+static void check_unary(uint64_t seed, nn_op op, int xdim, const int64_t *x_shape, nn_attr attr,
+                        const int64_t *expected_out, const char *label) {
+    gc *c = gc_new(seed);
+    int x = gc_spatial(c, xdim, x_shape, op == NN_OP_MAX_POOL2D);
+    int y = gc_op(c, op, &x, 1, &attr);
+    for (int i = 0; i < xdim; i++) CHECK(c->graph.nodes[y].shape[i + 1] == expected_out[i]);
+    CHECK(gc_check(c, y, label) == 0);
+    gc_free(c);
+}
+
+TEST(max_pool_gradient_valid_and_same) {
+    check_unary(10, NN_OP_MAX_POOL2D, 3, (int64_t[]){ 5, 5, 2 }, window(2, 2, 2, 2, 0, 0, 0, 0), (int64_t[]){ 2, 2, 2 },
+                "max_pool valid");
+    check_unary(11, NN_OP_MAX_POOL2D, 3, (int64_t[]){ 5, 4, 2 }, window(2, 1, 3, 2, 1, 1, 0, 1), (int64_t[]){ 3, 4, 2 },
+                "max_pool same");
+    check_unary(12, NN_OP_MAX_POOL2D, 2, (int64_t[]){ 8, 3 }, window(1, 2, 1, 3, 0, 0, 0, 1), (int64_t[]){ 4, 3 },
+                "max_pool 1-D same");
+}
+
+TEST(avg_pool_gradient_valid_and_same) {
+    check_unary(13, NN_OP_AVG_POOL2D, 3, (int64_t[]){ 6, 5, 2 }, window(2, 2, 3, 3, 0, 1, 1, 1), (int64_t[]){ 3, 3, 2 },
+                "avg_pool same");
+    check_unary(14, NN_OP_AVG_POOL2D, 3, (int64_t[]){ 4, 7, 3 }, window(1, 2, 2, 3, 0, 0, 0, 0), (int64_t[]){ 3, 3, 3 },
+                "avg_pool valid");
+}
+
+TEST(pad2d_gradient_padding_and_cropping) {
+    nn_attr pad = { .shape = { [NN_ATTR_PAD_TOP] = 1, [NN_ATTR_PAD_BOTTOM] = 2, [NN_ATTR_PAD_RIGHT] = 3 } };
+    check_unary(20, NN_OP_PAD2D, 3, (int64_t[]){ 3, 2, 2 }, pad, (int64_t[]){ 6, 5, 2 }, "zero padding");
+    nn_attr crop = { .shape = { [NN_ATTR_PAD_TOP] = -1, [NN_ATTR_PAD_LEFT] = -2, [NN_ATTR_PAD_RIGHT] = -1 } };
+    check_unary(21, NN_OP_PAD2D, 3, (int64_t[]){ 4, 5, 2 }, crop, (int64_t[]){ 3, 2, 2 }, "cropping");
+}
+
+TEST(upsample2d_gradient) {
+    nn_attr attr = { .shape = { [NN_ATTR_EXTENT_H] = 2, [NN_ATTR_EXTENT_W] = 3 } };
+    check_unary(22, NN_OP_UPSAMPLE2D, 3, (int64_t[]){ 2, 3, 2 }, attr, (int64_t[]){ 4, 9, 2 }, "upsample");
+}
+
+/* ---------------------------------------------------------------- threads */
+
+/* Large enough for the per-sample loops and the GEMMs to split: the same bits on 2 threads. */
+TEST(spatial_ops_give_the_same_bits_on_two_threads) {
+    enum { BATCH = 16 };
+    gc *c = gc_new(30);
+    int x = gc_input(c, 3, (int64_t[]){ 18, 17, 8 }, BATCH, false);
+    int k = gc_param(c, 4, (int64_t[]){ 3, 3, 8, 16 }, true);
+    nn_attr same = window(1, 1, 1, 1, 1, 1, 1, 1), pool = window(2, 2, 2, 2, 0, 0, 0, 1);
+    int bias = gc_param(c, 1, (int64_t[]){ 16 }, true);
+    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, 3, &same);
+    int k2 = gc_param(c, 4, (int64_t[]){ 3, 3, 8, 8 }, true); /* 2 groups */
+    y = gc_op(c, NN_OP_CONV2D, (int[]){ y, k2 }, 2, &same);
+    int m = gc_op(c, NN_OP_MAX_POOL2D, &y, 1, &pool);
+    int a = gc_op(c, NN_OP_AVG_POOL2D, &y, 1, &pool);
+    int sum = gc_op(c, NN_OP_ADD, (int[]){ m, a }, 2, NULL);
+    int total = gc_op(c, NN_OP_REDUCE_SUM, &sum, 1, NULL);
+    size_t arena_size = nn_plan_graph(&c->graph, BATCH, true);
+    float *arena = nn_calloc(arena_size, sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
+    nn_threads *pool2 = NULL;
+    CHECK(nn_threads_new(2, &pool2) == NN_OK);
+    nn_rng rng;
+    float value1 = 0;
+    for (int run = 0; run < 2; run++) {
+        nn_exec e = { &c->graph, arena, c->params, c->grads, BATCH, &rng, run ? pool2 : NULL };
+        memcpy(nn_node_value(&e, x), c->input_values[0], BATCH * 18 * 17 * 8 * sizeof(float));
+        memset(c->grads, 0, c->cap * sizeof(float));
+        nn_graph_forward(&e);
+        nn_graph_backward(&e);
+        if (run == 0) {
+            value1 = *nn_node_value(&e, total);
+            memcpy(grads1, c->grads, c->cap * sizeof(float));
+        } else {
+            CHECK(*nn_node_value(&e, total) == value1);
+            CHECK(memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0);
+        }
+    }
+    nn_threads_free(pool2);
+    nn_free(arena), free(grads1);
+    gc_free(c);
+}
+
+/* ---------------------------------------------------------------- against Keras */
+
+typedef struct ref_array {
+    int ndim;
+    int64_t shape[NN_MAX_DIMS];
+    float *values;
+} ref_array;
+
+/* Reads "<tag> <ndim> <dims...>" and the values; false at end of file or on another tag. */
+static bool read_array(FILE *f, const char *tag, ref_array *a) {
+    char word[16];
+    long pos = ftell(f);
+    if (fscanf(f, " %15s %d", word, &a->ndim) != 2 || strcmp(word, tag) != 0 || a->ndim < 0 || a->ndim > NN_MAX_DIMS) {
+        fseek(f, pos, SEEK_SET);
+        return false;
+    }
+    for (int i = 0; i < a->ndim; i++) NN_ASSERT(fscanf(f, "%lld", (long long *)&a->shape[i]) == 1);
+    int64_t size = product(a->ndim, a->shape);
+    a->values = malloc((size_t)size * sizeof(float) + 1);
+    for (int64_t i = 0; i < size; i++) NN_ASSERT(fscanf(f, "%f", &a->values[i]) == 1);
+    return true;
+}
+
+/* One case of tests/data/conv: the layer built from the same text as in Keras, given Keras's
+ * weights, must give Keras's output within 1e-5 relative. */
+static void check_keras_case(const char *name) {
+    char path[256], text[256];
+    snprintf(path, sizeof path, "tests/data/conv/%s.txt", name);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    NN_ASSERT(fscanf(f, "layer %255[^\n]", text) == 1);
+    ref_array in, weights[4], expected;
+    NN_ASSERT(read_array(f, "input", &in));
+    int nweights = 0;
+    while (nweights < 4 && read_array(f, "weight", &weights[nweights])) nweights++;
+    NN_ASSERT(read_array(f, "output", &expected));
+    fclose(f);
+
+    nn_layer *layer = nn_layer_parse(text);
+    if (!layer) printf("  %s: %s\n", text, nn_last_error());
+    CHECK(layer != NULL);
+    nn_model *m = layer ? nn_sequential((nn_layer *[]){ layer, NULL }) : NULL;
+    int status = m ? nn_model_build(m, in.ndim - 1, in.shape + 1) : NN_ERR_ARG;
+    if (status) printf("  %s: %s\n", text, nn_last_error());
+    CHECK(status == NN_OK);
+    CHECK(!m || nn_model_weight_count(m) == nweights);
+    for (int i = 0; !status && i < nweights; i++) {
+        nn_tensor *w = nn_tensor_wrap(NN_FLOAT32, weights[i].ndim, weights[i].shape, weights[i].values);
+        status = nn_model_set_weight(m, nn_model_weight_name(m, i), w);
+        if (status) printf("  %s: %s\n", text, nn_last_error());
+        CHECK(status == NN_OK);
+        nn_tensor_free(w);
+    }
+    nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, in.ndim, in.shape, in.values), *y = NULL;
+    if (!status) status = nn_predict(m, x, NULL, &y);
+    CHECK(status == NN_OK && y != NULL);
+    if (y) {
+        CHECK(y->ndim == expected.ndim);
+        for (int i = 0; i < y->ndim && i < expected.ndim; i++) CHECK(y->shape[i] == expected.shape[i]);
+        int bad = 0;
+        for (int64_t i = 0, size = product(expected.ndim, expected.shape); y->ndim == expected.ndim && i < size; i++) {
+            double want = expected.values[i], got = nn_tensor_f32(y)[i];
+            if (fabs(got - want) > 1e-5 * fabs(want) + 1e-6 && bad++ < 3)
+                printf("  %s: output %lld is %.9g, Keras %.9g\n", text, (long long)i, got, want);
+        }
+        CHECK(bad == 0);
+    }
+    nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m);
+    free(in.values), free(expected.values);
+    for (int i = 0; i < nweights; i++) free(weights[i].values);
+}
+
+TEST(conv2d_matches_keras) {
+    const char *cases[] = { "conv2d_valid", "conv2d_same_strided", "conv2d_same_even_kernel", "conv2d_dilated_relu",
+                            "conv2d_dilated_valid", "conv2d_groups", "conv2d_pointwise" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(conv1d_matches_keras) {
+    const char *cases[] = { "conv1d_same_strided", "conv1d_causal_dilated", "conv1d_groups" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(pooling_matches_keras) {
+    const char *cases[] = { "max_pool2d_valid_odd", "max_pool2d_same", "avg_pool2d_same", "avg_pool2d_valid",
+                            "max_pool1d_same", "avg_pool1d_same" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(global_pooling_matches_keras) {
+    const char *cases[] = { "global_avg_pool2d", "global_max_pool2d_keepdims", "global_avg_pool1d", "global_max_pool1d" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(padding_cropping_upsampling_match_keras) {
+    const char *cases[] = { "zero_padding2d_pairs", "zero_padding2d_int", "cropping2d", "up_sampling2d" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+/* ---------------------------------------------------------------- configs and errors */
+
+static const nn_value *config_of(const nn_layer *l, const char *key) { return nn_value_get(&l->config, key); }
+
+/* configure fills Keras's defaults in Keras's saved form: tuples, lower-case names. */
+TEST(configs_are_saved_as_keras_saves_them) {
+    nn_layer *conv = nn_layer_parse("Conv2D(8, 3, padding='SAME')");
+    CHECK(conv != NULL);
+    const nn_value *k = config_of(conv, "kernel_size"), *s = config_of(conv, "strides");
+    CHECK(k && k->type == NN_VALUE_LIST && k->count == 2 && k->items[1].number == 3);
+    CHECK(s && s->type == NN_VALUE_LIST && s->count == 2 && s->items[0].number == 1);
+    CHECK(strcmp(config_of(conv, "padding")->string, "same") == 0);
+    CHECK(strcmp(config_of(conv, "data_format")->string, "channels_last") == 0);
+    CHECK(config_of(conv, "groups")->number == 1);
+    nn_layer_free(conv);
+    nn_layer *pool = nn_layer_parse("MaxPooling2D((3, 2))");
+    const nn_value *ps = config_of(pool, "strides");
+    CHECK(ps && ps->count == 2 && ps->items[0].number == 3 && ps->items[1].number == 2); /* strides default to pool_size */
+    nn_layer_free(pool);
+    nn_layer *pad = nn_layer_parse("ZeroPadding2D((1, 2))");
+    const nn_value *pp = config_of(pad, "padding");
+    CHECK(pp && pp->count == 2 && pp->items[1].type == NN_VALUE_LIST && pp->items[1].items[0].number == 2);
+    nn_layer_free(pad);
+    nn_layer *conv1 = nn_layer_parse("Conv1D(4, kernel_size=5)");
+    CHECK(conv1 && config_of(conv1, "kernel_size")->count == 1);
+    nn_layer_free(conv1);
+}
+
+static void check_parse_error(const char *text, const char *message) {
+    nn_layer *l = nn_layer_parse(text);
+    CHECK(l == NULL);
+    CHECK_CONTAINS(nn_last_error(), message);
+    nn_layer_free(l);
+}
+
+TEST(option_errors_name_the_layer_and_option) {
+    check_parse_error("Conv2D(0, 3)", "layer 'conv2d' (Conv2D): 'filters' must be an integer >= 1");
+    check_parse_error("Conv2D(4)", "'kernel_size' must be an integer >= 1 or a tuple of 2 of them");
+    check_parse_error("Conv2D(4, (3, 3, 3))", "'kernel_size' must be an integer >= 1 or a tuple of 2 of them");
+    check_parse_error("Conv2D(4, 3, padding='full')", "'padding' must be one of valid, same");
+    check_parse_error("Conv2D(4, 3, padding='causal')", "'padding' must be one of valid, same");
+    check_parse_error("Conv2D(4, 3, data_format='channels_first')", "'data_format' must be one of channels_last");
+    check_parse_error("Conv2D(4, 3, strides=2, dilation_rate=2)", "strides > 1 are not supported together with dilation_rate > 1");
+    check_parse_error("Conv2D(6, 3, groups=4)", "filters (6) must be a multiple of groups (4)");
+    check_parse_error("Conv1D(4, 3, strides=0)", "layer 'conv1d' (Conv1D): 'strides' must be an integer >= 1 or a tuple of 1 of them");
+    check_parse_error("MaxPooling2D(pool_size=(2, 2, 2))", "layer 'max_pooling2d' (MaxPooling2D): 'pool_size'");
+    check_parse_error("ZeroPadding2D(((1, 2), 3, 4))", "'padding' must be an integer >= 0, a tuple of 2 of them");
+    check_parse_error("Cropping2D(-1)", "layer 'cropping2d' (Cropping2D): 'cropping' must be an integer >= 0");
+    check_parse_error("UpSampling2D(interpolation='bilinear')", "'interpolation' must be one of nearest");
+    check_parse_error("GlobalMaxPooling2D(keepdims=3)", "'keepdims' must be True or False");
+    check_parse_error("AveragePooling1D(2, kernel=3)", "unknown argument 'kernel'");
+}
+
+static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
+    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
+    CHECK(m != NULL);
+    CHECK(m && nn_model_build(m, ndim, shape) == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), message);
+    nn_model_free(m);
+}
+
+TEST(shape_errors_name_the_layer_and_shapes) {
+    check_build_error("Conv2D(4, 3)", 2, (int64_t[]){ 28, 28 },
+                      "layer 'conv2d' (Conv2D): expected an input of shape (batch, height, width, channels), got (None, 28, 28)");
+    check_build_error("Conv1D(4, 3)", 3, (int64_t[]){ 5, 5, 2 },
+                      "layer 'conv1d' (Conv1D): expected an input of shape (batch, steps, channels), got (None, 5, 5, 2)");
+    check_build_error("Conv2D(4, 5)", 3, (int64_t[]){ 3, 9, 1 },
+                      "layer 'conv2d': conv2d: the window is larger than the (padded) input: (None, 3, 9, 1) and (5, 5, 1, 4)");
+    check_build_error("Conv2D(4, 3, groups=2)", 3, (int64_t[]){ 8, 8, 3 },
+                      "layer 'conv2d' (Conv2D): the input's 3 channels (shape (None, 8, 8, 3)) are not a multiple of groups (2)");
+    check_build_error("MaxPooling2D(3)", 3, (int64_t[]){ 2, 5, 1 },
+                      "layer 'max_pooling2d': max_pool2d: the window is larger than the (padded) input: (None, 2, 5, 1)");
+    check_build_error("Cropping2D(((2, 1), (0, 0)))", 3, (int64_t[]){ 3, 4, 1 },
+                      "layer 'cropping2d': pad2d: cropping leaves nothing of the input (None, 3, 4, 1)");
+    check_build_error("GlobalAveragePooling1D()", 1, (int64_t[]){ 7 },
+                      "layer 'global_average_pooling1d' (GlobalAveragePooling1D): expected an input of shape (batch, steps, channels), got (None, 7)");
+    check_build_error("UpSampling2D()", 1, (int64_t[]){ 7 }, "(UpSampling2D): expected an input of shape (batch, height, width, channels)");
+}
+
+/* 'same' pooling never counts padding; a model with every layer kind builds and runs. */
+TEST(model_with_every_spatial_layer_trains) {
+    nn_model *m = nn_sequential((nn_layer *[]){
+        nn_layer_parse("ZeroPadding2D(1, input_shape=(6, 5, 2))"), nn_layer_parse("Conv2D(4, 3, activation='relu')"),
+        nn_layer_parse("MaxPooling2D(2, padding='same')"), nn_layer_parse("UpSampling2D(2)"),
+        nn_layer_parse("Cropping2D(((1, 0), (0, 1)))"), nn_layer_parse("AveragePooling2D(2)"),
+        nn_layer_parse("GlobalMaxPooling2D()"), nn_dense(2, .activation = "softmax"), NULL });
+    CHECK(m != NULL);
+    CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 8, 6, 5, 2 }), *y = nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 8 });
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 37 % 11) - 5) / 5.0f;
+    for (int i = 0; i < 8; i++) nn_tensor_f32(y)[i] = (float)(i % 2);
+    double first = 0, loss = 0;
+    for (int step = 0; step < 30 && m; step++) {
+        CHECK(nn_train_on_batch(m, x, y, &loss) == NN_OK);
+        if (step == 0) first = loss;
+    }
+    CHECK(isfinite(loss) && loss < first);
+    nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m);
+}
+
+/* ---------------------------------------------------------------- allocation failure */
+
+typedef struct failing { long calls, fail_at; } failing;
+
+static void *failing_malloc(size_t size, void *ctx) {
+    failing *f = ctx;
+    return ++f->calls == f->fail_at ? NULL : malloc(size);
+}
+
+static void *failing_realloc(void *p, size_t size, void *ctx) {
+    failing *f = ctx;
+    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
+}
+
+static void plain_free(void *p, void *ctx) {
+    (void)ctx;
+    free(p);
+}
+
+/* Failing each allocation in turn while parsing, building and compiling a conv model: a clean
+ * error every time (and, under ASan, no leak), until nothing fails. */
+TEST(allocation_failure_sweep_while_building) {
+    bool finished = false;
+    for (long n = 1; n < 5000 && !finished; n++) {
+        failing f = { 0, n };
+        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
+        const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
+                                "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
+                                "GlobalAveragePooling2D()" };
+        nn_layer *layers[5] = { 0 };
+        bool parsed = true;
+        for (int i = 0; i < 4; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
+        for (int i = 0; !parsed && i < 4; i++) nn_layer_free(layers[i]);
+        /* nn_sequential stops at the first NULL: only whole lists are handed over */
+        nn_model *m = parsed ? nn_sequential(layers) : NULL;
+        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
+        nn_set_allocator(NULL);
+        if (status) CHECK(nn_last_error()[0] != '\0');
+        finished = f.calls < n;
+        nn_model_free(m);
+    }
+    CHECK(finished);
+}
+
+int main(void) {
+    RUN_TESTS(conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
+              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, max_pool_gradient_valid_and_same,
+              avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
+              spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
+              pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,
+              configs_are_saved_as_keras_saves_them, option_errors_name_the_layer_and_option,
+              shape_errors_name_the_layer_and_shapes, model_with_every_spatial_layer_trains,
+              allocation_failure_sweep_while_building);
+}
