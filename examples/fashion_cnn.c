@@ -8,7 +8,6 @@
  *   model.fit(x_train, y_train, epochs=2, batch_size=128)
  *   model.evaluate(x_test, y_test)
  *
- * The convolution and pooling layers are made from their Keras text, as the nn command does.
  * Needs Debian's dataset-fashion-mnist (or the same four IDX files in the directory given).
  * Run: build/examples/fashion_cnn [directory] [epochs]
  */
@@ -38,10 +37,10 @@ int main(int argc, char **argv) {
     nn_model *model = nn_sequential((nn_layer *[]){
         nn_rescaling(1.0 / 255, .input_shape = { 28, 28 }),
         nn_reshape({ 28, 28, 1 }),
-        nn_layer_parse("Conv2D(32, 3, activation='relu')"),
-        nn_layer_parse("MaxPooling2D(2)"),
-        nn_layer_parse("Conv2D(64, 3, activation='relu')"),
-        nn_layer_parse("MaxPooling2D(2)"),
+        nn_conv2d(32, .kernel_size = { 3 }, .activation = "relu"),
+        nn_max_pooling2d(.pool_size = { 2 }),
+        nn_conv2d(64, .kernel_size = { 3 }, .activation = "relu"),
+        nn_max_pooling2d(.pool_size = { 2 }),
         nn_flatten(),
         nn_dense(128, .activation = "relu"),
         nn_dense(10, .activation = "softmax"),

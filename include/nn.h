@@ -315,6 +315,37 @@ typedef struct nn_rescaling_opts { double scale, offset; const char *name; int64
 nn_layer *nn_rescaling_layer(const nn_rescaling_opts *opts);
 #define nn_rescaling(...) nn_rescaling_layer(&(nn_rescaling_opts){ .scale = __VA_ARGS__ })
 
+typedef struct nn_conv2d_opts {
+    int64_t filters;
+    int64_t kernel_size[2];    /* {3} = 3x3 (a missing second value repeats the first) */
+    int64_t strides[2];        /* {0} = 1 */
+    const char *padding;       /* "valid" (default) or "same" */
+    int64_t dilation_rate[2];  /* {0} = 1 */
+    int64_t groups;            /* 0 = 1 */
+    const char *activation;
+    int use_bias;              /* 0 = true; NN_OFF = no bias */
+    const char *kernel_initializer, *bias_initializer;
+    nn_regularizer_opts kernel_regularizer, bias_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_conv2d_opts;
+/* Keras's Conv2D, channels last: nn_conv2d(32, .kernel_size = { 3 }, .activation = "relu"). */
+nn_layer *nn_conv2d_layer(const nn_conv2d_opts *opts);
+#define nn_conv2d(...) nn_conv2d_layer(&(nn_conv2d_opts){ .filters = __VA_ARGS__ })
+
+typedef struct nn_pool2d_opts {
+    int reserved_;
+    int64_t pool_size[2];  /* {0} = 2x2 */
+    int64_t strides[2];    /* {0} = pool_size */
+    const char *padding;   /* "valid" (default) or "same" */
+    const char *name;
+} nn_pool2d_opts;
+/* Keras's MaxPooling2D and AveragePooling2D: nn_max_pooling2d(.pool_size = { 2 }). */
+nn_layer *nn_max_pooling2d_layer(const nn_pool2d_opts *opts);
+nn_layer *nn_average_pooling2d_layer(const nn_pool2d_opts *opts);
+#define nn_max_pooling2d(...) nn_max_pooling2d_layer(&(nn_pool2d_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_average_pooling2d(...) nn_average_pooling2d_layer(&(nn_pool2d_opts){ .reserved_ = 0, __VA_ARGS__ })
+
 /* Frees a layer not handed to a model (a model owns and frees its layers). */
 void nn_layer_free(nn_layer *layer);
 

@@ -548,8 +548,35 @@ TEST(allocation_failure_sweep_while_building) {
     CHECK(finished);
 }
 
+/* The typed C constructors make the same layers as their Keras text. */
+TEST(typed_constructors_equal_keras_text) {
+    nn_model *models[2];
+    for (int k = 0; k < 2; k++) {
+        nn_set_seed(11);
+        models[k] = nn_sequential(k ? (nn_layer *[]){ nn_layer_parse("Conv2D(4, (3, 2), strides=2, padding='same', activation='relu', input_shape=(9, 8, 3))"),
+                                                      nn_layer_parse("MaxPooling2D((2, 2), padding='same')"),
+                                                      nn_layer_parse("AveragePooling2D(1)"), NULL }
+                                    : (nn_layer *[]){ nn_conv2d(4, .kernel_size = { 3, 2 }, .strides = { 2 }, .padding = "same",
+                                                                .activation = "relu", .input_shape = { 9, 8, 3 }),
+                                                      nn_max_pooling2d(.pool_size = { 2 }, .padding = "same"),
+                                                      nn_average_pooling2d(.pool_size = { 1 }), NULL });
+        CHECK(models[k] != NULL);
+    }
+    if (!models[0] || !models[1]) return;
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 2, 9, 8, 3 }), *a = NULL, *b = NULL;
+    for (int i = 0; i < 2 * 9 * 8 * 3; i++) nn_tensor_f32(x)[i] = (float)((i * 29 % 23) - 11) / 7.0f;
+    CHECK(nn_predict(models[0], x, NULL, &a) == NN_OK && nn_predict(models[1], x, NULL, &b) == NN_OK);
+    CHECK(a && b && a->ndim == 4 && a->shape[1] == 3 && a->shape[2] == 2 && a->shape[3] == 4);
+    CHECK(a && b && memcmp(a->data, b->data, (size_t)nn_tensor_size(a) * sizeof(float)) == 0);
+    nn_tensor_free(x), nn_tensor_free(a), nn_tensor_free(b);
+    nn_model_free(models[0]), nn_model_free(models[1]);
+    nn_layer *bad = nn_conv2d(0, .kernel_size = { 3 });
+    CHECK(bad && bad->error != NULL); /* carried to nn_sequential */
+    nn_layer_free(bad);
+}
+
 int main(void) {
-    RUN_TESTS(conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
+    RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
               conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, max_pool_gradient_valid_and_same,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The long examples: Fashion-MNIST MLP (the fmnist-mlp workload) through the library and through
-# `nn train`, each reaching the issue's test accuracy. Run by `make test` in the optimized build
+# `nn train`, and the CNN (fmnist-cnn), each reaching the issue's test accuracy. Run by `make test` in the optimized build
 # (LONG_TESTS=1); skipped under the sanitizers, and when Debian's dataset-fashion-mnist is absent.
 NN=${NN:-build/nn}
 BUILD=${BUILD:-build}
@@ -27,5 +27,7 @@ out=$("$NN" train --x $FMNIST/train-images-idx3-ubyte.gz --y $FMNIST/train-label
     --optimizer adam --loss sparse_categorical_crossentropy --metrics accuracy --epochs 5 --batch-size 128 \
     --verbose 2 --json 2>&1)
 at_least "nn train fmnist-mlp test accuracy" "$out" '"test":{"accuracy":' 0.865
+out=$("$BUILD/examples/fashion_cnn" 2>&1)
+at_least "examples/fashion_cnn test accuracy" "$out" "test accuracy: " 0.865
 echo "tests/test_examples.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -288,6 +288,47 @@ nn_layer *nn_dense_layer(const nn_dense_opts *o) {
     return finish(&nn_layer_dense, c);
 }
 
+/* A pair of window sizes (kernel, strides, pools) as Keras's 2-tuple; absent when zero. */
+static void put_pair(config_builder *c, const char *key, const int64_t pair[2]) {
+    if (!pair[0] || c->status) return;
+    nn_value list = { NN_VALUE_NULL };
+    c->status = nn_value_list_new(&list);
+    for (int i = 0; i < 2 && !c->status; i++)
+        c->status = nn_value_list_push(&list, nn_value_number((double)(pair[i] ? pair[i] : pair[0])));
+    put(c, key, list);
+}
+
+nn_layer *nn_conv2d_layer(const nn_conv2d_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "filters", nn_value_number((double)o->filters));
+    put_pair(&c, "kernel_size", o->kernel_size);
+    put_pair(&c, "strides", o->strides);
+    put_string(&c, "padding", o->padding);
+    put_pair(&c, "dilation_rate", o->dilation_rate);
+    if (o->groups) put(&c, "groups", nn_value_number((double)o->groups));
+    put_string(&c, "activation", o->activation);
+    put(&c, "use_bias", nn_value_bool(o->use_bias != NN_OFF));
+    put_string(&c, "kernel_initializer", o->kernel_initializer);
+    put_string(&c, "bias_initializer", o->bias_initializer);
+    put_regularizer(&c, "kernel_regularizer", o->kernel_regularizer);
+    put_regularizer(&c, "bias_regularizer", o->bias_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_conv2d, c);
+}
+
+static nn_layer *pool2d_layer(const nn_layer_def *def, const nn_pool2d_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_pair(&c, "pool_size", o->pool_size);
+    put_pair(&c, "strides", o->strides);
+    put_string(&c, "padding", o->padding);
+    return finish(def, c);
+}
+
+nn_layer *nn_max_pooling2d_layer(const nn_pool2d_opts *o) { return pool2d_layer(&nn_layer_max_pooling2d, o); }
+nn_layer *nn_average_pooling2d_layer(const nn_pool2d_opts *o) { return pool2d_layer(&nn_layer_average_pooling2d, o); }
+
 nn_layer *nn_activation_layer(const nn_activation_opts *o) {
     config_builder c = config_start();
     put_string(&c, "name", o->name);
