@@ -97,4 +97,6 @@ install: all
 clean:
 	rm -rf build build-san build-fuzz
 
+include bench/Makefile.inc
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
