@@ -1,13 +1,17 @@
-/* GEMM microbenchmark: GFLOP/s of nn's GEMM (one thread) on the shapes that matter, the median
- * of several timed runs, side by side with OpenBLAS when built with it (runs alternate so both
- * see the same machine state).
+/* GEMM microbenchmark: GFLOP/s of nn's GEMM on the shapes that matter, the median of several
+ * timed runs, on one thread and split over a pool of THREADS (forced, whatever the size:
+ * nn_gemm itself keeps products under 2 MFLOP on one thread), side by side with OpenBLAS on
+ * as many threads when built with it (runs alternate so all see the same machine state).
+ * First it times the pool's round trip (a task of 20 us parts, beyond 20 us).
  *
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc bench/gemm.c build/libnn.a -lm -o build/bench_gemm
+ *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc bench/gemm.c build/libnn.a -lm -lpthread -o build/bench_gemm
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -DNN_BENCH_OPENBLAS -I/usr/include/x86_64-linux-gnu \
- *      bench/gemm.c build/libnn.a -lopenblas -lm -o build/bench_gemm
- *   OPENBLAS_NUM_THREADS=1 build/bench_gemm [auto|portable|avx2|avx512]   (the path to time)
+ *      bench/gemm.c build/libnn.a -lopenblas -lm -lpthread -o build/bench_gemm
+ *   OPENBLAS_NUM_THREADS=1 build/bench_gemm [auto|portable|avx2|avx512] [THREADS]   (path, pool size)
  * OPENBLAS_NUM_THREADS=1 matters: otherwise OpenBLAS starts a thread per core at load time,
- * and their spinning skews both columns when the benchmark is pinned to one core. */
+ * and their spinning skews both columns when the benchmark is pinned to one core (the
+ * benchmark sets OpenBLAS's count to THREADS through its API). */
+#include "core/threads.h"
 #include "kernels/kernels.h"
 
 #include <stdio.h>
@@ -54,10 +58,12 @@ typedef struct {
     const shape *s;
     const float *a, *b;
     float *c;
+    nn_gemm_share_fn *share;
 } problem;
 
-static void run_nn(const problem *p, void *gemm) {
-    ((nn_gemm_fn *)gemm)(p->c, p->a, p->b, p->s->m, p->s->n, p->s->k, p->s->trans_a, p->s->trans_b, false);
+/* ctx: the pool (NULL: one thread) */
+static void run_nn(const problem *p, void *pool) {
+    nn_gemm_split(pool, p->share, p->c, p->a, p->b, p->s->m, p->s->n, p->s->k, p->s->trans_a, p->s->trans_b, false);
 }
 
 #ifdef NN_BENCH_OPENBLAS
@@ -103,21 +109,76 @@ static nn_isa parse_isa(const char *name) {
     return (nn_isa)-1;
 }
 
+enum { POOL_TASKS = 400 };
+#define PART_SECONDS 20e-6
+
+/* Each part busy-waits PART_SECONDS, so that with workers at hand the parts run side by side. */
+static void timed_part(void *ctx, int part, int parts) {
+    (void)ctx, (void)part, (void)parts;
+    double t0 = now();
+    while (now() - t0 < PART_SECONDS) continue;
+}
+
+/* Microseconds a task of PART_SECONDS parts takes beyond PART_SECONDS: the pool's round trip
+ * with its workers spinning (after 20 tasks back to back), and with them asleep (after a pause
+ * of 2 ms: the caller runs the parts no worker claims in time). */
+static void pool_round_trips(nn_threads *pool, double *spinning, double *asleep) {
+    double hot[POOL_TASKS], cold[POOL_TASKS];
+    for (int i = 0; i < POOL_TASKS; i++) {
+        nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+        double t0 = now();
+        nn_threads_run(pool, timed_part, NULL);
+        cold[i] = (now() - t0 - PART_SECONDS) * 1e6;
+        for (int warm = 0; warm < 20; warm++) nn_threads_run(pool, timed_part, NULL); /* the workers wake up */
+        t0 = now();
+        nn_threads_run(pool, timed_part, NULL);
+        hot[i] = (now() - t0 - PART_SECONDS) * 1e6;
+    }
+    *spinning = median(hot, POOL_TASKS), *asleep = median(cold, POOL_TASKS);
+}
+
+typedef struct {
+    double one, many, theirs; /* seconds per call: nn on one thread, nn on the pool, OpenBLAS */
+} timing;
+
+static timing time_shape(const problem *p, nn_threads *pool) {
+    double one[RUNS], many[RUNS], theirs[RUNS] = { 0 };
+    long one_reps = calibrate(run_nn, NULL, p), many_reps = calibrate(run_nn, pool, p);
+#ifdef NN_BENCH_OPENBLAS
+    long their_reps = calibrate(run_openblas, NULL, p);
+#endif
+    for (int r = 0; r < RUNS; r++) {
+        one[r] = time_run(run_nn, NULL, p, one_reps);
+        many[r] = time_run(run_nn, pool, p, many_reps);
+#ifdef NN_BENCH_OPENBLAS
+        theirs[r] = time_run(run_openblas, NULL, p, their_reps);
+#endif
+    }
+    return (timing){ median(one, RUNS), median(many, RUNS), median(theirs, RUNS) };
+}
+
 int main(int argc, char **argv) {
     nn_isa isa = argc > 1 ? parse_isa(argv[1]) : NN_ISA_AUTO;
-    nn_gemm_fn *gemm = (int)isa >= 0 ? nn_gemm_for(isa) : NULL;
-    if (!gemm) {
-        fprintf(stderr, "usage: %s [auto|portable|avx2|avx512] (a path this CPU runs)\n", argv[0]);
+    int threads = argc > 2 ? atoi(argv[2]) : 2;
+    nn_gemm_share_fn *share = (int)isa >= 0 ? nn_gemm_share_for(isa) : NULL;
+    nn_threads *pool = NULL;
+    if (!share || threads < 1 || nn_threads_new(threads, &pool) != NN_OK) {
+        fprintf(stderr, "usage: %s [auto|portable|avx2|avx512] [THREADS] (a path this CPU runs, 1 to %d threads)\n",
+                argv[0], NN_MAX_THREADS);
         return 2;
     }
     static const char *const isa_names[] = { "auto", "portable", "AVX2+FMA", "AVX-512" };
-    printf("nn GEMM, path %s, one thread; GFLOP/s, median of %d runs\n", isa_names[isa == NN_ISA_AUTO ? nn_cpu_isa() : isa], RUNS);
+    printf("nn GEMM, path %s; GFLOP/s, median of %d runs, on 1 and on %d threads\n",
+           isa_names[isa == NN_ISA_AUTO ? nn_cpu_isa() : isa], RUNS, threads);
+    double spinning, asleep;
+    pool_round_trips(pool, &spinning, &asleep);
+    printf("pool of %d, tasks of %.0f us parts: %.2f us beyond that with the workers spinning, %.1f us with them "
+           "asleep\n", threads, PART_SECONDS * 1e6, spinning, asleep);
 #ifdef NN_BENCH_OPENBLAS
-    openblas_set_num_threads(1);
-    printf("%-13s %5s %5s %5s %2s %9s %9s %7s %9s\n", "shape", "m", "n", "k", "op", "nn", "openblas", "ratio", "nn us");
-#else
-    printf("%-13s %5s %5s %5s %2s %9s %9s\n", "shape", "m", "n", "k", "op", "nn", "nn us");
+    openblas_set_num_threads(threads);
 #endif
+    printf("%-13s %5s %5s %5s %2s %8s %8s %8s %8s %9s\n", "shape", "m", "n", "k", "op", "nn x1", "nn xT", "speedup",
+           "openblas", "nn xT us");
     for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
         const shape *s = &SHAPES[i];
         size_t na = (size_t)(s->m * s->k), nb = (size_t)(s->k * s->n), nc = (size_t)(s->m * s->n);
@@ -125,30 +186,15 @@ int main(int argc, char **argv) {
         if (!a || !b || !c) return 1;
         for (size_t j = 0; j < na; j++) a[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
         for (size_t j = 0; j < nb; j++) b[j] = (float)((j * 104729) % 1000) / 1000.0f - 0.5f;
-        problem p = { s, a, b, c };
-        double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k, ours[RUNS];
-        long reps = calibrate(run_nn, (void *)gemm, &p);
-#ifdef NN_BENCH_OPENBLAS
-        double theirs[RUNS];
-        long their_reps = calibrate(run_openblas, NULL, &p);
-#endif
-        for (int r = 0; r < RUNS; r++) {
-            ours[r] = time_run(run_nn, (void *)gemm, &p, reps);
-#ifdef NN_BENCH_OPENBLAS
-            theirs[r] = time_run(run_openblas, NULL, &p, their_reps);
-#endif
-        }
-        double t = median(ours, RUNS);
+        problem p = { s, a, b, c, share };
+        double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+        timing t = time_shape(&p, pool);
         char op[3] = { s->trans_a ? 'T' : 'N', s->trans_b ? 'T' : 'N', 0 };
-#ifdef NN_BENCH_OPENBLAS
-        double u = median(theirs, RUNS);
-        printf("%-13s %5lld %5lld %5lld %2s %9.1f %9.1f %7.2f %9.2f\n", s->what, (long long)s->m, (long long)s->n,
-               (long long)s->k, op, flops / t * 1e-9, flops / u * 1e-9, u / t, t * 1e6);
-#else
-        printf("%-13s %5lld %5lld %5lld %2s %9.1f %9.2f\n", s->what, (long long)s->m, (long long)s->n, (long long)s->k,
-               op, flops / t * 1e-9, t * 1e6);
-#endif
+        printf("%-13s %5lld %5lld %5lld %2s %8.1f %8.1f %8.2f %8.1f %9.2f\n", s->what, (long long)s->m,
+               (long long)s->n, (long long)s->k, op, flops / t.one * 1e-9, flops / t.many * 1e-9, t.one / t.many,
+               t.theirs > 0 ? flops / t.theirs * 1e-9 : 0.0, t.many * 1e6);
         free(a), free(b), free(c);
     }
+    nn_threads_free(pool);
     return 0;
 }

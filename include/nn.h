@@ -58,6 +58,15 @@ typedef struct nn_allocator {
 } nn_allocator;
 void nn_set_allocator(const nn_allocator *allocator);
 
+/* Threads. Large kernels (matrix products of 2 MFLOP or more, convolutions over a batch) are
+ * split over a model's thread pool; small work stays on the calling thread, and the split
+ * kernels give the same bits for any thread count. The count applies to models built
+ * afterwards. count <= 0 restores the default: NN_NUM_THREADS from the environment when it
+ * holds a whole number >= 1 (anything else is ignored), otherwise the number of CPUs this
+ * process may run on; at most 64. Process configuration, like nn_set_allocator. */
+void nn_set_num_threads(int count);
+int nn_get_num_threads(void);
+
 /* ---------------------------------------------------------------- tensor */
 
 #define NN_MAX_DIMS 8

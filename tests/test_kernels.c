@@ -74,11 +74,15 @@ TEST(gemm_portable) { check_path(NN_ISA_PORTABLE, "portable"); }
 TEST(gemm_avx2) { check_path(NN_ISA_AVX2, "AVX2 + FMA"); }
 TEST(gemm_avx512) { check_path(NN_ISA_AVX512, "AVX-512"); }
 
-/* nn_gemm_cpu is the best path the CPU has, and the portable one is always there. */
+/* nn_gemm_cpu is the best path the CPU has, and the portable one is always there; each path
+ * has a share function for threads exactly when it has a GEMM (test_threads tests those). */
 TEST(gemm_dispatch) {
     CHECK(nn_gemm_for(NN_ISA_PORTABLE) != NULL);
     CHECK(nn_gemm_for(NN_ISA_AUTO) == nn_gemm_for(nn_cpu_isa()));
     CHECK(nn_gemm_for(nn_cpu_isa()) != NULL);
+    CHECK(nn_gemm_share_for(NN_ISA_AUTO) == nn_gemm_share_for(nn_cpu_isa()));
+    for (nn_isa isa = NN_ISA_PORTABLE; isa <= NN_ISA_AVX512; isa++)
+        CHECK((nn_gemm_for(isa) != NULL) == (nn_gemm_share_for(isa) != NULL));
     nn_rng rng;
     nn_rng_seed(&rng, 7);
     CHECK(compare_gemm(nn_gemm_cpu, 33, 257, 17, false, false, false, &rng) == 0);

@@ -137,7 +137,7 @@ static size_t layout_without_reuse(nn_graph *g, int64_t batch) {
 
 /* Forward (and backward when the chain has a loss); the output is copied to out. */
 static void run_chain(chain *c, float *arena, int64_t batch, float *out) {
-    nn_exec e = { &c->g, arena, c->params, c->grads, batch, NULL };
+    nn_exec e = { .graph = &c->g, .arena = arena, .params = c->params, .grads = c->grads, .batch = batch, .rng = NULL };
     for (int64_t i = 0; i < batch * 5; i++) nn_node_value(&e, c->x)[i] = (float)sin(0.7 * (double)i);
     if (c->targets >= 0)
         for (int64_t i = 0; i < batch; i++) nn_node_value(&e, c->targets)[i] = (float)(i % 3);
@@ -556,6 +556,28 @@ TEST(threads_predict_with_one_model) {
     nn_model_free(m);
 }
 
+/* Work large enough to be split over threads gives the same weights on one thread and on two. */
+TEST(training_is_bitwise_identical_across_thread_counts) {
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 128, 512 }), *y = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 128, 1 });
+    for (int i = 0; i < 128 * 512; i++) nn_tensor_f32(x)[i] = (float)((i * 7919 % 1013) - 506) / 506.0f;
+    for (int i = 0; i < 128; i++) nn_tensor_f32(y)[i] = (float)(i % 2);
+    nn_dataset *d = nn_dataset_new(x, y);
+    nn_tensor *weights[2] = { NULL, NULL };
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_num_threads(threads);
+        nn_set_seed(5);
+        nn_model *m = nn_sequential((nn_layer *[]){ nn_dense(256, .activation = "relu"), nn_dense(1, .activation = "sigmoid"), NULL });
+        CHECK(nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "binary_crossentropy" }) == NN_OK);
+        CHECK(nn_fit(m, d, &(nn_fit_opts){ .epochs = 2, .batch_size = 64, .verbose = NN_OFF }, NULL) == NN_OK);
+        CHECK(nn_model_get_weight(m, "dense/kernel", &weights[threads - 1]) == NN_OK);
+        nn_model_free(m);
+    }
+    nn_set_num_threads(0);
+    CHECK(weights[0] && weights[1] && memcmp(weights[0]->data, weights[1]->data, 512 * 256 * sizeof(float)) == 0);
+    nn_tensor_free(weights[0]), nn_tensor_free(weights[1]);
+    nn_dataset_free(d);
+}
+
 /* ---------------------------------------------------------------- predict, dropout, regularizer */
 
 TEST(predict_is_the_same_at_every_batch_size) {
@@ -710,7 +732,7 @@ int main(void) {
               fit_is_deterministic_for_a_seed,
               history_has_loss_metrics_and_validation_per_epoch, validation_split_holds_out_the_last_samples,
               zero_sample_weights_train_like_the_other_half, a_training_step_makes_no_heap_allocation, a_predictor_run_makes_no_heap_allocation,
-              threads_predict_with_one_model,
+              threads_predict_with_one_model, training_is_bitwise_identical_across_thread_counts,
               predict_is_the_same_at_every_batch_size, dropout_acts_in_training_only, l2_regularizer_adds_to_the_loss,
               summary_prints_the_keras_table, summary_counts_non_trainable_params);
 }

@@ -125,7 +125,7 @@ static int gc_check(gc *c, int out, const char *label) {
     size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
     float *arena = nn_calloc(arena_size, sizeof(float));
     nn_rng rng;
-    nn_exec e = { &c->graph, arena, c->params, c->grads, GC_BATCH, &rng };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH, .rng = &rng };
     gc_forward(c, &e);
     double objective = gc_objective(&e, out, weight);
     CHECK_NEAR(*nn_node_value(&e, total), objective, 1e-5 * (1.0 + fabs(objective)));
@@ -292,7 +292,7 @@ TEST(normalize_gradient_and_value) {
     /* value: (x - mean) / sqrt(var), run alone before the gradient check consumes the graph */
     size_t size = nn_plan_graph(&c.graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { &c.graph, arena, c.params, c.grads, GC_BATCH, NULL };
+    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = NULL };
     nn_graph_forward(&e);
     for (int i = 0; i < GC_BATCH * 5; i++)
         CHECK_NEAR(nn_node_value(&e, y)[i], (xs[i] - ms[i % 5]) / sqrt(vs[i % 5]), 1e-6);
@@ -312,7 +312,7 @@ TEST(normalize_zero_variance_uses_epsilon) {
     gc_param_values(&c, var)[1] = 4.0f;
     size_t size = nn_plan_graph(&c.graph, 1, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { &c.graph, arena, c.params, c.grads, 1, NULL };
+    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = 1, .rng = NULL };
     nn_graph_forward(&e);
     CHECK_NEAR(nn_node_value(&e, y)[0], 1.0, 1e-6);
     CHECK_NEAR(nn_node_value(&e, y)[1], 1.5, 1e-6);
@@ -360,7 +360,7 @@ TEST(dropout_gradient_reuses_the_forward_mask) {
     float *arena = nn_calloc(size, sizeof(float));
     nn_rng rng;
     nn_rng_seed(&rng, GC_DROPOUT_SEED);
-    nn_exec e = { &c.graph, arena, c.params, c.grads, GC_BATCH, &rng };
+    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = &rng };
     nn_graph_forward(&e);
     int dropped = 0, kept = 0;
     for (int i = 0; i < GC_BATCH * 7; i++) {
@@ -407,7 +407,7 @@ TEST(penalty_gradient_and_value) {
     int p = gc_op(&c, NN_OP_PENALTY, &w, 1, &attr);
     size_t size = nn_plan_graph(&c.graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { &c.graph, arena, c.params, c.grads, GC_BATCH, NULL };
+    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = NULL };
     nn_graph_forward(&e);
     CHECK_NEAR(*nn_node_value(&e, p), 0.03 * l1 + 0.02 * l2, 1e-6);
     nn_free(arena);

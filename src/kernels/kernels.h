@@ -20,21 +20,21 @@ nn_isa nn_cpu_isa(void); /* the best this CPU (and OS) supports */
 nn_gemm_fn *nn_gemm_for(nn_isa isa);
 nn_gemm_fn nn_gemm_portable, nn_gemm_avx2, nn_gemm_avx512; /* x86 only: the last two */
 
-/* Threads. A share function computes thread `thread`'s share of the product when it is split
- * over `threads` threads (0 <= thread < threads): the shares cover c exactly once, and each
- * element is summed in the same order whatever the split, so every thread count gives the
- * same bits. share(..., 0, 1) is the whole product. */
+/* Threads. A share function computes share `part` of the product split into `parts` shares
+ * (0 <= part < parts), one per thread: the shares cover c exactly once, and each element is
+ * summed in the same order whatever the split, so every thread count gives the same bits.
+ * share(..., 0, 1) is the whole product. */
 typedef void nn_gemm_share_fn(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                              bool trans_a, bool trans_b, bool accumulate, int thread, int threads);
+                              bool trans_a, bool trans_b, bool accumulate, int part, int parts);
 nn_gemm_share_fn nn_gemm_portable_share, nn_gemm_avx2_share, nn_gemm_avx512_share;
 nn_gemm_share_fn *nn_gemm_share_for(nn_isa isa); /* NULL when this CPU cannot run it */
 
-/* The block of c (m, n) that share `thread` of `threads` computes: whole mr x nr register tiles
+/* The block of c (m, n) that share `part` of `parts` computes: whole mr x nr register tiles
  * (but at c's edges), split along n, or along m where that balances the work better. */
 typedef struct nn_gemm_rect {
     int64_t row0, rows, col0, cols;
 } nn_gemm_rect;
-nn_gemm_rect nn_gemm_share_rect(int64_t m, int64_t n, int mr, int nr, int thread, int threads);
+nn_gemm_rect nn_gemm_share_rect(int64_t m, int64_t n, int mr, int nr, int part, int parts);
 
 typedef struct nn_threads nn_threads;
 /* As nn_gemm_cpu, on the pool's threads when the product is large enough to repay the

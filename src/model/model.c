@@ -92,6 +92,7 @@ void nn_model_free(nn_model *m) {
     for (int i = 0; i < m->nmetrics; i++) nn_metric_free(m->metrics[i]);
     nn_free(m->metrics);
     nn_model_drop_programs(m);
+    nn_threads_free(m->threads);
     nn_free(m);
 }
 
@@ -223,6 +224,7 @@ int nn_model_build(nn_model *m, int ndim, const int64_t *shape) {
         m->params = nn_calloc(m->nparams ? m->nparams : 1, sizeof(float));
         status = m->params ? initialize_vars(m) : NN_ERR_NOMEM;
     }
+    if (!status && !m->threads) status = nn_threads_new(0, &m->threads);
     if (status) {
         nn_free(m->vars), nn_free(m->params);
         m->vars = NULL, m->params = NULL, m->nvars = 0, m->nparams = 0;

@@ -131,6 +131,7 @@ struct nn_model {
     nn_var_span *spans;
     int nspans;
     nn_rng rng;
+    nn_threads *threads;  /* the kernels' pool, made with the model's build (so predictors share it) */
     nn_program programs[NN_PROGRAM_PREDICT]; /* training and evaluation */
 };
 

@@ -35,7 +35,8 @@ int64_t nn_predictor_input_size(const nn_predictor *p) { return p ? p->input_siz
 int64_t nn_predictor_output_size(const nn_predictor *p) { return p ? p->output_size : 0; }
 
 static nn_exec predictor_exec(nn_predictor *p, int64_t n) {
-    return (nn_exec){ .graph = &p->program.graph, .arena = p->program.arena, .params = p->model->params, .batch = n };
+    return (nn_exec){ .graph = &p->program.graph, .arena = p->program.arena, .params = p->model->params, .batch = n,
+                      .threads = p->model->threads };
 }
 
 /* Forward over the n samples already in the input buffer; returns the output buffer. */

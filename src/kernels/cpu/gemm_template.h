@@ -26,7 +26,7 @@
  * Each output is summed in a fixed order (k block after k block, each summed from zero in a
  * register), the same whichever block of c a thread computes it in, so results are the same
  * from run to run and for any thread count. A thread's share of c is a block of whole register
- * tiles (nn_gemm_share_rect), for which it packs its own slivers into its own stack. */
+ * tiles (nn_gemm_share_rect), for which it packs its own slivers on its own stack. */
 
 #include "kernels/kernels.h"
 
@@ -256,11 +256,11 @@ GEMM_INLINE void LOCAL(product)(float *c, int64_t ldc, LOCAL(view) av, bool tran
     }
 }
 
-/* Thread `thread`'s share: a block of whole register tiles of c (nn_gemm_share_rect). */
+/* Share `part` of `parts`: a block of whole register tiles of c (nn_gemm_share_rect). */
 void GEMM_TARGET GEMM_CAT(GEMM_NAME, share)(float *c, const float *a, const float *b, int64_t m, int64_t n,
-                                            int64_t k, bool trans_a, bool trans_b, bool accumulate, int thread,
-                                            int threads) {
-    nn_gemm_rect r = nn_gemm_share_rect(m, n, MR, NR, thread, threads);
+                                            int64_t k, bool trans_a, bool trans_b, bool accumulate, int part,
+                                            int parts) {
+    nn_gemm_rect r = nn_gemm_share_rect(m, n, MR, NR, part, parts);
     if (r.rows <= 0 || r.cols <= 0) return;
     LOCAL(view) av = { a, trans_a ? 1 : k, trans_a ? m : 1 }, bv = { b, trans_b ? 1 : n, trans_b ? k : 1 };
     av.x += r.row0 * av.rs;
