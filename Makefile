@@ -80,6 +80,9 @@ build-fuzz/obj/%.o: %.c
 build-fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJ) $(LDLIBS) -o $@
 
+# the fuzz build's objects are kept between runs
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
 unit: all $(TEST_BIN)
 	@BUILD=$(BUILD) NN=$(BUILD)/nn LONG_TESTS=$(LONG_TESTS) EXTRA_LDFLAGS="$(LDFLAGS)" sh tests/run_all.sh $(TEST_BIN) $(TEST_SCRIPTS)
 
