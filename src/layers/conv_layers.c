@@ -170,13 +170,6 @@ static nn_attr window_attr(const nn_node *x, const window_opts *o, const int64_t
     return a;
 }
 
-static int activate(nn_builder *b, nn_layer *l, int input, int *output) {
-    *output = input;
-    if (!l->activation || strcmp(l->activation->name, "linear") == 0) return NN_OK;
-    nn_attr attr = { .ptr = l->activation };
-    return add_op(b, l, NN_OP_ACTIVATION, &input, 1, &attr, output);
-}
-
 /* ------------------------------------------------------------------ Conv1D, Conv2D */
 
 static int conv_options(nn_layer *l, window_opts *o) {
@@ -203,13 +196,7 @@ static int conv_options(nn_layer *l, window_opts *o) {
 static int conv_configure(nn_layer *l) {
     window_opts o;
     int status = conv_options(l, &o);
-    if (!status) status = nn_cfg_activation(l, "activation", &l->activation);
-    if (!status) status = nn_cfg_bool(l, "use_bias", true, &l->use_bias);
-    if (!status) status = nn_cfg_initializer(l, "kernel_initializer", "glorot_uniform", &l->kernel_init);
-    if (!status) status = nn_cfg_initializer(l, "bias_initializer", "zeros", &l->bias_init);
-    if (!status) status = nn_cfg_regularizer(l, "kernel_regularizer", &l->kernel_reg);
-    if (!status) status = nn_cfg_regularizer(l, "bias_regularizer", &l->bias_reg);
-    return status;
+    return status ? status : nn_cfg_kernel_options(l);
 }
 
 static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
@@ -236,7 +223,7 @@ static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
     if (bias < 0) return bias;
     int y;
     status = add_op(b, l, NN_OP_CONV2D, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
-    return status ? status : activate(b, l, y, output);
+    return status ? status : nn_layer_activate(b, l, y, output);
 }
 
 #define CONV_KEYS                                                                                         \

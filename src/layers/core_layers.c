@@ -20,8 +20,7 @@ static int input_columns(nn_layer *l, nn_builder *b, int input, int64_t *cols) {
     return NN_OK;
 }
 
-/* Adds an activation op unless it is linear. */
-static int activate(nn_builder *b, nn_layer *l, int input, int *output) {
+int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output) {
     *output = input;
     if (!l->activation || strcmp(l->activation->name, "linear") == 0) return NN_OK;
     nn_attr attr = { .ptr = l->activation };
@@ -33,15 +32,19 @@ static int activate(nn_builder *b, nn_layer *l, int input, int *output) {
 
 /* ---------------------------------------------------------------- Dense */
 
-static int dense_configure(nn_layer *l) {
-    int status = nn_cfg_int(l, "units", 0, 1, &l->units);
-    if (!status) status = nn_cfg_activation(l, "activation", &l->activation);
+int nn_cfg_kernel_options(nn_layer *l) {
+    int status = nn_cfg_activation(l, "activation", &l->activation);
     if (!status) status = nn_cfg_bool(l, "use_bias", true, &l->use_bias);
     if (!status) status = nn_cfg_initializer(l, "kernel_initializer", "glorot_uniform", &l->kernel_init);
     if (!status) status = nn_cfg_initializer(l, "bias_initializer", "zeros", &l->bias_init);
     if (!status) status = nn_cfg_regularizer(l, "kernel_regularizer", &l->kernel_reg);
     if (!status) status = nn_cfg_regularizer(l, "bias_regularizer", &l->bias_reg);
     return status;
+}
+
+static int dense_configure(nn_layer *l) {
+    int status = nn_cfg_int(l, "units", 0, 1, &l->units);
+    return status ? status : nn_cfg_kernel_options(l);
 }
 
 static int dense_build(nn_layer *l, nn_builder *b, int input, int *output) {
@@ -58,7 +61,7 @@ static int dense_build(nn_layer *l, nn_builder *b, int input, int *output) {
         y = op(b, l, NN_OP_BIAS_ADD, (int[]){ y, bias }, 2, NULL);
         if (y < 0) return y;
     }
-    return activate(b, l, y, output);
+    return nn_layer_activate(b, l, y, output);
 }
 
 const nn_layer_def nn_layer_dense = {
@@ -75,7 +78,7 @@ const nn_layer_def nn_layer_dense = {
 static int activation_configure(nn_layer *l) { return nn_cfg_activation(l, "activation", &l->activation); }
 
 static int activation_build(nn_layer *l, nn_builder *b, int input, int *output) {
-    return activate(b, l, input, output);
+    return nn_layer_activate(b, l, input, output);
 }
 
 const nn_layer_def nn_layer_activation = {

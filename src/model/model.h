@@ -56,6 +56,11 @@ int nn_cfg_activation(nn_layer *l, const char *key, const nn_activation_def **ou
 int nn_cfg_initializer(nn_layer *l, const char *key, const char *fallback, nn_initializer_opts *out);
 int nn_cfg_regularizer(nn_layer *l, const char *key, nn_regularizer_opts *out);
 int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool required);
+/* The options of a layer with a kernel (Dense, Conv): activation, use_bias, kernel/bias
+ * initializers and regularizers, with Keras's defaults (src/layers/core_layers.c). */
+int nn_cfg_kernel_options(nn_layer *l);
+/* Adds the layer's activation op after `input` unless it is linear. */
+int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output);
 
 /* The layer kinds (src/layers/core_layers.c). */
 extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten, nn_layer_reshape,
