@@ -12,6 +12,8 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_average_pooling1d, &nn_layer_average_pooling2d, &nn_layer_global_average_pooling1d,
     &nn_layer_global_average_pooling2d, &nn_layer_global_max_pooling1d, &nn_layer_global_max_pooling2d,
     &nn_layer_zero_padding2d, &nn_layer_cropping2d, &nn_layer_up_sampling2d,
+    &nn_layer_layer_normalization, &nn_layer_batch_normalization, &nn_layer_gaussian_noise,
+    &nn_layer_spatial_dropout1d, &nn_layer_spatial_dropout2d,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */
@@ -22,7 +24,7 @@ const nn_layer_def *nn_layer_find(const char *class_name) {
         if (class_name && strcmp(layer_table[i]->class_name, class_name) == 0) return layer_table[i];
     const char *names[NN_ARRAY_LEN(layer_table)];
     for (size_t i = 0; i < NN_ARRAY_LEN(layer_table); i++) names[i] = layer_table[i]->class_name;
-    char known[512];
+    char known[1024];
     nn_join_names(known, sizeof known, names, NN_ARRAY_LEN(layer_table));
     nn_error(NN_ERR_NAME, "unknown layer '%s' (known: %s)", class_name ? class_name : "(null)", known);
     return NULL;

@@ -70,6 +70,9 @@ extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling
     nn_layer_average_pooling1d, nn_layer_average_pooling2d, nn_layer_global_average_pooling1d,
     nn_layer_global_average_pooling2d, nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
     nn_layer_zero_padding2d, nn_layer_cropping2d, nn_layer_up_sampling2d;
+/* Normalization and regularization layers (src/layers/norm_layers.c). */
+extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
+    nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d;
 
 typedef struct nn_variable {
     char name[2 * NN_NAME_SIZE];  /* "dense/kernel" */

@@ -1,0 +1,520 @@
+/* Normalization and regularization layers: gradient checks of layer_norm, batch_norm (training
+ * and inference), gaussian_noise and spatial_dropout; outputs against real Keras in both modes
+ * and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm, made by
+ * tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
+ *
+ * Gradient checks follow tests/test_ops.c: a batched INPUT times a trainable PARAM (so the
+ * op's input needs a gradient), the op, then mul by fixed random weights and reduce_sum; every
+ * trainable PARAM's gradient is compared with central differences computed in double. */
+#include "../src/core/graph.h"
+#include "../src/model/model.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+#define BATCH 4
+#define STEP 1e-3
+#define MAX_FLOATS 4096
+#define RNG_SEED 99
+
+typedef struct gc {
+    nn_graph graph;
+    float params[MAX_FLOATS], grads[MAX_FLOATS];
+    size_t nparams;
+    int inputs[2];
+    float input_values[2][MAX_FLOATS];
+    int ninputs;
+    nn_rng rng;
+} gc;
+
+static void gc_init(gc *c, uint64_t seed) {
+    memset(c, 0, sizeof *c);
+    nn_rng_seed(&c->rng, seed);
+}
+
+static double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
+
+static int64_t product(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+static int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable, double lo, double hi) {
+    int64_t size = product(ndim, shape);
+    NN_ASSERT(c->nparams + (size_t)size <= MAX_FLOATS);
+    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
+    NN_ASSERT(node >= 0);
+    c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
+    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, lo, hi);
+    c->nparams += (size_t)size;
+    return node;
+}
+
+static int gc_input(gc *c, int ndim, const int64_t *sample_shape) {
+    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
+    NN_ASSERT(node >= 0 && c->ninputs < 2 && BATCH * product(ndim, sample_shape) <= MAX_FLOATS);
+    for (int64_t i = 0; i < BATCH * product(ndim, sample_shape); i++) c->input_values[c->ninputs][i] = (float)uniform(c, -1, 1);
+    c->inputs[c->ninputs++] = node;
+    return node;
+}
+
+static int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
+    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
+    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
+    NN_ASSERT(node >= 0);
+    return node;
+}
+
+/* A batched value (None, dims..., cols) that needs a gradient: an INPUT times a trainable PARAM. */
+static int gc_batched(gc *c, int ndim, const int64_t *sample_shape, int64_t cols) {
+    int x = gc_input(c, ndim, sample_shape);
+    int w = gc_param(c, 2, (int64_t[]){ sample_shape[ndim - 1], cols }, true, -1.5, 1.5);
+    return gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
+}
+
+static void gc_forward(gc *c, const nn_exec *e) {
+    for (int i = 0; i < c->ninputs; i++)
+        memcpy(nn_node_value(e, c->inputs[i]), c->input_values[i],
+               (size_t)nn_node_size(e, &c->graph.nodes[c->inputs[i]]) * sizeof(float));
+    nn_rng_seed(e->rng, RNG_SEED); /* noise and masks are the same on every pass */
+    nn_graph_forward(e);
+}
+
+static double gc_objective(const nn_exec *e, int out, int weight) {
+    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
+    double sum = 0.0;
+    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
+    return sum;
+}
+
+/* Finishes the graph after `out`, runs forward and backward, and returns the number of
+ * trainable-parameter gradient elements that disagree with central differences. */
+static int gc_check(gc *c, int out, const char *label) {
+    const nn_node *o = &c->graph.nodes[out];
+    int weight = gc_input(c, o->ndim - 1, o->shape + 1);
+    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
+    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
+    float *arena = nn_calloc(nn_plan_graph(&c->graph, BATCH, true), sizeof(float));
+    nn_rng rng;
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = BATCH, .rng = &rng };
+    gc_forward(c, &e);
+    memset(c->grads, 0, sizeof c->grads);
+    nn_graph_backward(&e);
+    int bad = 0, checked = 0;
+    for (int n = 0; n < c->graph.count; n++) {
+        const nn_node *p = &c->graph.nodes[n];
+        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
+        float *v = c->params + p->value_off;
+        for (int64_t i = 0; i < p->inner; i++, checked++) {
+            float saved = v[i];
+            double plus = v[i] = (float)(saved + STEP);
+            gc_forward(c, &e);
+            double f_plus = gc_objective(&e, out, weight);
+            double minus = v[i] = (float)(saved - STEP);
+            gc_forward(c, &e);
+            double f_minus = gc_objective(&e, out, weight);
+            v[i] = saved;
+            double numeric = (f_plus - f_minus) / (plus - minus), analytic = c->grads[p->grad_off + (size_t)i];
+            /* twice test_ops's tolerance: a normalization's curvature is large where a row's
+             * variance is small, and the central difference's O(step^2) error with it */
+            if (fabs(numeric - analytic) > 2e-3 * fmax(fabs(numeric), fabs(analytic)) + 5e-4 && bad++ < 5)
+                printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
+                       analytic, numeric);
+        }
+    }
+    nn_free(arena);
+    nn_graph_free(&c->graph);
+    return checked ? bad : 1;
+}
+
+/* ---------------------------------------------------------------- gradient checks */
+
+TEST(layer_norm_gradient) {
+    gc c;
+    for (int variant = 0; variant < 2; variant++) {
+        gc_init(&c, 1 + variant);
+        int h = gc_batched(&c, 2, (int64_t[]){ 3, 4 }, 6);
+        int gamma = gc_param(&c, 1, (int64_t[]){ 6 }, true, 0.5, 1.5);
+        nn_attr attr = { .f = { 1e-3 } };
+        int y = gc_op(&c, NN_OP_LAYER_NORM, (int[]){ h, gamma }, variant ? 1 : 2, &attr);
+        CHECK(gc_check(&c, y, variant ? "layer_norm without gamma" : "layer_norm") == 0);
+    }
+}
+
+TEST(batch_norm_gradient_training_and_inference) {
+    gc c;
+    /* 260 channels: more than one block of the per-channel sums */
+    for (int variant = 0; variant < 5; variant++) {
+        gc_init(&c, 10 + variant);
+        bool training = variant != 2 && variant != 3, spatial = variant % 2;
+        int64_t channels = variant == 4 ? 260 : spatial ? 3 : 4;
+        int h = spatial ? gc_batched(&c, 3, (int64_t[]){ 2, 3, 4 }, 3) : gc_batched(&c, 1, (int64_t[]){ 2 }, channels);
+        int mean = gc_param(&c, 1, &channels, false, -0.5, 0.5), var = gc_param(&c, 1, &channels, false, 0.5, 1.5);
+        int gamma = gc_param(&c, 1, &channels, true, 0.5, 1.5);
+        nn_attr attr = { .f = { 1e-3, 0.99 } };
+        int y = gc_op(&c, training ? NN_OP_BATCH_NORM : NN_OP_BATCH_NORM_INFERENCE, (int[]){ h, mean, var, gamma }, 4, &attr);
+        CHECK(gc_check(&c, y, training ? "batch_norm" : "batch_norm_inference") == 0);
+    }
+}
+
+TEST(noise_and_spatial_dropout_gradients) {
+    gc c;
+    gc_init(&c, 20);
+    int h = gc_batched(&c, 1, (int64_t[]){ 3 }, 5);
+    nn_attr noise = { .f = { 0.3 } };
+    CHECK(gc_check(&c, gc_op(&c, NN_OP_GAUSSIAN_NOISE, &h, 1, &noise), "gaussian_noise") == 0);
+    gc_init(&c, 21);
+    h = gc_batched(&c, 3, (int64_t[]){ 2, 2, 3 }, 6);
+    nn_attr drop = { .f = { 0.5 } };
+    CHECK(gc_check(&c, gc_op(&c, NN_OP_SPATIAL_DROPOUT, &h, 1, &drop), "spatial_dropout") == 0);
+}
+
+/* Large enough to split over threads: one thread and two give the same bits. */
+TEST(norm_ops_give_the_same_bits_on_two_threads) {
+    enum { B = 8, H = 64, C = 64 };
+    for (int kind = 0; kind < 2; kind++) {
+        nn_graph g = { 0 };
+        static float params[C * C + 3 * C], grads[C * C + 3 * C], grads1[C * C + 3 * C];
+        nn_rng rng;
+        nn_rng_seed(&rng, 5);
+        for (size_t i = 0; i < NN_ARRAY_LEN(params); i++) params[i] = (float)nn_rng_uniform(&rng) + 0.5f;
+        int x = nn_graph_input(&g, 2, (int64_t[]){ H, C }, "test");
+        int w = nn_graph_param(&g, 0, 2, (int64_t[]){ C, C }, true, "test");
+        int mean = nn_graph_param(&g, 1, 1, (int64_t[]){ C }, false, "test");
+        int var = nn_graph_param(&g, 2, 1, (int64_t[]){ C }, false, "test");
+        int gamma = nn_graph_param(&g, 3, 1, (int64_t[]){ C }, true, "test");
+        const size_t offsets[] = { 0, C * C, C * C + C, C * C + 2 * C };
+        for (int i = 0; i < 4; i++) g.nodes[w + i].value_off = g.nodes[w + i].grad_off = offsets[i];
+        int h = nn_graph_op(&g, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL, "test");
+        nn_attr attr = { .f = { 1e-3, 0.9 } };
+        int y = kind ? nn_graph_op(&g, NN_OP_BATCH_NORM, (int[]){ h, mean, var, gamma }, 4, &attr, "test")
+                     : nn_graph_op(&g, NN_OP_LAYER_NORM, (int[]){ h, gamma }, 2, &attr, "test");
+        int sq = nn_graph_op(&g, NN_OP_MUL, (int[]){ y, h }, 2, NULL, "test");
+        int total = nn_graph_op(&g, NN_OP_REDUCE_SUM, &sq, 1, NULL, "test");
+        CHECK(total >= 0);
+        float *arena = nn_calloc(nn_plan_graph(&g, B, true), sizeof(float));
+        nn_threads *pool = NULL;
+        CHECK(nn_threads_new(2, &pool) == NN_OK);
+        float value1 = 0;
+        for (int run = 0; run < 2; run++) {
+            nn_exec e = { &g, arena, params, grads, B, &rng, run ? pool : NULL };
+            for (int64_t i = 0; i < B * H * C; i++) nn_node_value(&e, x)[i] = (float)((i * 37 % 101) - 50) / 50.0f;
+            memset(grads, 0, sizeof grads);
+            nn_graph_forward(&e);
+            nn_graph_backward(&e);
+            if (run == 0) {
+                value1 = *nn_node_value(&e, total);
+                memcpy(grads1, grads, sizeof grads);
+            } else {
+                CHECK(*nn_node_value(&e, total) == value1);
+                CHECK(memcmp(grads1, grads, sizeof grads) == 0);
+            }
+        }
+        nn_threads_free(pool);
+        nn_free(arena);
+        nn_graph_free(&g);
+    }
+}
+
+/* ---------------------------------------------------------------- against Keras */
+
+typedef struct ref_array {
+    int ndim;
+    int64_t shape[NN_MAX_DIMS];
+    float *values;
+} ref_array;
+
+/* Reads "<tag> <ndim> <dims...>" and the values; false (file position kept) on another tag. */
+static bool read_array(FILE *f, const char *tag, ref_array *a) {
+    char word[16];
+    long pos = ftell(f);
+    if (fscanf(f, " %15s %d", word, &a->ndim) != 2 || strcmp(word, tag) != 0 || a->ndim < 0 || a->ndim > NN_MAX_DIMS) {
+        fseek(f, pos, SEEK_SET);
+        return false;
+    }
+    for (int i = 0; i < a->ndim; i++) NN_ASSERT(fscanf(f, "%lld", (long long *)&a->shape[i]) == 1);
+    int64_t size = product(a->ndim, a->shape);
+    a->values = malloc((size_t)size * sizeof(float) + 1);
+    for (int64_t i = 0; i < size; i++) NN_ASSERT(fscanf(f, "%f", &a->values[i]) == 1);
+    return true;
+}
+
+static int compare(const char *label, const float *got, const ref_array *want) {
+    int bad = 0;
+    for (int64_t i = 0, size = product(want->ndim, want->shape); i < size; i++) {
+        double w = want->values[i], g = got[i];
+        if (fabs(g - w) > 1e-5 * fabs(w) + 2e-6 && bad++ < 3) printf("  %s: value %lld is %.9g, Keras %.9g\n", label, (long long)i, g, w);
+    }
+    return bad;
+}
+
+/* A one-layer model from Keras text, built for the input's sample shape, with `weights` set. */
+static nn_model *model_with_weights(const char *text, const ref_array *in, const ref_array *weights, int nweights) {
+    nn_layer *layer = nn_layer_parse(text);
+    if (!layer) printf("  %s: %s\n", text, nn_last_error());
+    nn_model *m = layer ? nn_sequential((nn_layer *[]){ layer, NULL }) : NULL;
+    int status = m ? nn_model_build(m, in->ndim - 1, in->shape + 1) : NN_ERR_ARG;
+    CHECK(status == NN_OK && nn_model_weight_count(m) == nweights);
+    for (int i = 0; !status && i < nweights; i++) {
+        nn_tensor *w = nn_tensor_wrap(NN_FLOAT32, weights[i].ndim, weights[i].shape, weights[i].values);
+        status = nn_model_set_weight(m, nn_model_weight_name(m, i), w);
+        CHECK(status == NN_OK);
+        nn_tensor_free(w);
+    }
+    if (status) printf("  %s: %s\n", text, nn_last_error());
+    return m;
+}
+
+/* The layer's training-graph output: its ops built as the training program builds them, run
+ * forward once over `x`. */
+static float *training_forward(nn_model *m, const ref_array *x) {
+    nn_graph g = { 0 };
+    nn_builder b = { .model = m, .graph = &g, .training = true };
+    int input = nn_graph_input(&g, x->ndim - 1, x->shape + 1, "test"), output = -1;
+    CHECK(input >= 0 && m->layers[0]->def->build(m->layers[0], &b, input, &output) == NN_OK);
+    float *arena = nn_calloc(nn_plan_graph(&g, x->shape[0], false), sizeof(float));
+    nn_rng rng;
+    nn_rng_seed(&rng, RNG_SEED);
+    nn_exec e = { .graph = &g, .arena = arena, .params = m->params, .grads = m->grads, .batch = x->shape[0], .rng = &rng };
+    memcpy(nn_node_value(&e, input), x->values, (size_t)product(x->ndim, x->shape) * sizeof(float));
+    nn_graph_forward(&e);
+    size_t size = (size_t)product(x->ndim, x->shape) * sizeof(float);
+    float *y = malloc(size);
+    memcpy(y, nn_node_value(&e, output), size);
+    nn_free(arena);
+    nn_graph_free(&g);
+    return y;
+}
+
+static void check_keras_case(const char *name) {
+    char path[256], text[256], mode[16];
+    snprintf(path, sizeof path, "tests/data/norm/%s.txt", name);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    NN_ASSERT(fscanf(f, "layer %255[^\n] mode %15s", text, mode) == 2);
+    ref_array in, weights[4], expected;
+    NN_ASSERT(read_array(f, "input", &in));
+    int nweights = 0;
+    while (nweights < 4 && read_array(f, "weight", &weights[nweights])) nweights++;
+    NN_ASSERT(read_array(f, "output", &expected));
+    fclose(f);
+    nn_model *m = model_with_weights(text, &in, weights, nweights);
+    if (m && strcmp(mode, "train") == 0) {
+        float *y = training_forward(m, &in);
+        CHECK(compare(name, y, &expected) == 0);
+        free(y);
+    } else if (m) {
+        nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, in.ndim, in.shape, in.values), *y = NULL;
+        CHECK(nn_predict(m, x, NULL, &y) == NN_OK && y && y->ndim == expected.ndim);
+        if (y) CHECK(compare(name, nn_tensor_f32(y), &expected) == 0);
+        nn_tensor_free(x), nn_tensor_free(y);
+    }
+    nn_model_free(m);
+    free(in.values), free(expected.values);
+    for (int i = 0; i < nweights; i++) free(weights[i].values);
+}
+
+TEST(layer_normalization_matches_keras) {
+    const char *cases[] = { "layer_norm_2d", "layer_norm_3d_eps", "layer_norm_no_center", "layer_norm_no_scale" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(batch_normalization_matches_keras_in_both_modes) {
+    const char *cases[] = { "batch_norm_predict", "batch_norm_predict_4d", "batch_norm_train", "batch_norm_train_4d" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+/* The same batches through nn_train_on_batch: gamma and beta (SGD) and the moving statistics
+ * (updated by the training forward) end where Keras's do. */
+TEST(batch_normalization_weights_after_train_on_batch_match_keras) {
+    FILE *f = fopen("tests/data/norm/bn_train_steps.txt", "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char text[256];
+    int steps = 0;
+    NN_ASSERT(fscanf(f, "layer %255[^\n] steps %d", text, &steps) == 2 && steps > 0 && steps <= 16);
+    ref_array x[16], y[16], weights[4];
+    for (int s = 0; s < steps; s++) NN_ASSERT(read_array(f, "x", &x[s]) && read_array(f, "y", &y[s]));
+    for (int i = 0; i < 4; i++) NN_ASSERT(read_array(f, "weight", &weights[i]));
+    fclose(f);
+    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
+    CHECK(m && nn_model_build(m, x[0].ndim - 1, x[0].shape + 1) == NN_OK);
+    CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "SGD(learning_rate=0.1)", .loss = "mse" }) == NN_OK);
+    for (int s = 0; m && s < steps; s++) {
+        nn_tensor *xt = nn_tensor_wrap(NN_FLOAT32, x[s].ndim, x[s].shape, x[s].values);
+        nn_tensor *yt = nn_tensor_wrap(NN_FLOAT32, y[s].ndim, y[s].shape, y[s].values);
+        double loss;
+        CHECK(nn_train_on_batch(m, xt, yt, &loss) == NN_OK);
+        nn_tensor_free(xt), nn_tensor_free(yt);
+    }
+    const char *names[] = { "batch_normalization/gamma", "batch_normalization/beta", "batch_normalization/moving_mean",
+                            "batch_normalization/moving_variance" };
+    for (int i = 0; m && i < 4; i++) {
+        CHECK(strcmp(nn_model_weight_name(m, i), names[i]) == 0);
+        nn_tensor *w = NULL;
+        CHECK(nn_model_get_weight(m, names[i], &w) == NN_OK);
+        if (w) CHECK(compare(names[i], nn_tensor_f32(w), &weights[i]) == 0);
+        nn_tensor_free(w);
+    }
+    nn_model_free(m);
+    for (int s = 0; s < steps; s++) free(x[s].values), free(y[s].values);
+    for (int i = 0; i < 4; i++) free(weights[i].values);
+}
+
+/* ---------------------------------------------------------------- training-only layers */
+
+/* GaussianNoise and SpatialDropout change values in the training graph only; SpatialDropout
+ * keeps or drops each channel of a sample whole, scaling kept ones by 1 / (1 - rate). */
+TEST(noise_and_spatial_dropout_act_in_training_only) {
+    const char *texts[] = { "GaussianNoise(0.5)", "SpatialDropout1D(0.5)", "SpatialDropout2D(0.5)" };
+    const int64_t shapes[][4] = { { 8, 6 }, { 8, 5, 6 }, { 8, 2, 3, 6 } };
+    for (int t = 0; t < 3; t++) {
+        ref_array x = { .ndim = t + 2 };
+        memcpy(x.shape, shapes[t], sizeof shapes[t]);
+        int64_t size = product(x.ndim, x.shape), channels = 6, per_sample = size / x.shape[0] / channels;
+        x.values = malloc((size_t)size * sizeof(float));
+        for (int64_t i = 0; i < size; i++) x.values[i] = 1.0f + (float)(i % 7);
+        nn_model *m = model_with_weights(texts[t], &x, NULL, 0);
+        nn_tensor *xt = nn_tensor_wrap(NN_FLOAT32, x.ndim, x.shape, x.values), *pred = NULL;
+        CHECK(m && nn_predict(m, xt, NULL, &pred) == NN_OK);
+        CHECK(pred && memcmp(nn_tensor_f32(pred), x.values, (size_t)size * sizeof(float)) == 0);
+        float *y = m ? training_forward(m, &x) : NULL;
+        int changed = 0, dropped = 0, mixed = 0;
+        for (int64_t i = 0; y && i < size; i++) changed += y[i] != x.values[i];
+        CHECK(changed > size / 4);
+        for (int64_t s = 0; t > 0 && y && s < x.shape[0]; s++)
+            for (int64_t c = 0; c < channels; c++) {
+                int zeros = 0;
+                for (int64_t p = 0; p < per_sample; p++) {
+                    int64_t k = (s * per_sample + p) * channels + c;
+                    zeros += y[k] == 0.0f;
+                    if (y[k] != 0.0f) mixed += y[k] != 2.0f * x.values[k];
+                }
+                dropped += zeros == per_sample;
+                mixed += zeros != 0 && zeros != per_sample;
+            }
+        CHECK(mixed == 0);
+        CHECK(t == 0 || (dropped > 8 && dropped < 40));
+        free(y), free(x.values);
+        nn_tensor_free(xt), nn_tensor_free(pred);
+        nn_model_free(m);
+    }
+}
+
+/* ---------------------------------------------------------------- configs and errors */
+
+TEST(defaults_and_weights_are_keras_ones) {
+    nn_layer *bn = nn_layer_parse("BatchNormalization()");
+    CHECK(bn != NULL);
+    const nn_value *v;
+    CHECK(bn && (v = nn_value_get(&bn->config, "momentum")) && v->number == 0.99);
+    CHECK(bn && (v = nn_value_get(&bn->config, "epsilon")) && v->number == 1e-3);
+    CHECK(bn && (v = nn_value_get(&bn->config, "axis")) && v->number == -1);
+    CHECK(bn && (v = nn_value_get(&bn->config, "moving_variance_initializer")) && strcmp(v->string, "ones") == 0);
+    nn_model *m = nn_sequential((nn_layer *[]){ bn, NULL });
+    CHECK(m && nn_model_build(m, 3, (int64_t[]){ 4, 4, 3 }) == NN_OK);
+    CHECK(m && nn_model_weight_count(m) == 4);
+    nn_tensor *w = NULL;
+    CHECK(m && nn_model_get_weight(m, "batch_normalization/moving_variance", &w) == NN_OK && w && w->shape[0] == 3 &&
+          nn_tensor_f32(w)[2] == 1.0f);
+    nn_tensor_free(w);
+    CHECK(m && !m->vars[2].trainable && !m->vars[3].trainable && m->vars[0].trainable);
+    nn_model_free(m);
+    nn_layer *ln = nn_layer_parse("LayerNormalization(center=False)");
+    m = ln ? nn_sequential((nn_layer *[]){ ln, NULL }) : NULL;
+    CHECK(m && nn_model_build(m, 1, (int64_t[]){ 5 }) == NN_OK && nn_model_weight_count(m) == 1);
+    CHECK(m && strcmp(nn_model_weight_name(m, 0), "layer_normalization/gamma") == 0);
+    nn_model_free(m);
+}
+
+static void check_parse_error(const char *text, const char *message) {
+    nn_layer *l = nn_layer_parse(text);
+    CHECK(l == NULL);
+    CHECK_CONTAINS(nn_last_error(), message);
+    nn_layer_free(l);
+}
+
+TEST(option_errors_name_the_layer_and_option) {
+    check_parse_error("LayerNormalization(axis=1)", "layer 'layer_normalization' (LayerNormalization): 'axis' must be -1");
+    check_parse_error("LayerNormalization(epsilon=0)", "(LayerNormalization): 'epsilon' must be > 0");
+    check_parse_error("LayerNormalization(rms_scaling=True)", "'rms_scaling' must be False");
+    check_parse_error("LayerNormalization(center=1)", "'center' must be True or False");
+    check_parse_error("LayerNormalization(gamma_constraint='non_neg')", "'gamma_constraint' must be None");
+    check_parse_error("BatchNormalization(momentum=1.5)", "layer 'batch_normalization' (BatchNormalization): 'momentum' must be in [0, 1]");
+    check_parse_error("BatchNormalization(axis=[1, 2])", "(BatchNormalization): 'axis' must be -1");
+    check_parse_error("BatchNormalization(moving_mean_initializer='nope')", "layer 'batch_normalization' (BatchNormalization)");
+    check_parse_error("BatchNormalization(renorm=True)", "unknown argument 'renorm'");
+    check_parse_error("GaussianNoise()", "layer 'gaussian_noise' (GaussianNoise): 'stddev' must be given");
+    check_parse_error("GaussianNoise(-0.1)", "'stddev' must be >= 0");
+    check_parse_error("SpatialDropout1D(1.0)", "layer 'spatial_dropout1d' (SpatialDropout1D): 'rate' must be in [0, 1)");
+    check_parse_error("SpatialDropout2D(0.2, data_format='channels_first')", "'data_format' must be channels_last");
+}
+
+static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
+    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
+    CHECK(m != NULL);
+    CHECK(m && nn_model_build(m, ndim, shape) == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), message);
+    nn_model_free(m);
+}
+
+TEST(shape_errors_name_the_layer_and_shapes) {
+    check_build_error("SpatialDropout2D(0.1)", 2, (int64_t[]){ 5, 3 },
+                      "layer 'spatial_dropout2d' (SpatialDropout2D): expected an input of shape (batch, height, width, channels), got (None, 5, 3)");
+    check_build_error("SpatialDropout1D(0.1)", 1, (int64_t[]){ 5 },
+                      "layer 'spatial_dropout1d' (SpatialDropout1D): expected an input of shape (batch, steps, channels), got (None, 5)");
+    /* the ops' own shape rules */
+    nn_graph g = { 0 };
+    int x = nn_graph_input(&g, 1, (int64_t[]){ 6 }, "test");
+    int gamma = nn_graph_param(&g, 0, 1, (int64_t[]){ 5 }, true, "test");
+    CHECK(nn_graph_op(&g, NN_OP_LAYER_NORM, (int[]){ x, gamma }, 2, &(nn_attr){ .f = { 1e-3 } }, "ln") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'ln': layer_norm: every weight must be a vector as long as the input's last axis: (None, 6) and (5,)");
+    CHECK(nn_graph_op(&g, NN_OP_SPATIAL_DROPOUT, &x, 1, &(nn_attr){ .f = { 0.5 } }, "sd") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'sd': spatial_dropout: expected an input (batch, steps, channels) or (batch, height, width, channels), got (None, 6)");
+    nn_graph_free(&g);
+}
+
+/* A model with every new layer trains, saves and loads back with the same predictions (the
+ * moving statistics included). */
+TEST(model_with_norm_layers_trains_saves_and_loads) {
+    nn_model *m = nn_sequential((nn_layer *[]){
+        nn_layer_parse("GaussianNoise(0.1, input_shape=(6, 4, 2))"), nn_layer_parse("SpatialDropout2D(0.2)"),
+        nn_layer_parse("BatchNormalization()"), nn_layer_parse("Reshape((6, 8))"), nn_layer_parse("SpatialDropout1D(0.1)"),
+        nn_layer_parse("LayerNormalization()"), nn_layer_parse("Flatten()"), nn_layer_parse("Dense(2, activation='softmax')"),
+        NULL });
+    CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 8, 6, 4, 2 }), *y = nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 8 });
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 37 % 11) - 3) / 5.0f;
+    for (int i = 0; i < 8; i++) nn_tensor_f32(y)[i] = (float)(i % 2);
+    double first = 0, loss = 0;
+    for (int step = 0; m && step < 40; step++) {
+        CHECK(nn_train_on_batch(m, x, y, &loss) == NN_OK);
+        if (step == 0) first = loss;
+    }
+    CHECK(isfinite(loss) && loss < first);
+    nn_tensor *w = NULL;
+    CHECK(m && nn_model_get_weight(m, "batch_normalization/moving_mean", &w) == NN_OK && w && nn_tensor_f32(w)[0] != 0.0f);
+    nn_tensor_free(w);
+    const char *path = "/tmp/nn_test_norm_model.keras";
+    nn_model *loaded = NULL;
+    nn_tensor *p1 = NULL, *p2 = NULL;
+    CHECK(m && nn_model_save(m, path) == NN_OK);
+    CHECK(nn_model_load(path, &loaded) == NN_OK);
+    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK);
+    CHECK(loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
+    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
+    remove(path);
+    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m), nn_model_free(loaded);
+}
+
+int main(void) {
+    RUN_TESTS(layer_norm_gradient, batch_norm_gradient_training_and_inference, noise_and_spatial_dropout_gradients,
+              norm_ops_give_the_same_bits_on_two_threads,
+              layer_normalization_matches_keras, batch_normalization_matches_keras_in_both_modes,
+              batch_normalization_weights_after_train_on_batch_match_keras, noise_and_spatial_dropout_act_in_training_only,
+              defaults_and_weights_are_keras_ones, option_errors_name_the_layer_and_option,
+              shape_errors_name_the_layer_and_shapes, model_with_norm_layers_trains_saves_and_loads);
+}
