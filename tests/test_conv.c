@@ -10,6 +10,7 @@
 #include "../src/core/graph.h"
 #include "../src/model/model.h"
 #include "../src/ops/conv.h"
+#include "keras_ref.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -303,27 +304,6 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
 }
 
 /* ---------------------------------------------------------------- against Keras */
-
-typedef struct ref_array {
-    int ndim;
-    int64_t shape[NN_MAX_DIMS];
-    float *values;
-} ref_array;
-
-/* Reads "<tag> <ndim> <dims...>" and the values; false at end of file or on another tag. */
-static bool read_array(FILE *f, const char *tag, ref_array *a) {
-    char word[16];
-    long pos = ftell(f);
-    if (fscanf(f, " %15s %d", word, &a->ndim) != 2 || strcmp(word, tag) != 0 || a->ndim < 0 || a->ndim > NN_MAX_DIMS) {
-        fseek(f, pos, SEEK_SET);
-        return false;
-    }
-    for (int i = 0; i < a->ndim; i++) NN_ASSERT(fscanf(f, "%lld", (long long *)&a->shape[i]) == 1);
-    int64_t size = product(a->ndim, a->shape);
-    a->values = malloc((size_t)size * sizeof(float) + 1);
-    for (int64_t i = 0; i < size; i++) NN_ASSERT(fscanf(f, "%f", &a->values[i]) == 1);
-    return true;
-}
 
 /* One case of tests/data/conv: the layer built from the same text as in Keras, given Keras's
  * weights, must give Keras's output within 1e-5 relative. */

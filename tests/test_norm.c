@@ -8,6 +8,7 @@
  * trainable PARAM's gradient is compared with central differences computed in double. */
 #include "../src/core/graph.h"
 #include "../src/model/model.h"
+#include "keras_ref.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -218,27 +219,6 @@ TEST(norm_ops_give_the_same_bits_on_two_threads) {
 }
 
 /* ---------------------------------------------------------------- against Keras */
-
-typedef struct ref_array {
-    int ndim;
-    int64_t shape[NN_MAX_DIMS];
-    float *values;
-} ref_array;
-
-/* Reads "<tag> <ndim> <dims...>" and the values; false (file position kept) on another tag. */
-static bool read_array(FILE *f, const char *tag, ref_array *a) {
-    char word[16];
-    long pos = ftell(f);
-    if (fscanf(f, " %15s %d", word, &a->ndim) != 2 || strcmp(word, tag) != 0 || a->ndim < 0 || a->ndim > NN_MAX_DIMS) {
-        fseek(f, pos, SEEK_SET);
-        return false;
-    }
-    for (int i = 0; i < a->ndim; i++) NN_ASSERT(fscanf(f, "%lld", (long long *)&a->shape[i]) == 1);
-    int64_t size = product(a->ndim, a->shape);
-    a->values = malloc((size_t)size * sizeof(float) + 1);
-    for (int64_t i = 0; i < size; i++) NN_ASSERT(fscanf(f, "%f", &a->values[i]) == 1);
-    return true;
-}
 
 static int compare(const char *label, const float *got, const ref_array *want) {
     int bad = 0;
