@@ -284,6 +284,7 @@ typedef struct nn_dense_opts {
 nn_layer *nn_dense_layer(const nn_dense_opts *opts);
 #define nn_dense(...) nn_dense_layer(&(nn_dense_opts){ .units = __VA_ARGS__ })
 
+/* Keras's Activation: nn_activation("relu"). An unknown name gives a layer carrying the error. */
 typedef struct nn_activation_opts { const char *activation; const char *name; } nn_activation_opts;
 nn_layer *nn_activation_layer(const nn_activation_opts *opts);
 #define nn_activation(...) nn_activation_layer(&(nn_activation_opts){ .activation = __VA_ARGS__ })
@@ -293,6 +294,7 @@ typedef struct nn_basic_opts {
     const char *name;
     int64_t input_shape[NN_MAX_DIMS];
 } nn_basic_opts;
+/* Keras's Flatten: (None, a, b, ...) -> (None, a*b*...). */
 nn_layer *nn_flatten_layer(const nn_basic_opts *opts);
 #define nn_flatten(...) nn_flatten_layer(&(nn_basic_opts){ .reserved_ = 0, __VA_ARGS__ })
 
@@ -301,9 +303,14 @@ typedef struct nn_reshape_opts {
     const char *name;
     int64_t input_shape[NN_MAX_DIMS];
 } nn_reshape_opts;
+/* Keras's Reshape: nn_reshape({ 28, 28, 1 }). A target that does not hold the input's values
+ * fails at build, naming the layer and both shapes. */
 nn_layer *nn_reshape_layer(const nn_reshape_opts *opts);
 #define nn_reshape(...) nn_reshape_layer(&(nn_reshape_opts){ .target_shape = __VA_ARGS__ })
 
+/* Keras's Dropout: zeroes a `rate` fraction in training and scales the rest by 1/(1-rate);
+ * inactive in evaluate and predict. rate must be in [0, 1). `seed` is kept in the config as
+ * Keras's; the masks come from the model's RNG (nn_set_seed). */
 typedef struct nn_dropout_opts { double rate; const char *name; uint64_t seed; } nn_dropout_opts;
 nn_layer *nn_dropout_layer(const nn_dropout_opts *opts);
 #define nn_dropout(...) nn_dropout_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
