@@ -27,7 +27,7 @@ static nn_node *graph_push(nn_graph *g) {
         g->cap = cap;
     }
     nn_node *n = &g->nodes[g->count];
-    *n = (nn_node){ .var = -1, .grad_zero_by = -1 };
+    *n = (nn_node){ .var = -1, .grad_zero_by = -1, .mask = -1 };
     return n;
 }
 

@@ -36,6 +36,11 @@ typedef struct nn_node {
     int var;            /* PARAM: index of the model variable */
     bool needs_grad;    /* some trainable parameter lies upstream */
     bool keep;          /* read after the pass (an output): lives to the end of the plan */
+    /* The node holding this tensor's Keras mask, or -1: one value per (sample, time step), 1
+     * where the step is kept and 0 where it is masked. Set by the layer that makes the mask
+     * (Embedding with mask_zero, Masking), carried by layers that keep the time axis, read by
+     * the layers that honour it (recurrent layers, pooling over time). */
+    int mask;
     const char *where;  /* the layer that made the node, for messages (borrowed) */
     /* Planned offsets in floats: into the arena for values, grads and scratch; into the
      * parameter and gradient blocks for PARAM nodes. */

@@ -233,8 +233,22 @@ static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
             "bias_regularizer", NULL                                                                      \
     }
 
-const nn_layer_def nn_layer_conv1d = { "Conv1D", "conv1d", CONV_KEYS, CONV_KEYS, conv_configure, conv_build };
-const nn_layer_def nn_layer_conv2d = { "Conv2D", "conv2d", CONV_KEYS, CONV_KEYS, conv_configure, conv_build };
+const nn_layer_def nn_layer_conv1d = {
+    .class_name = "Conv1D",
+    .base_name = "conv1d",
+    .positional = CONV_KEYS,
+    .keys = CONV_KEYS,
+    .configure = conv_configure,
+    .build = conv_build,
+};
+const nn_layer_def nn_layer_conv2d = {
+    .class_name = "Conv2D",
+    .base_name = "conv2d",
+    .positional = CONV_KEYS,
+    .keys = CONV_KEYS,
+    .configure = conv_configure,
+    .build = conv_build,
+};
 
 /* ------------------------------------------------------------------ pooling */
 
@@ -269,12 +283,38 @@ static int pool_build(nn_layer *l, nn_builder *b, int input, int *output) {
 
 #define POOL_KEYS (const char *const[]){ "pool_size", "strides", "padding", "data_format", NULL }
 
-const nn_layer_def nn_layer_max_pooling1d = { "MaxPooling1D", "max_pooling1d", POOL_KEYS, POOL_KEYS, pool_configure, pool_build };
-const nn_layer_def nn_layer_max_pooling2d = { "MaxPooling2D", "max_pooling2d", POOL_KEYS, POOL_KEYS, pool_configure, pool_build };
-const nn_layer_def nn_layer_average_pooling1d = { "AveragePooling1D", "average_pooling1d", POOL_KEYS, POOL_KEYS,
-                                                  pool_configure, pool_build };
-const nn_layer_def nn_layer_average_pooling2d = { "AveragePooling2D", "average_pooling2d", POOL_KEYS, POOL_KEYS,
-                                                  pool_configure, pool_build };
+const nn_layer_def nn_layer_max_pooling1d = {
+    .class_name = "MaxPooling1D",
+    .base_name = "max_pooling1d",
+    .positional = POOL_KEYS,
+    .keys = POOL_KEYS,
+    .configure = pool_configure,
+    .build = pool_build,
+};
+const nn_layer_def nn_layer_max_pooling2d = {
+    .class_name = "MaxPooling2D",
+    .base_name = "max_pooling2d",
+    .positional = POOL_KEYS,
+    .keys = POOL_KEYS,
+    .configure = pool_configure,
+    .build = pool_build,
+};
+const nn_layer_def nn_layer_average_pooling1d = {
+    .class_name = "AveragePooling1D",
+    .base_name = "average_pooling1d",
+    .positional = POOL_KEYS,
+    .keys = POOL_KEYS,
+    .configure = pool_configure,
+    .build = pool_build,
+};
+const nn_layer_def nn_layer_average_pooling2d = {
+    .class_name = "AveragePooling2D",
+    .base_name = "average_pooling2d",
+    .positional = POOL_KEYS,
+    .keys = POOL_KEYS,
+    .configure = pool_configure,
+    .build = pool_build,
+};
 
 /* ------------------------------------------------------------------ global pooling */
 
@@ -307,16 +347,38 @@ static int global_pool_build(nn_layer *l, nn_builder *b, int input, int *output)
 
 #define GLOBAL_POOL_KEYS (const char *const[]){ "data_format", "keepdims", NULL }
 
-const nn_layer_def nn_layer_global_average_pooling1d = { "GlobalAveragePooling1D", "global_average_pooling1d",
-                                                         GLOBAL_POOL_KEYS, GLOBAL_POOL_KEYS, global_pool_configure,
-                                                         global_pool_build };
-const nn_layer_def nn_layer_global_average_pooling2d = { "GlobalAveragePooling2D", "global_average_pooling2d",
-                                                         GLOBAL_POOL_KEYS, GLOBAL_POOL_KEYS, global_pool_configure,
-                                                         global_pool_build };
-const nn_layer_def nn_layer_global_max_pooling1d = { "GlobalMaxPooling1D", "global_max_pooling1d", GLOBAL_POOL_KEYS,
-                                                     GLOBAL_POOL_KEYS, global_pool_configure, global_pool_build };
-const nn_layer_def nn_layer_global_max_pooling2d = { "GlobalMaxPooling2D", "global_max_pooling2d", GLOBAL_POOL_KEYS,
-                                                     GLOBAL_POOL_KEYS, global_pool_configure, global_pool_build };
+const nn_layer_def nn_layer_global_average_pooling1d = {
+    .class_name = "GlobalAveragePooling1D",
+    .base_name = "global_average_pooling1d",
+    .positional = GLOBAL_POOL_KEYS,
+    .keys = GLOBAL_POOL_KEYS,
+    .configure = global_pool_configure,
+    .build = global_pool_build,
+};
+const nn_layer_def nn_layer_global_average_pooling2d = {
+    .class_name = "GlobalAveragePooling2D",
+    .base_name = "global_average_pooling2d",
+    .positional = GLOBAL_POOL_KEYS,
+    .keys = GLOBAL_POOL_KEYS,
+    .configure = global_pool_configure,
+    .build = global_pool_build,
+};
+const nn_layer_def nn_layer_global_max_pooling1d = {
+    .class_name = "GlobalMaxPooling1D",
+    .base_name = "global_max_pooling1d",
+    .positional = GLOBAL_POOL_KEYS,
+    .keys = GLOBAL_POOL_KEYS,
+    .configure = global_pool_configure,
+    .build = global_pool_build,
+};
+const nn_layer_def nn_layer_global_max_pooling2d = {
+    .class_name = "GlobalMaxPooling2D",
+    .base_name = "global_max_pooling2d",
+    .positional = GLOBAL_POOL_KEYS,
+    .keys = GLOBAL_POOL_KEYS,
+    .configure = global_pool_configure,
+    .build = global_pool_build,
+};
 
 /* ------------------------------------------------------------------ ZeroPadding2D, Cropping2D */
 
@@ -344,14 +406,22 @@ static int pad_build(nn_layer *l, nn_builder *b, int input, int *output) {
     return add_op(b, l, NN_OP_PAD2D, &input, 1, &attr, output);
 }
 
-const nn_layer_def nn_layer_zero_padding2d = { "ZeroPadding2D", "zero_padding2d",
-                                               (const char *const[]){ "padding", "data_format", NULL },
-                                               (const char *const[]){ "padding", "data_format", NULL },
-                                               pad_configure, pad_build };
-const nn_layer_def nn_layer_cropping2d = { "Cropping2D", "cropping2d",
-                                           (const char *const[]){ "cropping", "data_format", NULL },
-                                           (const char *const[]){ "cropping", "data_format", NULL },
-                                           pad_configure, pad_build };
+const nn_layer_def nn_layer_zero_padding2d = {
+    .class_name = "ZeroPadding2D",
+    .base_name = "zero_padding2d",
+    .positional = (const char *const[]){ "padding", "data_format", NULL },
+    .keys = (const char *const[]){ "padding", "data_format", NULL },
+    .configure = pad_configure,
+    .build = pad_build,
+};
+const nn_layer_def nn_layer_cropping2d = {
+    .class_name = "Cropping2D",
+    .base_name = "cropping2d",
+    .positional = (const char *const[]){ "cropping", "data_format", NULL },
+    .keys = (const char *const[]){ "cropping", "data_format", NULL },
+    .configure = pad_configure,
+    .build = pad_build,
+};
 
 /* ------------------------------------------------------------------ UpSampling2D */
 
@@ -378,7 +448,11 @@ static int upsampling_build(nn_layer *l, nn_builder *b, int input, int *output) 
     return add_op(b, l, NN_OP_UPSAMPLE2D, &input, 1, &attr, output);
 }
 
-const nn_layer_def nn_layer_up_sampling2d = { "UpSampling2D", "up_sampling2d",
-                                              (const char *const[]){ "size", "data_format", "interpolation", NULL },
-                                              (const char *const[]){ "size", "data_format", "interpolation", NULL },
-                                              upsampling_configure, upsampling_build };
+const nn_layer_def nn_layer_up_sampling2d = {
+    .class_name = "UpSampling2D",
+    .base_name = "up_sampling2d",
+    .positional = (const char *const[]){ "size", "data_format", "interpolation", NULL },
+    .keys = (const char *const[]){ "size", "data_format", "interpolation", NULL },
+    .configure = upsampling_configure,
+    .build = upsampling_build,
+};

@@ -65,12 +65,15 @@ static int dense_build(nn_layer *l, nn_builder *b, int input, int *output) {
 }
 
 const nn_layer_def nn_layer_dense = {
-    "Dense", "dense",
-    (const char *const[]){ "units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+    .class_name = "Dense",
+    .base_name = "dense",
+    .positional = (const char *const[]){ "units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
                            "kernel_regularizer", "bias_regularizer", NULL },
-    (const char *const[]){ "units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+    .keys = (const char *const[]){ "units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
                            "kernel_regularizer", "bias_regularizer", NULL },
-    dense_configure, dense_build,
+    .configure = dense_configure,
+    .build = dense_build,
+    .propagates_mask = true,
 };
 
 /* ---------------------------------------------------------------- Activation */
@@ -82,8 +85,13 @@ static int activation_build(nn_layer *l, nn_builder *b, int input, int *output) 
 }
 
 const nn_layer_def nn_layer_activation = {
-    "Activation", "activation", (const char *const[]){ "activation", NULL },
-    (const char *const[]){ "activation", NULL }, activation_configure, activation_build,
+    .class_name = "Activation",
+    .base_name = "activation",
+    .positional = (const char *const[]){ "activation", NULL },
+    .keys = (const char *const[]){ "activation", NULL },
+    .configure = activation_configure,
+    .build = activation_build,
+    .propagates_mask = true,
 };
 
 /* ---------------------------------------------------------------- Flatten, Reshape */
@@ -112,7 +120,12 @@ static int flatten_build(nn_layer *l, nn_builder *b, int input, int *output) {
 }
 
 const nn_layer_def nn_layer_flatten = {
-    "Flatten", "flatten", NULL, (const char *const[]){ "data_format", NULL }, no_options, flatten_build,
+    .class_name = "Flatten",
+    .base_name = "flatten",
+    .positional = NULL,
+    .keys = (const char *const[]){ "data_format", NULL },
+    .configure = no_options,
+    .build = flatten_build,
 };
 
 static int reshape_configure(nn_layer *l) {
@@ -130,8 +143,12 @@ static int reshape_build(nn_layer *l, nn_builder *b, int input, int *output) {
 }
 
 const nn_layer_def nn_layer_reshape = {
-    "Reshape", "reshape", (const char *const[]){ "target_shape", NULL },
-    (const char *const[]){ "target_shape", NULL }, reshape_configure, reshape_build,
+    .class_name = "Reshape",
+    .base_name = "reshape",
+    .positional = (const char *const[]){ "target_shape", NULL },
+    .keys = (const char *const[]){ "target_shape", NULL },
+    .configure = reshape_configure,
+    .build = reshape_build,
 };
 
 /* ---------------------------------------------------------------- Dropout */
@@ -157,8 +174,13 @@ static int dropout_build(nn_layer *l, nn_builder *b, int input, int *output) {
 }
 
 const nn_layer_def nn_layer_dropout = {
-    "Dropout", "dropout", (const char *const[]){ "rate", NULL },
-    (const char *const[]){ "rate", "seed", "noise_shape", NULL }, dropout_configure, dropout_build,
+    .class_name = "Dropout",
+    .base_name = "dropout",
+    .positional = (const char *const[]){ "rate", NULL },
+    .keys = (const char *const[]){ "rate", "seed", "noise_shape", NULL },
+    .configure = dropout_configure,
+    .build = dropout_build,
+    .propagates_mask = true,
 };
 
 /* ---------------------------------------------------------------- Normalization */
@@ -193,8 +215,13 @@ static int normalization_build(nn_layer *l, nn_builder *b, int input, int *outpu
 }
 
 const nn_layer_def nn_layer_normalization = {
-    "Normalization", "normalization", (const char *const[]){ "axis", NULL },
-    (const char *const[]){ "axis", NULL }, normalization_configure, normalization_build,
+    .class_name = "Normalization",
+    .base_name = "normalization",
+    .positional = (const char *const[]){ "axis", NULL },
+    .keys = (const char *const[]){ "axis", NULL },
+    .configure = normalization_configure,
+    .build = normalization_build,
+    .propagates_mask = true,
 };
 
 /* ---------------------------------------------------------------- Rescaling */
@@ -214,6 +241,11 @@ static int rescaling_build(nn_layer *l, nn_builder *b, int input, int *output) {
 }
 
 const nn_layer_def nn_layer_rescaling = {
-    "Rescaling", "rescaling", (const char *const[]){ "scale", "offset", NULL },
-    (const char *const[]){ "scale", "offset", NULL }, rescaling_configure, rescaling_build,
+    .class_name = "Rescaling",
+    .base_name = "rescaling",
+    .positional = (const char *const[]){ "scale", "offset", NULL },
+    .keys = (const char *const[]){ "scale", "offset", NULL },
+    .configure = rescaling_configure,
+    .build = rescaling_build,
+    .propagates_mask = true,
 };

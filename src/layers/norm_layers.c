@@ -121,14 +121,17 @@ static int layer_norm_build(nn_layer *l, nn_builder *b, int input, int *output) 
 }
 
 const nn_layer_def nn_layer_layer_normalization = {
-    "LayerNormalization", "layer_normalization",
-    (const char *const[]){ "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
+    .class_name = "LayerNormalization",
+    .base_name = "layer_normalization",
+    .positional = (const char *const[]){ "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
                            "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
                            "gamma_constraint", NULL },
-    (const char *const[]){ "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
+    .keys = (const char *const[]){ "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
                            "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
                            "gamma_constraint", NULL },
-    layer_norm_configure, layer_norm_build,
+    .configure = layer_norm_configure,
+    .build = layer_norm_build,
+    .propagates_mask = true,
 };
 
 /* ------------------------------------------------------------------ BatchNormalization */
@@ -164,14 +167,17 @@ static int batch_norm_build(nn_layer *l, nn_builder *b, int input, int *output) 
 }
 
 const nn_layer_def nn_layer_batch_normalization = {
-    "BatchNormalization", "batch_normalization",
-    (const char *const[]){ "axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+    .class_name = "BatchNormalization",
+    .base_name = "batch_normalization",
+    .positional = (const char *const[]){ "axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
                            "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
                            "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", NULL },
-    (const char *const[]){ "axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
+    .keys = (const char *const[]){ "axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
                            "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
                            "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", NULL },
-    batch_norm_configure, batch_norm_build,
+    .configure = batch_norm_configure,
+    .build = batch_norm_build,
+    .propagates_mask = true,
 };
 
 /* ------------------------------------------------------------------ GaussianNoise */
@@ -199,8 +205,13 @@ static int gaussian_noise_build(nn_layer *l, nn_builder *b, int input, int *outp
 }
 
 const nn_layer_def nn_layer_gaussian_noise = {
-    "GaussianNoise", "gaussian_noise", (const char *const[]){ "stddev", "seed", NULL },
-    (const char *const[]){ "stddev", "seed", NULL }, gaussian_noise_configure, gaussian_noise_build,
+    .class_name = "GaussianNoise",
+    .base_name = "gaussian_noise",
+    .positional = (const char *const[]){ "stddev", "seed", NULL },
+    .keys = (const char *const[]){ "stddev", "seed", NULL },
+    .configure = gaussian_noise_configure,
+    .build = gaussian_noise_build,
+    .propagates_mask = true,
 };
 
 /* ------------------------------------------------------------------ SpatialDropout1D, SpatialDropout2D */
@@ -235,11 +246,19 @@ static int spatial_dropout_build(nn_layer *l, nn_builder *b, int input, int *out
 }
 
 const nn_layer_def nn_layer_spatial_dropout1d = {
-    "SpatialDropout1D", "spatial_dropout1d", (const char *const[]){ "rate", "seed", NULL },
-    (const char *const[]){ "rate", "seed", NULL }, spatial_dropout_configure, spatial_dropout_build,
+    .class_name = "SpatialDropout1D",
+    .base_name = "spatial_dropout1d",
+    .positional = (const char *const[]){ "rate", "seed", NULL },
+    .keys = (const char *const[]){ "rate", "seed", NULL },
+    .configure = spatial_dropout_configure,
+    .build = spatial_dropout_build,
 };
 
 const nn_layer_def nn_layer_spatial_dropout2d = {
-    "SpatialDropout2D", "spatial_dropout2d", (const char *const[]){ "rate", "data_format", "seed", NULL },
-    (const char *const[]){ "rate", "data_format", "seed", NULL }, spatial_dropout_configure, spatial_dropout_build,
+    .class_name = "SpatialDropout2D",
+    .base_name = "spatial_dropout2d",
+    .positional = (const char *const[]){ "rate", "data_format", "seed", NULL },
+    .keys = (const char *const[]){ "rate", "data_format", "seed", NULL },
+    .configure = spatial_dropout_configure,
+    .build = spatial_dropout_build,
 };

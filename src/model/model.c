@@ -161,6 +161,26 @@ const nn_variable *nn_model_find_var(const nn_model *m, const char *name) {
     return NULL;
 }
 
+int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs) {
+    int count = 1, status;
+    if (l->def->build_multi) {
+        count = l->def->build_multi(l, b, inputs, ninputs, outputs);
+        if (count < 0) return count;
+        NN_ASSERT(count >= 1 && count <= NN_MAX_LAYER_IO);
+    } else {
+        if (ninputs != 1)
+            return nn_error(NN_ERR_ARG, "layer '%s' (%s) takes one input, got %d", l->name, l->def->class_name, ninputs);
+        status = l->def->build(l, b, inputs[0], &outputs[0]);
+        if (status) return status;
+    }
+    const nn_node *in = &b->graph->nodes[inputs[0]];
+    for (int i = 0; l->def->propagates_mask && in->mask >= 0 && i < count; i++) {
+        nn_node *out = &b->graph->nodes[outputs[i]];
+        if (out->mask < 0 && out->ndim >= 2 && in->ndim >= 2 && out->shape[1] == in->shape[1]) out->mask = in->mask;
+    }
+    return count;
+}
+
 /* Runs every layer's build after an input node; records output shapes. */
 static int build_layers(nn_model *m, nn_builder *b, int *output) {
     char in_shape[96];
@@ -171,7 +191,12 @@ static int build_layers(nn_model *m, nn_builder *b, int *output) {
         b->layer = i;
         if (b->create) l->param_count = 0;
         nn_node_shape_str(&b->graph->nodes[node], in_shape, sizeof in_shape);
-        int status = l->def->build(l, b, node, &node);
+        int outputs[NN_MAX_LAYER_IO];
+        int status = nn_layer_build_call(l, b, &node, 1, outputs);
+        if (status > 1)
+            status = nn_error(NN_ERR_ARG, "layer '%s' (%s) returns %d tensors; a Sequential model needs layers of one output (use the functional API)",
+                              l->name, l->def->class_name, status);
+        if (status == 1) node = outputs[0], status = NN_OK;
         if (status) {
             char named[NN_NAME_SIZE + 16];
             snprintf(named, sizeof named, "layer '%s'", l->name);

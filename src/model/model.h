@@ -17,9 +17,19 @@ typedef struct nn_layer_def {
     /* Validates l->config, fills its defaults (so the saved config is complete) and sets the
      * typed fields. */
     int (*configure)(nn_layer *l);
-    /* Adds the layer's ops after `input`; *output receives the last node. */
+    /* Adds the layer's ops after `input`; *output receives the last node. For layers of one
+     * input and one output; NULL when build_multi is given. */
     int (*build)(nn_layer *l, nn_builder *b, int input, int *output);
+    /* For layers of several inputs or outputs (merging, attention, recurrent layers with
+     * return_state): adds the ops after inputs[0..ninputs-1], writes outputs[] (at most
+     * NN_MAX_LAYER_IO) and returns how many, or a negative status. */
+    int (*build_multi)(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs);
+    /* The output keeps the input's mask when it keeps its time axis (Keras's supports_masking
+     * for layers that do not change the mask). */
+    bool propagates_mask;
 } nn_layer_def;
+
+#define NN_MAX_LAYER_IO 8
 
 struct nn_layer {
     const nn_layer_def *def;
@@ -61,6 +71,12 @@ int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool r
 int nn_cfg_kernel_options(nn_layer *l);
 /* Adds the layer's activation op after `input` unless it is linear. */
 int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output);
+
+/* Builds one call of layer l on inputs (by build or build_multi), carries the input's mask to
+ * outputs that keep its time axis when the layer propagates masks, and returns the number of
+ * outputs or a negative status. Wrappers (Bidirectional, TimeDistributed) build their inner
+ * layer through it too. */
+int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs);
 
 /* The layer kinds (src/layers/core_layers.c). */
 extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten, nn_layer_reshape,
