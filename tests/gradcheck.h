@@ -1,0 +1,161 @@
+/* The gradient-check harness the op tests share: build a small graph of PARAMs and INPUTs, add
+ * the op, then gc_check appends mul-by-fixed-random-weights and reduce_sum, runs backward and
+ * compares every trainable PARAM's gradient with central differences computed in double from
+ * the op's float output.
+ *
+ * An input that needs a gradient is made by gc_spatial: a one-hot INPUT (None, batch) times a
+ * trainable PARAM (batch, size), reshaped, so the PARAM's gradient is exactly the input
+ * gradient of each sample. */
+#ifndef NN_TEST_GRADCHECK_H
+#define NN_TEST_GRADCHECK_H
+
+#include "../src/core/graph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_BATCH 3
+#define GC_STEP 1e-3
+
+typedef struct gc {
+    nn_graph graph;
+    float *params, *grads;
+    size_t nparams, cap;
+    int input_node[4];
+    float *input_values[4];
+    int ninputs;
+    nn_rng rng;
+} gc;
+
+static inline gc *gc_new(uint64_t seed) {
+    gc *c = calloc(1, sizeof *c);
+    c->cap = 1 << 14;
+    c->params = calloc(c->cap, sizeof(float));
+    c->grads = calloc(c->cap, sizeof(float));
+    nn_rng_seed(&c->rng, seed);
+    return c;
+}
+
+static inline void gc_free(gc *c) {
+    nn_graph_free(&c->graph);
+    for (int i = 0; i < c->ninputs; i++) free(c->input_values[i]);
+    free(c->params), free(c->grads), free(c);
+}
+
+static inline double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
+
+static inline int64_t product(int ndim, const int64_t *shape) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+static inline int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable) {
+    int64_t size = product(ndim, shape);
+    NN_ASSERT(c->nparams + (size_t)size <= c->cap);
+    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
+    NN_ASSERT(node >= 0);
+    c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
+    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, -1, 1);
+    c->nparams += (size_t)size;
+    return node;
+}
+
+/* A batched INPUT with `batch` samples of random values (or one-hot rows when one_hot). */
+static inline int gc_input(gc *c, int ndim, const int64_t *sample_shape, int64_t batch, bool one_hot) {
+    int64_t per_sample = product(ndim, sample_shape);
+    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
+    NN_ASSERT(node >= 0 && c->ninputs < 4);
+    float *v = calloc((size_t)(batch * per_sample), sizeof *v);
+    for (int64_t i = 0; i < batch * per_sample; i++)
+        v[i] = one_hot ? (float)(i / per_sample == i % per_sample) : (float)uniform(c, -1, 1);
+    c->input_node[c->ninputs] = node;
+    c->input_values[c->ninputs++] = v;
+    return node;
+}
+
+static inline int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
+    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
+    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
+    NN_ASSERT(node >= 0);
+    return node;
+}
+
+/* A (None, shape...) value whose gradient is checked, as the header says. With `distinct`, the
+ * values are a shuffled ladder 0.01 apart, so no perturbation changes which one is a maximum. */
+static inline int gc_spatial(gc *c, int ndim, const int64_t *shape, bool distinct) {
+    int64_t size = product(ndim, shape);
+    int onehot = gc_input(c, 1, (int64_t[]){ GC_BATCH }, GC_BATCH, true);
+    int p = gc_param(c, 2, (int64_t[]){ GC_BATCH, size }, true);
+    float *v = c->params + c->graph.nodes[p].value_off;
+    for (int64_t i = 0; distinct && i < GC_BATCH * size; i++) v[i] = (float)(0.01 * (double)(i - GC_BATCH * size / 2));
+    for (int64_t i = GC_BATCH * size - 1; distinct && i > 0; i--) {
+        int64_t j = (int64_t)(nn_rng_uniform(&c->rng) * (double)(i + 1));
+        float t = v[i];
+        v[i] = v[j], v[j] = t;
+    }
+    int x = gc_op(c, NN_OP_MATMUL, (int[]){ onehot, p }, 2, NULL);
+    nn_attr reshape = { .ndim = ndim };
+    memcpy(reshape.shape, shape, (size_t)ndim * sizeof *shape);
+    return gc_op(c, NN_OP_RESHAPE, &x, 1, &reshape);
+}
+
+static inline void gc_forward(gc *c, const nn_exec *e) {
+    for (int i = 0; i < c->ninputs; i++)
+        memcpy(nn_node_value(e, c->input_node[i]), c->input_values[i],
+               (size_t)nn_node_size(e, &c->graph.nodes[c->input_node[i]]) * sizeof(float));
+    nn_graph_forward(e);
+}
+
+static inline double gc_objective(const nn_exec *e, int out, int weight) {
+    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
+    double sum = 0.0;
+    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
+    return sum;
+}
+
+/* Finishes the graph after `out`, runs it and checks every trainable parameter's gradient.
+ * Returns the number of mismatches (each printed). */
+static inline int gc_check(gc *c, int out, const char *label) {
+    const nn_node *o = &c->graph.nodes[out];
+    int weight = gc_input(c, o->ndim - 1, o->shape + 1, GC_BATCH, false);
+    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
+    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
+    size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
+    float *arena = nn_calloc(arena_size, sizeof(float));
+    nn_rng rng;
+    nn_exec e = { &c->graph, arena, c->params, c->grads, GC_BATCH, &rng, NULL };
+    gc_forward(c, &e);
+    memset(c->grads, 0, c->cap * sizeof(float));
+    nn_graph_backward(&e);
+    int bad = 0, checked = 0;
+    for (int n = 0; n < c->graph.count; n++) {
+        const nn_node *p = &c->graph.nodes[n];
+        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
+        float *v = c->params + p->value_off;
+        for (int64_t i = 0; i < p->inner; i++) {
+            float saved = v[i];
+            v[i] = (float)(saved + GC_STEP);
+            double x_plus = v[i];
+            gc_forward(c, &e);
+            double f_plus = gc_objective(&e, out, weight);
+            v[i] = (float)(saved - GC_STEP);
+            double x_minus = v[i];
+            gc_forward(c, &e);
+            double f_minus = gc_objective(&e, out, weight);
+            v[i] = saved;
+            double numeric = (f_plus - f_minus) / (x_plus - x_minus), analytic = c->grads[p->grad_off + (size_t)i];
+            checked++;
+            if (fabs(numeric - analytic) > 1e-3 * fmax(fabs(numeric), fabs(analytic)) + 2e-4 && bad++ < 5)
+                printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
+                       analytic, numeric);
+        }
+    }
+    if (checked == 0) printf("  %s: no gradient checked\n", label);
+    nn_free(arena);
+    return checked ? bad : 1;
+}
+
+#endif
