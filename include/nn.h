@@ -149,6 +149,17 @@ int nn_csv_load(const char *path, const nn_csv_opts *opts, nn_dataset **out);
 /* A dataset over x (N, ...) and y (N, ...) (y may be NULL for unlabelled data). Takes ownership
  * of both tensors, also on failure. Fails if the first dimensions differ. */
 nn_dataset *nn_dataset_new(nn_tensor *x, nn_tensor *y);
+/* A dataset for a model of several inputs or outputs: NULL-terminated lists of input arrays
+ * (in the model's input order) and target arrays (one per output; the list may be NULL for
+ * unlabelled data), all with the same first dimension. Takes ownership of every tensor, also
+ * on failure. nn_dataset_x and nn_dataset_y give the first of each. */
+nn_dataset *nn_dataset_new_multi(nn_tensor *const *inputs, nn_tensor *const *targets);
+/* How many input and target arrays the dataset holds, and the i-th of each (borrowed; NULL
+ * out of range). */
+int nn_dataset_input_count(const nn_dataset *d);
+int nn_dataset_target_count(const nn_dataset *d);
+const nn_tensor *nn_dataset_input(const nn_dataset *d, int i);
+const nn_tensor *nn_dataset_target(const nn_dataset *d, int i);
 /* Frees the dataset and the tensors it owns. NULL is a no-op. */
 void nn_dataset_free(nn_dataset *d);
 /* Borrowed views of the dataset's arrays (y is NULL for an unlabelled dataset). */
@@ -362,6 +373,32 @@ nn_layer *nn_average_pooling2d_layer(const nn_pool2d_opts *opts);
 #define nn_max_pooling2d(...) nn_max_pooling2d_layer(&(nn_pool2d_opts){ .reserved_ = 0, __VA_ARGS__ })
 #define nn_average_pooling2d(...) nn_average_pooling2d_layer(&(nn_pool2d_opts){ .reserved_ = 0, __VA_ARGS__ })
 
+/* Merge layers for the functional API, called on two or more symbols with nn_call_many: Add,
+ * Subtract (exactly two), Multiply, Average, Maximum, Minimum (shapes must be equal) and
+ * Concatenate (along `axis`, default -1; other axes must match). */
+typedef struct nn_merge_opts {
+    int reserved_;
+    const char *name;
+    int axis;         /* Concatenate only; 0 = Keras's default -1 (the batch axis cannot be chosen) */
+} nn_merge_opts;
+nn_layer *nn_merge_layer(const char *class_name, const nn_merge_opts *opts);
+#define nn_add(...) nn_merge_layer("Add", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_subtract(...) nn_merge_layer("Subtract", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_multiply(...) nn_merge_layer("Multiply", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_average(...) nn_merge_layer("Average", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_maximum(...) nn_merge_layer("Maximum", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_minimum(...) nn_merge_layer("Minimum", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+#define nn_concatenate(...) nn_merge_layer("Concatenate", &(nn_merge_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+/* Keras's Permute: nn_permute({ 2, 1 }) swaps the two axes after the batch (dims count from 1). */
+typedef struct nn_permute_opts { int64_t dims[NN_MAX_DIMS]; const char *name; } nn_permute_opts;
+nn_layer *nn_permute_layer(const nn_permute_opts *opts);
+#define nn_permute(...) nn_permute_layer(&(nn_permute_opts){ .dims = __VA_ARGS__ })
+/* Keras's RepeatVector: (None, d) -> (None, n, d). */
+typedef struct nn_repeat_vector_opts { int64_t n; const char *name; } nn_repeat_vector_opts;
+nn_layer *nn_repeat_vector_layer(const nn_repeat_vector_opts *opts);
+#define nn_repeat_vector(...) nn_repeat_vector_layer(&(nn_repeat_vector_opts){ .n = __VA_ARGS__ })
+
 /* Frees a layer not handed to a model (a model owns and frees its layers). */
 void nn_layer_free(nn_layer *layer);
 
@@ -381,6 +418,48 @@ void nn_model_free(nn_model *m);
 /* Appends a layer (Keras's Sequential.add). Takes ownership of the layer. Before compile. */
 int nn_model_add(nn_model *m, nn_layer *layer);
 
+/* ---- the functional API: models that are any graph of layers
+ *
+ *     nn_symbol *image = nn_input({ 28, 28, 1 }, .name = "image");
+ *     nn_symbol *x = nn_call(nn_conv2d(16, { 3 }, .activation = "relu"), image);
+ *     x = nn_call(nn_flatten(), x);
+ *     nn_symbol *extra = nn_input({ 4 });
+ *     x = nn_call_many(nn_concatenate(), (nn_symbol *[]){ x, extra, NULL });
+ *     nn_symbol *out = nn_call(nn_dense(10, .activation = "softmax"), x);
+ *     nn_model *m = nn_model_new((nn_symbol *[]){ image, extra, NULL }, (nn_symbol *[]){ out, NULL }, NULL);
+ *
+ * A symbol (Keras's KerasTensor) stands for a layer's output in the graph being described; it
+ * belongs to its layer. Calling one layer several times shares its weights. Errors (a bad
+ * layer option, a NULL input) travel with the symbols and are reported by nn_model_new, which
+ * also checks every shape, naming the layer and the shapes. */
+typedef struct nn_symbol nn_symbol;
+
+typedef struct nn_input_opts {
+    int64_t shape[NN_MAX_DIMS];  /* without the batch dimension; 0-terminated */
+    const char *name;            /* NULL = "input_layer", "input_layer_1", ... */
+} nn_input_opts;
+/* Keras's Input: a new InputLayer and its symbol. NULL only when out of memory. */
+nn_symbol *nn_input_layer(const nn_input_opts *opts);
+#define nn_input(...) nn_input_layer(&(nn_input_opts){ .shape = __VA_ARGS__ })
+/* Calls a layer on one symbol (nn_call) or on a NULL-terminated list (nn_call_many: merge
+ * layers, attention's query and value) and returns its first output. The layer is taken over
+ * by the model built from it. NULL only when layer is NULL. */
+nn_symbol *nn_call(nn_layer *layer, nn_symbol *input);
+nn_symbol *nn_call_many(nn_layer *layer, nn_symbol *const *inputs);
+/* Output i of the call that returned `first` (a recurrent layer with return_state returns the
+ * sequence, then its states), or a symbol carrying an error if there is no such output. */
+nn_symbol *nn_call_output(nn_symbol *first, int i);
+/* A model from NULL-terminated lists of input symbols (from nn_input) and output symbols;
+ * name NULL = "functional". Takes ownership of every layer between them, also on failure
+ * (layers not on a path from the inputs to the outputs stay the caller's). The model is built
+ * at once (shapes checked, weights initialized). NULL with a message naming the layer on: an
+ * error carried by a symbol, an output that does not depend only on the given inputs, a layer
+ * already owned by another model, a shape that does not fit. */
+nn_model *nn_model_new(nn_symbol *const *inputs, nn_symbol *const *outputs, const char *name);
+/* Number of model inputs and outputs (1 and 1 for Sequential). */
+int nn_model_input_count(const nn_model *m);
+int nn_model_output_count(const nn_model *m);
+
 typedef struct nn_optimizer nn_optimizer;
 typedef struct nn_loss nn_loss;
 
@@ -390,6 +469,12 @@ typedef struct nn_compile_opts {
     const char *loss;             /* a name or a call: "binary_crossentropy" */
     nn_loss *loss_obj;            /* or a typed loss (taken over by compile) */
     const char *const *metrics;   /* NULL-terminated names: "accuracy", "auc", ... */
+    /* Models of several outputs: one loss name per output, in output order (NULL-terminated),
+     * instead of `loss` (which, given alone, applies to every output as in Keras), and the
+     * weights of their sum (NULL = all 1). `metrics` apply to every output and are logged as
+     * "<output layer>_<metric>", the losses as "<output layer>_loss" beside the total "loss". */
+    const char *const *losses;
+    const double *loss_weights;
 } nn_compile_opts;
 /* Builds the model (input shape from the first layer's input_shape, or left for fit to infer
  * from the data), the training and inference graphs and their memory plan. Errors name the
@@ -435,6 +520,10 @@ typedef struct nn_predict_opts { int batch_size; } nn_predict_opts;
  * caller. Builds the model from x if needed; on a built model it only reads the model, so
  * several threads may predict with one model at once. */
 int nn_predict(nn_model *m, const nn_tensor *x, const nn_predict_opts *opts, nn_tensor **out);
+/* nn_predict for models of several inputs or outputs: inputs is a NULL-terminated list in the
+ * model's input order; outs[0..nn_model_output_count - 1] receive new tensors (owned by the
+ * caller; all NULL on failure). */
+int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predict_opts *opts, nn_tensor **outs);
 
 /* A predictor runs a built model's inference with its own memory, so each thread can predict
  * with its own predictor over one shared model, and a call allocates nothing. The model's
@@ -445,7 +534,10 @@ int nn_predictor_new(nn_model *m, int64_t max_batch, nn_predictor **out);
 /* Outputs for n samples: x holds n * (input size) float32 values, out receives n * (output
  * size). Fails if n is outside 1..max_batch. No allocation. */
 int nn_predictor_run(nn_predictor *p, const float *x, int64_t n, float *out);
-/* Values per sample of the model's input and output. */
+/* The same for models of several inputs or outputs: xs[i] holds input i's n samples, outs[o]
+ * receives output o's. */
+int nn_predictor_run_multi(nn_predictor *p, const float *const *xs, int64_t n, float *const *outs);
+/* Values per sample of the model's first input and first output. */
 int64_t nn_predictor_input_size(const nn_predictor *p);
 int64_t nn_predictor_output_size(const nn_predictor *p);
 void nn_predictor_free(nn_predictor *p);

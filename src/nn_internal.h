@@ -211,17 +211,19 @@ nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape
 /* ------------------------------------------------------------ batches (data/batches.c) */
 /* Rows of x, y (and per-sample weights) to feed a model: sample i of a pass is row
  * offset + index[i] (offset + i without an index) of the arrays, in any dtype. */
+#define NN_MAX_DATASET_ARRAYS 8
+#define NN_MAX_FEED_ARRAYS (2 * NN_MAX_DATASET_ARRAYS)
 typedef struct nn_feed {
-    const nn_tensor *x, *y;   /* y may be NULL */
+    const nn_tensor *arrays[NN_MAX_FEED_ARRAYS]; /* the model's inputs, then its targets if any */
+    int count;
     const float *w;           /* one weight per row, or NULL (weights of 1) */
     int64_t offset;
     const int64_t *index;
 } nn_feed;
 
-/* Copies samples [start, start + n) into float32 batch buffers: x (n, x inner), y (n, y inner)
- * when y_out is not NULL, w (n, w_inner) when w_out is not NULL. No allocation. */
-void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *x_out, float *y_out, float *w_out,
-                    int64_t w_inner);
+/* Copies samples [start, start + n) of each array into its float32 batch buffer outs[i]
+ * (n, inner), and weights into w_out (n, w_inner) when w_out is not NULL. No allocation. */
+void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *const *outs, float *w_out, int64_t w_inner);
 
 /* A background thread that gathers the next batches while the model computes the current one.
  * Used when a batch is large enough for the hand-over to pay (nn_prefetch_worthwhile). */
@@ -233,7 +235,7 @@ int nn_prefetch_new(const nn_feed *f, int64_t batch, int64_t w_inner, nn_prefetc
  * pass's last batch is taken). */
 void nn_prefetch_begin(nn_prefetcher *p, int64_t count);
 /* Waits for batch `step` of the pass and copies it into the buffers (as nn_feed_gather). */
-void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out);
+void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *const *outs, float *w_out);
 void nn_prefetch_free(nn_prefetcher *p);
 
 /* As nn_tensor_new, with the data left unset: for readers that fill every element. */

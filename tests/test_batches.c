@@ -39,14 +39,14 @@ TEST(gather_converts_every_dtype_and_follows_the_index) {
     nn_tensor *y = nn_tensor_wrap(NN_INT64, 1, (int64_t[]){ 2 }, labels);
     float w[2] = { 0.5f, 2.0f };
     int64_t index[2] = { 1, 0 };
-    nn_feed f = { x, y, w, 0, index };
+    nn_feed f = { { x, y }, 2, w, 0, index };
     float xo[6], yo[2], wo[4];
-    nn_feed_gather(&f, 0, 2, xo, yo, wo, 2);
+    nn_feed_gather(&f, 0, 2, (float *[]){ xo, yo }, wo, 2);
     CHECK(xo[0] == 250 && xo[2] == 252 && xo[3] == 0 && xo[5] == 2);
     CHECK(yo[0] == -3 && yo[1] == 5);
     CHECK(wo[0] == 2.0f && wo[1] == 2.0f && wo[2] == 0.5f);
-    nn_feed g = { x, NULL, NULL, 1, NULL }; /* offset 1: the second row first */
-    nn_feed_gather(&g, 0, 1, xo, NULL, NULL, 0);
+    nn_feed g = { { x }, 1, NULL, 1, NULL }; /* offset 1: the second row first */
+    nn_feed_gather(&g, 0, 1, (float *[]){ xo }, NULL, 0);
     CHECK(xo[0] == 250);
     nn_tensor_free(x), nn_tensor_free(y);
 }
@@ -56,7 +56,7 @@ TEST(prefetched_batches_equal_gathered_ones) {
     fill(x, y);
     int64_t index[300];
     for (int i = 0; i < 300; i++) index[i] = (i * 7) % 300;
-    nn_feed f = { x, y, NULL, 0, index };
+    nn_feed f = { { x, y }, 2, NULL, 0, index };
     CHECK(nn_prefetch_worthwhile(&f, 128));
     nn_prefetcher *p = NULL;
     CHECK(nn_prefetch_new(&f, 128, 1, &p) == NN_OK);
@@ -65,8 +65,8 @@ TEST(prefetched_batches_equal_gathered_ones) {
         nn_prefetch_begin(p, 300);
         for (int64_t step = 0; step < 3; step++) {
             int64_t n = step < 2 ? 128 : 300 - 256;
-            nn_prefetch_take(p, step, xa, ya, wa);
-            nn_feed_gather(&f, step * 128, n, xb, yb, wb, 1);
+            nn_prefetch_take(p, step, (float *[]){ xa, ya }, wa);
+            nn_feed_gather(&f, step * 128, n, (float *[]){ xb, yb }, wb, 1);
             CHECK(memcmp(xa, xb, (size_t)(n * 700) * sizeof(float)) == 0);
             CHECK(memcmp(ya, yb, (size_t)n * sizeof(float)) == 0);
             CHECK(memcmp(wa, wb, (size_t)n * sizeof(float)) == 0);

@@ -441,7 +441,7 @@ TEST(dataset_new_checks_first_dimensions) {
     CHECK(nn_dataset_new(NULL, nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 3 })) == NULL);
     CHECK_CONTAINS(nn_last_error(), "x is NULL");
     CHECK(nn_dataset_new(nn_tensor_new(NN_FLOAT32, 0, NULL), NULL) == NULL);
-    CHECK_CONTAINS(nn_last_error(), "x () and y None need a first (samples) dimension");
+    CHECK_CONTAINS(nn_last_error(), "nn_dataset_new: x of shape () needs a first (samples) dimension");
 
     nn_dataset *d = nn_dataset_new(nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 4, 2, 2 }),
                                    nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 4 }));

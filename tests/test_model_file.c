@@ -535,8 +535,10 @@ TEST(test_load_crafted_files) {
     CHECK_CONTAINS(load_error(path), "JSON: ");
     write_crafted(path, "{\"format\":\"keras\",\"tensors\":[]}", NULL, 0);
     CHECK_CONTAINS(load_error(path), "format is 'keras', expected 'nn'");
+    write_crafted(path, "{\"format\":\"nn\",\"tensors\":[],\"model\":{\"class_name\":\"Subclassed\",\"config\":{}}}", NULL, 0);
+    CHECK_CONTAINS(load_error(path), "model class 'Subclassed' is not supported (Sequential or Functional)");
     write_crafted(path, "{\"format\":\"nn\",\"tensors\":[],\"model\":{\"class_name\":\"Functional\",\"config\":{}}}", NULL, 0);
-    CHECK_CONTAINS(load_error(path), "model class 'Functional' is not supported (only Sequential)");
+    CHECK_CONTAINS(load_error(path), "model config: 'name' must be a string");
     write_crafted(path, "{\"format\":\"nn\",\"tensors\":[],\"model\":{\"class_name\":\"Sequential\",\"config\":{\"name\":\"m\",\"layers\":[],\"build_input_shape\":[null,2]}}}", NULL, 0);
     CHECK_CONTAINS(load_error(path), "model 'm' has no layers");
 }

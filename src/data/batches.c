@@ -21,13 +21,13 @@ static void copy_row(float *dst, const nn_tensor *t, int64_t row, int64_t inner)
     }
 }
 
-void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *x_out, float *y_out, float *w_out,
-                    int64_t w_inner) {
-    int64_t x_inner = row_inner(f->x), y_inner = f->y ? row_inner(f->y) : 0;
+void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *const *outs, float *w_out, int64_t w_inner) {
+    int64_t inner[NN_MAX_FEED_ARRAYS];
+    for (int a = 0; a < f->count; a++) inner[a] = row_inner(f->arrays[a]);
     for (int64_t i = 0; i < n; i++) {
         int64_t row = f->offset + (f->index ? f->index[start + i] : start + i);
-        copy_row(x_out + i * x_inner, f->x, row, x_inner);
-        if (y_out) copy_row(y_out + i * y_inner, f->y, row, y_inner);
+        for (int a = 0; a < f->count; a++)
+            if (outs[a]) copy_row(outs[a] + i * inner[a], f->arrays[a], row, inner[a]);
         for (int64_t k = 0; w_out && k < w_inner; k++) w_out[i * w_inner + k] = f->w ? f->w[row] : 1.0f;
     }
 }
@@ -40,13 +40,13 @@ void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *x_out, fl
 enum { SLOTS = 2 };
 
 typedef struct slot {
-    float *x, *y, *w;
+    float *arrays[NN_MAX_FEED_ARRAYS], *w;
     int64_t step;      /* the batch it holds, -1 when free */
 } slot;
 
 struct nn_prefetcher {
     nn_feed feed;
-    int64_t batch, w_inner, x_inner, y_inner;
+    int64_t batch, w_inner, inner[NN_MAX_FEED_ARRAYS];
     slot slots[SLOTS];
     int64_t count, next_step, steps; /* the current pass */
     bool stop;
@@ -56,7 +56,8 @@ struct nn_prefetcher {
 };
 
 bool nn_prefetch_worthwhile(const nn_feed *f, int64_t batch) {
-    int64_t per_sample = row_inner(f->x) + (f->y ? row_inner(f->y) : 0);
+    int64_t per_sample = 0;
+    for (int a = 0; a < f->count; a++) per_sample += row_inner(f->arrays[a]);
     return batch * per_sample * (int64_t)sizeof(float) >= PREFETCH_MIN_BYTES;
 }
 
@@ -82,13 +83,20 @@ static void *prefetch_worker(void *arg) {
         if (p->stop) break;
         int64_t step = p->next_step++;
         pthread_mutex_unlock(&p->lock);
-        nn_feed_gather(&p->feed, step * p->batch, batch_rows(p, step), target->x, target->y, target->w, p->w_inner);
+        nn_feed_gather(&p->feed, step * p->batch, batch_rows(p, step), target->arrays, target->w, p->w_inner);
         pthread_mutex_lock(&p->lock);
         target->step = step;
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+static void free_slots(nn_prefetcher *p) {
+    for (int i = 0; i < SLOTS; i++) {
+        for (int a = 0; a < p->feed.count; a++) nn_free(p->slots[i].arrays[a]);
+        nn_free(p->slots[i].w);
+    }
 }
 
 void nn_prefetch_free(nn_prefetcher *p) {
@@ -100,7 +108,7 @@ void nn_prefetch_free(nn_prefetcher *p) {
     pthread_join(p->thread, NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->changed);
-    for (int i = 0; i < SLOTS; i++) nn_free(p->slots[i].x), nn_free(p->slots[i].y), nn_free(p->slots[i].w);
+    free_slots(p);
     nn_free(p);
 }
 
@@ -108,15 +116,17 @@ int nn_prefetch_new(const nn_feed *f, int64_t batch, int64_t w_inner, nn_prefetc
     *out = NULL;
     nn_prefetcher *p = nn_calloc(1, sizeof *p);
     if (!p) return NN_ERR_NOMEM;
-    *p = (nn_prefetcher){ .feed = *f, .batch = batch, .w_inner = w_inner, .x_inner = row_inner(f->x),
-                          .y_inner = f->y ? row_inner(f->y) : 0 };
+    *p = (nn_prefetcher){ .feed = *f, .batch = batch, .w_inner = w_inner };
     bool ok = true;
     for (int i = 0; i < SLOTS; i++) {
         p->slots[i].step = -1;
-        p->slots[i].x = nn_calloc((size_t)(batch * p->x_inner) + 1, sizeof(float));
-        p->slots[i].y = nn_calloc((size_t)(batch * p->y_inner) + 1, sizeof(float));
+        for (int a = 0; a < f->count; a++) {
+            p->inner[a] = row_inner(f->arrays[a]);
+            p->slots[i].arrays[a] = nn_calloc((size_t)(batch * p->inner[a]) + 1, sizeof(float));
+            ok = ok && p->slots[i].arrays[a];
+        }
         p->slots[i].w = nn_calloc((size_t)(batch * w_inner) + 1, sizeof(float));
-        ok = ok && p->slots[i].x && p->slots[i].y && p->slots[i].w;
+        ok = ok && p->slots[i].w;
     }
     if (ok && pthread_mutex_init(&p->lock, NULL) == 0) {
         if (pthread_cond_init(&p->changed, NULL) == 0) {
@@ -128,7 +138,7 @@ int nn_prefetch_new(const nn_feed *f, int64_t batch, int64_t w_inner, nn_prefetc
         }
         pthread_mutex_destroy(&p->lock);
     }
-    for (int i = 0; i < SLOTS; i++) nn_free(p->slots[i].x), nn_free(p->slots[i].y), nn_free(p->slots[i].w);
+    free_slots(p);
     nn_free(p);
     return ok ? nn_error(NN_ERR_NOMEM, "cannot start the prefetch thread") : NN_ERR_NOMEM;
 }
@@ -143,14 +153,14 @@ void nn_prefetch_begin(nn_prefetcher *p, int64_t count) {
     pthread_mutex_unlock(&p->lock);
 }
 
-void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *x_out, float *y_out, float *w_out) {
+void nn_prefetch_take(nn_prefetcher *p, int64_t step, float *const *outs, float *w_out) {
     slot *s = &p->slots[step % SLOTS];
     pthread_mutex_lock(&p->lock);
     while (s->step != step) pthread_cond_wait(&p->changed, &p->lock);
     pthread_mutex_unlock(&p->lock);
     int64_t n = batch_rows(p, step);
-    memcpy(x_out, s->x, (size_t)(n * p->x_inner) * sizeof(float));
-    if (y_out) memcpy(y_out, s->y, (size_t)(n * p->y_inner) * sizeof(float));
+    for (int a = 0; a < p->feed.count; a++)
+        if (outs[a]) memcpy(outs[a], s->arrays[a], (size_t)(n * p->inner[a]) * sizeof(float));
     if (w_out) memcpy(w_out, s->w, (size_t)(n * p->w_inner) * sizeof(float));
     pthread_mutex_lock(&p->lock);
     s->step = -1;

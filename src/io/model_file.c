@@ -115,26 +115,125 @@ static int shape_value(int ndim, const int64_t *shape, bool with_batch, nn_value
     return status;
 }
 
+/* Keras's reference to a tensor: [layer name, node index, tensor index]. */
+static int history_value(const nn_model *m, nn_model_ref ref, nn_value *out) {
+    nn_value name = { NN_VALUE_NULL };
+    int status = nn_value_list_new(out);
+    if (!status) status = nn_value_string(&name, m->layers[m->nodes[ref.node].layer]->name);
+    if (!status) status = nn_value_list_push(out, name);
+    else nn_value_clear(&name);
+    if (!status) status = nn_value_list_push(out, nn_value_number(nn_model_keras_node_index(m, ref.node)));
+    if (!status) status = nn_value_list_push(out, nn_value_number(ref.index));
+    return status;
+}
+
+/* {"class_name": "__keras_tensor__", "config": {"dtype": "float32", "keras_history": [...]}} */
+static int keras_tensor_value(const nn_model *m, nn_model_ref ref, nn_value *out) {
+    nn_value config = { NN_VALUE_NULL }, history = { NN_VALUE_NULL };
+    int status = nn_value_dict_new(out);
+    put_string(out, "class_name", "__keras_tensor__", &status);
+    if (!status) status = nn_value_dict_new(&config);
+    put_string(&config, "dtype", "float32", &status);
+    if (!status) status = history_value(m, ref, &history);
+    put(&config, "keras_history", history, &status);
+    put(out, "config", config, &status);
+    return status;
+}
+
+/* A call's inputs as Keras's node args: [tensor] for one input, [[tensors...]] for several. */
+static int node_value(const nn_model *m, const nn_model_node *node, nn_value *out) {
+    nn_value args = { NN_VALUE_NULL }, list = { NN_VALUE_NULL }, kwargs = { NN_VALUE_NULL };
+    int status = nn_value_dict_new(out);
+    if (!status) status = nn_value_list_new(&args);
+    if (!status) status = nn_value_list_new(&list);
+    for (int i = 0; i < node->ninputs && !status; i++) {
+        nn_value tensor = { NN_VALUE_NULL };
+        status = keras_tensor_value(m, node->inputs[i], &tensor);
+        if (!status) status = nn_value_list_push(node->ninputs == 1 ? &args : &list, tensor);
+        else nn_value_clear(&tensor);
+    }
+    if (!status && node->ninputs > 1) status = nn_value_list_push(&args, list);
+    else nn_value_clear(&list);
+    put(out, "args", args, &status);
+    if (!status) status = nn_value_dict_new(&kwargs);
+    put(out, "kwargs", kwargs, &status);
+    return status;
+}
+
+static int inbound_nodes_value(const nn_model *m, int layer, nn_value *out) {
+    int status = nn_value_list_new(out);
+    for (int rank = 0; !status; rank++) { /* the layer's calls in Keras's node order */
+        int k = 0;
+        while (k < m->nnodes && !(m->nodes[k].layer == layer && nn_model_keras_node_index(m, k) == rank)) k++;
+        if (k == m->nnodes) break;
+        if (m->layers[layer]->def == &nn_layer_input) continue;
+        nn_value node = { NN_VALUE_NULL };
+        status = node_value(m, &m->nodes[k], &node);
+        if (!status) status = nn_value_list_push(out, node);
+        else nn_value_clear(&node);
+    }
+    return status;
+}
+
+static int refs_value(const nn_model *m, const nn_model_ref *refs, int count, nn_value *out) {
+    int status = nn_value_list_new(out);
+    for (int i = 0; i < count && !status; i++) {
+        nn_value ref = { NN_VALUE_NULL };
+        status = history_value(m, refs[i], &ref);
+        if (!status) status = nn_value_list_push(out, ref);
+        else nn_value_clear(&ref);
+    }
+    return status;
+}
+
 static int model_value(const nn_model *m, nn_value *out) {
     nn_value config = { NN_VALUE_NULL }, layers = { NN_VALUE_NULL }, shape = { NN_VALUE_NULL };
     int status = nn_value_dict_new(out);
     if (!status) status = nn_value_dict_new(&config);
     if (!status) status = nn_value_list_new(&layers);
     for (int i = 0; i < m->nlayers && !status; i++) {
-        nn_value layer = { NN_VALUE_NULL }, layer_config = { NN_VALUE_NULL };
+        nn_value layer = { NN_VALUE_NULL }, layer_config = { NN_VALUE_NULL }, inbound = { NN_VALUE_NULL };
         status = nn_value_dict_new(&layer);
         put_string(&layer, "class_name", m->layers[i]->def->class_name, &status);
         if (!status) status = nn_value_copy(&layer_config, &m->layers[i]->config);
         put(&layer, "config", layer_config, &status);
+        if (m->functional) {
+            put_string(&layer, "name", m->layers[i]->name, &status);
+            if (!status) status = inbound_nodes_value(m, i, &inbound);
+            put(&layer, "inbound_nodes", inbound, &status);
+        }
         if (status) nn_value_clear(&layer);
         else status = nn_value_list_push(&layers, layer);
     }
-    if (!status) status = shape_value(m->input_ndim, m->input_shape, true, &shape);
     put_string(&config, "name", m->name, &status);
     put(&config, "layers", layers, &status);
-    put(&config, "build_input_shape", shape, &status);
-    put_string(out, "class_name", "Sequential", &status);
+    if (m->functional) {
+        nn_value inputs = { NN_VALUE_NULL }, outputs = { NN_VALUE_NULL };
+        nn_model_ref input_refs[NN_MAX_MODEL_IO];
+        for (int i = 0; i < m->ninputs; i++) input_refs[i] = (nn_model_ref){ m->inputs[i], 0 };
+        if (!status) status = refs_value(m, input_refs, m->ninputs, &inputs);
+        put(&config, "input_layers", inputs, &status);
+        if (!status) status = refs_value(m, m->outputs, m->noutputs, &outputs);
+        put(&config, "output_layers", outputs, &status);
+    } else {
+        if (!status) status = shape_value(m->input_ndim, m->input_shape, true, &shape);
+        put(&config, "build_input_shape", shape, &status);
+    }
+    put_string(out, "class_name", m->functional ? "Functional" : "Sequential", &status);
     put(out, "config", config, &status);
+    return status;
+}
+
+/* One loss config for a model of one output; a list of them, and the loss weights, for more. */
+static int losses_value(const nn_model *m, nn_value *out) {
+    if (m->noutputs == 1) return nn_loss_get_config(m->losses[0], out);
+    int status = nn_value_list_new(out);
+    for (int o = 0; o < m->noutputs && !status; o++) {
+        nn_value loss = { NN_VALUE_NULL };
+        status = nn_loss_get_config(m->losses[o], &loss);
+        if (!status) status = nn_value_list_push(out, loss);
+        else nn_value_clear(&loss);
+    }
     return status;
 }
 
@@ -142,15 +241,21 @@ static int compile_value(const nn_model *m, nn_value *out) {
     *out = (nn_value){ NN_VALUE_NULL };
     if (!m->compiled) return NN_OK;
     nn_value optimizer = { NN_VALUE_NULL }, loss = { NN_VALUE_NULL }, metrics = { NN_VALUE_NULL };
+    nn_value weights = { NN_VALUE_NULL };
     int status = nn_value_dict_new(out);
     if (!status) status = nn_optimizer_get_config(m->optimizer, &optimizer);
     put(out, "optimizer", optimizer, &status);
-    if (!status) status = nn_loss_get_config(m->loss, &loss);
+    if (!status) status = losses_value(m, &loss);
     put(out, "loss", loss, &status);
+    if (!status && m->noutputs > 1) {
+        status = nn_value_list_new(&weights);
+        for (int o = 0; o < m->noutputs && !status; o++) status = nn_value_list_push(&weights, nn_value_number(m->loss_weights[o]));
+        put(out, "loss_weights", weights, &status);
+    }
     if (!status) status = nn_value_list_new(&metrics);
-    for (int i = 0; i < m->nmetrics && !status; i++) {
+    for (int i = 0; i < m->nmetric_names && !status; i++) {
         nn_value name;
-        status = nn_value_string(&name, nn_metric_name(m->metrics[i]));
+        status = nn_value_string(&name, m->metric_names[i]);
         if (!status) status = nn_value_list_push(&metrics, name);
     }
     put(out, "metrics", metrics, &status);
@@ -511,58 +616,248 @@ static int restore_tensor(const model_file *mf, tensor_entry *t, int count, cons
     return NN_OK;
 }
 
+/* Layer i of the model config, made from its class and config. */
+static int layer_from_item(const nn_value *item, int i, nn_layer **out) {
+    char where[32];
+    snprintf(where, sizeof where, "layer %d:", i);
+    const nn_value *class_name, *config;
+    *out = NULL;
+    if (item->type != NN_VALUE_DICT) return nn_error(NN_ERR_FORMAT, "metadata: layer %d is not a dict", i);
+    int status = meta_get(item, "class_name", NN_VALUE_STRING, false, where, &class_name);
+    if (!status) status = meta_get(item, "config", NN_VALUE_DICT, false, where, &config);
+    if (status) return status;
+    const nn_layer_def *def = nn_layer_find(class_name->string);
+    if (!def) return nn_error_context(NN_ERR_NAME, "layer %d", i);
+    nn_value copy;
+    status = nn_value_copy(&copy, config);
+    if (status) return status;
+    *out = nn_layer_from_config(def, copy);
+    if (!*out) return NN_ERR_NOMEM;
+    if ((*out)->error) {
+        status = nn_error(NN_ERR_FORMAT, "layer %d: %s", i, (*out)->error);
+        nn_layer_free(*out);
+        *out = NULL;
+    }
+    return status;
+}
+
 static int add_layers(nn_model *m, const nn_value *layers) {
     for (int i = 0; i < layers->count; i++) {
-        char where[32];
-        snprintf(where, sizeof where, "layer %d:", i);
-        const nn_value *item = &layers->items[i], *class_name, *config;
-        if (item->type != NN_VALUE_DICT) return nn_error(NN_ERR_FORMAT, "metadata: layer %d is not a dict", i);
-        int status = meta_get(item, "class_name", NN_VALUE_STRING, false, where, &class_name);
-        if (!status) status = meta_get(item, "config", NN_VALUE_DICT, false, where, &config);
-        if (status) return status;
-        const nn_layer_def *def = nn_layer_find(class_name->string);
-        if (!def) return nn_error_context(NN_ERR_NAME, "layer %d", i);
-        nn_value copy;
-        status = nn_value_copy(&copy, config);
-        if (status) return status;
-        nn_layer *l = nn_layer_from_config(def, copy);
-        if (!l) return NN_ERR_NOMEM;
-        status = nn_model_add(m, l);
+        nn_layer *l;
+        int status = layer_from_item(&layers->items[i], i, &l);
+        if (!status) status = nn_model_add(m, l);
         if (status) return nn_error_context(status, "layer %d", i);
     }
     return NN_OK;
 }
 
-static int build_model(nn_model *m, const nn_value *meta) {
-    const nn_value *model, *class_name, *config, *name, *layers, *shape;
-    int status = meta_get(meta, "model", NN_VALUE_DICT, false, "", &model);
-    if (!status) status = meta_get(model, "class_name", NN_VALUE_STRING, false, "model:", &class_name);
-    if (!status && strcmp(class_name->string, "Sequential") != 0)
-        status = nn_error(NN_ERR_FORMAT, "model class '%s' is not supported (only Sequential)", class_name->string);
-    if (!status) status = meta_get(model, "config", NN_VALUE_DICT, false, "model:", &config);
-    if (!status) status = meta_get(config, "name", NN_VALUE_STRING, false, "model config:", &name);
+static int sequential_from(const nn_value *config, nn_model **out) {
+    const nn_value *name, *layers, *shape;
+    int status = meta_get(config, "name", NN_VALUE_STRING, false, "model config:", &name);
     if (!status && (strlen(name->string) >= NN_NAME_SIZE || !name->string[0]))
         status = meta_fail("model config:", "name", "1-63 characters");
     if (!status) status = meta_get(config, "layers", NN_VALUE_LIST, false, "model config:", &layers);
     if (!status) status = meta_get(config, "build_input_shape", NN_VALUE_LIST, true, "model config:", &shape);
     if (status) return status;
+    nn_model *m = nn_sequential((nn_layer *[]){ NULL });
+    if (!m) return NN_ERR_NOMEM;
     snprintf(m->name, sizeof m->name, "%s", name->string);
     status = add_layers(m, layers);
-    if (status || !shape) return status;
     int ndim;
     int64_t dims[NN_MAX_DIMS];
-    status = meta_shape(shape, true, "model config:", "build_input_shape", &ndim, dims);
-    return status ? status : nn_model_build(m, ndim, dims);
+    if (!status && shape) status = meta_shape(shape, true, "model config:", "build_input_shape", &ndim, dims);
+    if (!status && shape) status = nn_model_build(m, ndim, dims);
+    if (status) nn_model_free(m);
+    else *out = m;
+    return status;
+}
+
+/* ---- functional models: layers, then their calls replayed from the inbound nodes */
+
+typedef struct loaded_layers {
+    nn_layer **layers;
+    const nn_value **nodes; /* each layer's inbound_nodes list */
+    int *done;              /* nodes replayed so far */
+    int count;
+} loaded_layers;
+
+/* The symbol of a [layer name, node index, tensor index] reference, or NULL when that call is
+ * not replayed yet (*status set on a bad reference). */
+static nn_symbol *resolve_ref(const loaded_layers *ll, const nn_value *ref, int *status) {
+    if (ref->type != NN_VALUE_LIST || ref->count != 3 || ref->items[0].type != NN_VALUE_STRING ||
+        ref->items[1].type != NN_VALUE_NUMBER || ref->items[2].type != NN_VALUE_NUMBER) {
+        *status = nn_error(NN_ERR_FORMAT, "metadata: a tensor reference must be [layer name, node index, tensor index]");
+        return NULL;
+    }
+    for (int i = 0; i < ll->count; i++) {
+        nn_layer *l = ll->layers[i];
+        if (strcmp(l->name, ref->items[0].string) != 0) continue;
+        double node = ref->items[1].number, index = ref->items[2].number;
+        if (node < 0 || node != floor(node) || index < 0 || index != floor(index) || index >= NN_MAX_LAYER_IO) break;
+        if (node >= l->ncalls) return NULL;
+        nn_symbol *s = nn_call_output(&l->calls[(int)node]->outputs[0], (int)index);
+        if (s->call < 0) *status = nn_error(NN_ERR_FORMAT, "metadata: %s", l->error);
+        return s;
+    }
+    *status = nn_error(NN_ERR_FORMAT, "metadata: a tensor reference names layer '%s', node %g, tensor %g, which the model does not have",
+                       ref->items[0].string, ref->items[1].number, ref->items[2].number);
+    return NULL;
+}
+
+/* The tensors of a node's args: [tensor] or [[tensor, ...]]; NULL entries not yet ready. */
+static int node_inputs(const loaded_layers *ll, const nn_value *node, nn_symbol **inputs, int *count, bool *ready) {
+    const nn_value *args;
+    int status = meta_get(node, "args", NN_VALUE_LIST, false, "inbound node:", &args);
+    if (status) return status;
+    const nn_value *list = args->count == 1 && args->items[0].type == NN_VALUE_LIST ? &args->items[0] : args;
+    if (list->count < 1 || list->count > NN_MAX_LAYER_IO) return meta_fail("inbound node:", "args", "1 to 8 tensors");
+    *ready = true;
+    for (int i = 0; i < list->count && !status; i++) {
+        const nn_value *tensor = &list->items[i], *config, *history;
+        status = tensor->type == NN_VALUE_DICT ? meta_get(tensor, "config", NN_VALUE_DICT, false, "inbound node:", &config)
+                                                : meta_fail("inbound node:", "args", "Keras tensors");
+        if (!status) status = meta_get(config, "keras_history", NN_VALUE_LIST, false, "inbound node:", &history);
+        if (!status) inputs[i] = resolve_ref(ll, history, &status);
+        *ready = *ready && inputs[i];
+    }
+    *count = list->count;
+    return status;
+}
+
+/* Replays every layer's calls in node order, as their inputs become available. */
+static int replay_calls(loaded_layers *ll) {
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (int i = 0; i < ll->count; i++) {
+            nn_layer *l = ll->layers[i];
+            if (l->def == &nn_layer_input || !ll->nodes[i] || ll->done[i] >= ll->nodes[i]->count) continue;
+            nn_symbol *inputs[NN_MAX_LAYER_IO] = { 0 };
+            int count = 0;
+            bool ready = false;
+            int status = node_inputs(ll, &ll->nodes[i]->items[ll->done[i]], inputs, &count, &ready);
+            if (status) return nn_error_context(status, "layer '%s'", l->name);
+            if (!ready) continue;
+            if (nn_layer_record_call(l, inputs, count)->call < 0) return nn_error(NN_ERR_FORMAT, "%s", l->error);
+            ll->done[i]++;
+            progress = true;
+        }
+    }
+    for (int i = 0; i < ll->count; i++)
+        if (ll->layers[i]->def != &nn_layer_input && (!ll->nodes[i] || ll->done[i] < ll->nodes[i]->count))
+            return nn_error(NN_ERR_FORMAT, "metadata: the calls of layer '%s' depend on tensors no layer makes", ll->layers[i]->name);
+    return NN_OK;
+}
+
+static int io_symbols(const loaded_layers *ll, const nn_value *config, const char *key, nn_symbol **out) {
+    const nn_value *refs;
+    int status = meta_get(config, key, NN_VALUE_LIST, false, "model config:", &refs);
+    if (!status && (refs->count < 1 || refs->count > NN_MAX_MODEL_IO)) status = meta_fail("model config:", key, "1 to 8 references");
+    for (int i = 0; !status && i < refs->count; i++) {
+        out[i] = resolve_ref(ll, &refs->items[i], &status);
+        if (!status && !out[i]) status = nn_error(NN_ERR_FORMAT, "metadata: %s[%d] names a call that does not exist", key, i);
+    }
+    if (!status) out[refs->count] = NULL;
+    return status;
+}
+
+/* Whether every loaded layer lies on the way to an output: nn_model_new then takes them all. */
+static void mark_reachable(const nn_symbol *s, nn_layer **layers, bool *reached, int count) {
+    for (int i = 0; i < count; i++)
+        if (layers[i] == s->layer) reached[i] = true;
+    const nn_layer_call *call = s->layer->calls[s->call];
+    for (int k = 0; k < call->ninputs; k++) mark_reachable(call->inputs[k], layers, reached, count);
+}
+
+static int functional_from(const nn_value *config, nn_model **out) {
+    const nn_value *name, *layers;
+    int status = meta_get(config, "name", NN_VALUE_STRING, false, "model config:", &name);
+    if (!status) status = meta_get(config, "layers", NN_VALUE_LIST, false, "model config:", &layers);
+    if (status) return status;
+    loaded_layers ll = { .layers = nn_calloc((size_t)layers->count + 1, sizeof *ll.layers),
+                         .nodes = nn_calloc((size_t)layers->count + 1, sizeof *ll.nodes),
+                         .done = nn_calloc((size_t)layers->count + 1, sizeof *ll.done) };
+    bool *reached = nn_calloc((size_t)layers->count + 1, sizeof *reached);
+    if (!ll.layers || !ll.nodes || !ll.done || !reached) status = NN_ERR_NOMEM;
+    for (int i = 0; i < layers->count && !status; i++) {
+        status = layer_from_item(&layers->items[i], i, &ll.layers[i]);
+        if (status) break;
+        ll.count++;
+        status = meta_get(&layers->items[i], "inbound_nodes", NN_VALUE_LIST, true, "layer:", &ll.nodes[i]);
+        if (!status && ll.layers[i]->def == &nn_layer_input && nn_layer_record_call(ll.layers[i], NULL, 0)->call < 0)
+            status = nn_error(NN_ERR_FORMAT, "%s", ll.layers[i]->error);
+    }
+    if (!status) status = replay_calls(&ll);
+    nn_symbol *inputs[NN_MAX_MODEL_IO + 1], *outputs[NN_MAX_MODEL_IO + 1];
+    if (!status) status = io_symbols(&ll, config, "input_layers", inputs);
+    if (!status) status = io_symbols(&ll, config, "output_layers", outputs);
+    for (int o = 0; !status && outputs[o]; o++) mark_reachable(outputs[o], ll.layers, reached, ll.count);
+    for (int i = 0; !status && inputs[i]; i++) mark_reachable(inputs[i], ll.layers, reached, ll.count);
+    for (int i = 0; !status && i < ll.count; i++)
+        if (!reached[i]) status = nn_error(NN_ERR_FORMAT, "metadata: layer '%s' is not on the way to any output", ll.layers[i]->name);
+    if (!status) {
+        *out = nn_model_new(inputs, outputs, name->string); /* takes every layer, also on failure */
+        if (!*out) status = NN_ERR_FORMAT;
+    } else {
+        for (int i = 0; i < ll.count; i++) nn_layer_free(ll.layers[i]);
+    }
+    nn_free(ll.layers), nn_free(ll.nodes), nn_free(ll.done), nn_free(reached);
+    return status;
+}
+
+static int build_model(const nn_value *meta, nn_model **out) {
+    const nn_value *model, *class_name, *config;
+    int status = meta_get(meta, "model", NN_VALUE_DICT, false, "", &model);
+    if (!status) status = meta_get(model, "class_name", NN_VALUE_STRING, false, "model:", &class_name);
+    if (!status) status = meta_get(model, "config", NN_VALUE_DICT, false, "model:", &config);
+    if (status) return status;
+    if (strcmp(class_name->string, "Sequential") == 0) return sequential_from(config, out);
+    if (strcmp(class_name->string, "Functional") == 0 || strcmp(class_name->string, "Model") == 0)
+        return functional_from(config, out);
+    return nn_error(NN_ERR_FORMAT, "model class '%s' is not supported (Sequential or Functional)", class_name->string);
+}
+
+/* A loss from its config: {"name": ..., options}. */
+static int loss_from(const nn_value *config, nn_loss **out) {
+    const nn_value *name;
+    int status = config->type == NN_VALUE_DICT ? meta_get(config, "name", NN_VALUE_STRING, false, "compile_config loss:", &name)
+                                               : meta_fail("compile_config:", "loss", "a loss config or a list of them");
+    if (status) return status;
+    *out = nn_loss_from_config(name->string, config);
+    return *out ? NN_OK : NN_ERR_FORMAT;
+}
+
+/* Outputs after the first get their own saved loss and weight (compile gave them copies of
+ * the first's). */
+static int restore_output_losses(nn_model *m, const nn_value *compile, const nn_value *losses) {
+    if (losses->type != NN_VALUE_LIST) return m->noutputs == 1 ? NN_OK : meta_fail("compile_config:", "loss", "one loss per output");
+    if (losses->count != m->noutputs) return meta_fail("compile_config:", "loss", "a list of one loss per output");
+    const nn_value *weights;
+    int status = meta_get(compile, "loss_weights", NN_VALUE_LIST, true, "compile_config:", &weights);
+    if (!status && weights && weights->count != m->noutputs) status = meta_fail("compile_config:", "loss_weights", "one weight per output");
+    for (int o = 0; !status && o < m->noutputs; o++) {
+        nn_loss *loss;
+        const nn_value *w = weights ? &weights->items[o] : NULL;
+        if (w && (w->type != NN_VALUE_NUMBER || !isfinite(w->number) || w->number < 0))
+            return meta_fail("compile_config:", "loss_weights", "non-negative numbers");
+        m->loss_weights[o] = w ? w->number : 1.0;
+        if (o == 0) continue;
+        status = loss_from(&losses->items[o], &loss);
+        if (status) break;
+        nn_loss_free(m->losses[o]);
+        m->losses[o] = loss;
+    }
+    nn_model_drop_programs(m);
+    return status ? status : nn_model_resolve_metrics(m);
 }
 
 static int compile_model(nn_model *m, const nn_value *meta) {
-    const nn_value *compile, *opt_cfg, *loss_cfg, *metrics, *opt_name, *loss_name;
+    const nn_value *compile, *opt_cfg, *loss_cfg, *metrics, *opt_name;
     int status = meta_get(meta, "compile_config", NN_VALUE_DICT, true, "", &compile);
     if (status || !compile) return status;
     status = meta_get(compile, "optimizer", NN_VALUE_DICT, false, "compile_config:", &opt_cfg);
     if (!status) status = meta_get(opt_cfg, "name", NN_VALUE_STRING, false, "compile_config optimizer:", &opt_name);
-    if (!status) status = meta_get(compile, "loss", NN_VALUE_DICT, false, "compile_config:", &loss_cfg);
-    if (!status) status = meta_get(loss_cfg, "name", NN_VALUE_STRING, false, "compile_config loss:", &loss_name);
+    loss_cfg = nn_value_get(compile, "loss");
+    if (!status && !loss_cfg) status = meta_fail("compile_config:", "loss", "given");
     if (!status) status = meta_get(compile, "metrics", NN_VALUE_LIST, false, "compile_config:", &metrics);
     if (!status && metrics->count >= NN_MAX_METRICS)
         status = nn_error(NN_ERR_FORMAT, "metadata: compile_config lists %d metrics, at most %d", metrics->count, NN_MAX_METRICS - 1);
@@ -572,14 +867,17 @@ static int compile_model(nn_model *m, const nn_value *meta) {
         else names[i] = metrics->items[i].string;
     }
     if (status) return status;
+    const nn_value *first_loss = loss_cfg->type == NN_VALUE_LIST && loss_cfg->count ? &loss_cfg->items[0] : loss_cfg;
+    nn_loss *loss = NULL;
+    status = loss_from(first_loss, &loss);
+    if (status) return status;
     nn_optimizer *optimizer = nn_optimizer_from_config(opt_name->string, opt_cfg);
-    if (!optimizer) return NN_ERR_FORMAT;
-    nn_loss *loss = nn_loss_from_config(loss_name->string, loss_cfg);
-    if (!loss) {
-        nn_optimizer_free(optimizer);
+    if (!optimizer) {
+        nn_loss_free(loss);
         return NN_ERR_FORMAT;
     }
     status = nn_compile(m, &(nn_compile_opts){ .optimizer_obj = optimizer, .loss_obj = loss, .metrics = names });
+    if (!status) status = restore_output_losses(m, compile, loss_cfg);
     if (status) return status;
     uint64_t iterations = 0;
     status = meta_count(meta, "optimizer_iterations", "", &iterations);
@@ -668,8 +966,7 @@ static int load_from(const char *path, nn_model **out) {
     nn_model *m = NULL;
     int status = read_model_file(path, &mf);
     if (!status) status = read_metadata(&mf, &meta, &tensors, &count);
-    if (!status) status = (m = nn_sequential((nn_layer *[]){ NULL })) ? NN_OK : NN_ERR_NOMEM;
-    if (!status) status = build_model(m, &meta);
+    if (!status) status = build_model(&meta, &m);
     if (!status) status = compile_model(m, &meta);
     if (!status) status = restore_tensors(m, &mf, tensors, count);
     if (!status) status = restore_rng(m, &meta);

@@ -14,6 +14,8 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_zero_padding2d, &nn_layer_cropping2d, &nn_layer_up_sampling2d,
     &nn_layer_layer_normalization, &nn_layer_batch_normalization, &nn_layer_gaussian_noise,
     &nn_layer_spatial_dropout1d, &nn_layer_spatial_dropout2d,
+    &nn_layer_input, &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average, &nn_layer_maximum,
+    &nn_layer_minimum, &nn_layer_concatenate, &nn_layer_permute, &nn_layer_repeat_vector,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */
@@ -217,6 +219,8 @@ nn_layer *nn_layer_from_config(const nn_layer_def *def, nn_value config) {
 
 void nn_layer_free(nn_layer *l) {
     if (!l) return;
+    for (int i = 0; i < l->ncalls; i++) nn_free(l->calls[i]);
+    nn_free(l->calls);
     nn_value_clear(&l->config);
     nn_free(l->error);
     nn_free(l);
@@ -379,6 +383,41 @@ nn_layer *nn_rescaling_layer(const nn_rescaling_opts *o) {
     put(&c, "offset", nn_value_number(o->offset));
     put_shape(&c, "input_shape", o->input_shape);
     return finish(&nn_layer_rescaling, c);
+}
+
+nn_layer *nn_merge_layer(const char *class_name, const nn_merge_opts *o) {
+    const nn_layer_def *def = nn_layer_find(class_name);
+    if (!def) return NULL;
+    const nn_layer_def *const merges[] = { &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average,
+                                           &nn_layer_maximum, &nn_layer_minimum, &nn_layer_concatenate };
+    bool merge = false;
+    for (size_t i = 0; i < NN_ARRAY_LEN(merges); i++) merge |= def == merges[i];
+    if (!merge) {
+        nn_error(NN_ERR_ARG, "nn_merge_layer: '%s' is not a merge layer", class_name);
+        return NULL;
+    }
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    if (def == &nn_layer_concatenate && o->axis) put(&c, "axis", nn_value_number(o->axis));
+    return finish(def, c);
+}
+
+nn_layer *nn_permute_layer(const nn_permute_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    nn_value list = { NN_VALUE_NULL };
+    if (!c.status) c.status = nn_value_list_new(&list);
+    for (int i = 0; i < NN_MAX_DIMS && o->dims[i] && !c.status; i++)
+        c.status = nn_value_list_push(&list, nn_value_number((double)o->dims[i]));
+    put(&c, "dims", list);
+    return finish(&nn_layer_permute, c);
+}
+
+nn_layer *nn_repeat_vector_layer(const nn_repeat_vector_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "n", nn_value_number((double)o->n));
+    return finish(&nn_layer_repeat_vector, c);
 }
 
 /* ---- "Dense(32, activation=relu)" */

@@ -4,6 +4,8 @@
 
 #include <stdio.h>
 
+static void drop_compile_state(nn_model *m);
+
 /* ------------------------------------------------------------ layers of a model */
 
 static bool layer_name_taken(const nn_model *m, const char *name) {
@@ -13,7 +15,7 @@ static bool layer_name_taken(const nn_model *m, const char *name) {
 }
 
 /* Keras's automatic names: dense, dense_1, dense_2, ... */
-static int assign_name(nn_model *m, nn_layer *l) {
+int nn_model_name_layer(nn_model *m, nn_layer *l) {
     const nn_value *given = nn_value_get(&l->config, "name");
     if (given && given->type == NN_VALUE_STRING) {
         if (layer_name_taken(m, l->name))
@@ -37,11 +39,18 @@ int nn_model_add(nn_model *m, nn_layer *l) {
         nn_layer_free(l);
         return status;
     }
-    if (m->built || m->compiled) {
+    if (m->built || m->compiled || m->functional) {
         nn_layer_free(l);
-        return nn_error(NN_ERR_STATE, "nn_model_add: the model is already built; add layers before compile and fit");
+        return nn_error(NN_ERR_STATE, m->functional ? "nn_model_add: model '%s' is functional; add layers by calling them on its symbols before nn_model_new"
+                                                    : "nn_model_add: model '%s' is already built; add layers before compile and fit", m->name);
     }
-    int status = assign_name(m, l);
+    if (l->owner || l->ncalls) {
+        int status = nn_error(NN_ERR_ARG, "nn_model_add: layer '%s' %s", l->name,
+                              l->owner ? "already belongs to a model" : "was called in the functional API; give it to nn_model_new");
+        if (!l->owner) nn_layer_free(l);
+        return status;
+    }
+    int status = nn_model_name_layer(m, l);
     if (!status && m->nlayers == m->cap) {
         int cap = m->cap ? m->cap * 2 : 8;
         nn_layer **layers = nn_realloc(m->layers, (size_t)cap * sizeof *layers);
@@ -53,6 +62,7 @@ int nn_model_add(nn_model *m, nn_layer *l) {
         return status;
     }
     m->layers[m->nlayers++] = l;
+    l->owner = m;
     return NN_OK;
 }
 
@@ -62,6 +72,7 @@ nn_model *nn_sequential(nn_layer *const *layers) {
     if (m) {
         snprintf(m->name, sizeof m->name, "sequential");
         nn_rng_seed(&m->rng, nn_default_seed());
+        m->ninputs = m->noutputs = 1;
     }
     for (int i = 0; layers && layers[i]; i++) {
         if (status) nn_layer_free(layers[i]);
@@ -84,19 +95,21 @@ void nn_model_free(nn_model *m) {
     nn_free(m->layers);
     nn_free(m->vars);
     nn_free(m->params);
-    nn_free(m->grads);
-    nn_free(m->slots);
-    nn_free(m->spans);
-    nn_optimizer_free(m->optimizer);
-    nn_loss_free(m->loss);
-    for (int i = 0; i < m->nmetrics; i++) nn_metric_free(m->metrics[i]);
-    nn_free(m->metrics);
-    nn_model_drop_programs(m);
+    drop_compile_state(m);
+    nn_free(m->nodes);
     nn_threads_free(m->threads);
     nn_free(m);
 }
 
 int nn_model_layer_count(const nn_model *m) { return m ? m->nlayers : 0; }
+int nn_model_input_count(const nn_model *m) { return m ? m->ninputs : 0; }
+int nn_model_output_count(const nn_model *m) { return m ? m->noutputs : 0; }
+
+void nn_model_input_shape(const nn_model *m, int i, int *ndim, int64_t *shape) {
+    const nn_layer *l = m->functional ? m->layers[m->nodes[m->inputs[i]].layer] : NULL;
+    *ndim = l ? l->symbolic_ndim : m->input_ndim;
+    memcpy(shape, l ? l->symbolic_shape : m->input_shape, (size_t)*ndim * sizeof *shape);
+}
 
 /* ------------------------------------------------------------ variables */
 
@@ -173,44 +186,81 @@ int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninpu
         status = l->def->build(l, b, inputs[0], &outputs[0]);
         if (status) return status;
     }
-    const nn_node *in = &b->graph->nodes[inputs[0]];
-    for (int i = 0; l->def->propagates_mask && in->mask >= 0 && i < count; i++) {
+    const nn_node *in = ninputs ? &b->graph->nodes[inputs[0]] : NULL;
+    for (int i = 0; in && l->def->propagates_mask && in->mask >= 0 && i < count; i++) {
         nn_node *out = &b->graph->nodes[outputs[i]];
         if (out->mask < 0 && out->ndim >= 2 && in->ndim >= 2 && out->shape[1] == in->shape[1]) out->mask = in->mask;
     }
     return count;
 }
 
-/* Runs every layer's build after an input node; records output shapes. */
-static int build_layers(nn_model *m, nn_builder *b, int *output) {
-    char in_shape[96];
-    int node = nn_graph_input(b->graph, m->input_ndim, m->input_shape, "input");
-    if (node < 0) return node;
-    for (int i = 0; i < m->nlayers; i++) {
-        nn_layer *l = m->layers[i];
-        b->layer = i;
-        if (b->create) l->param_count = 0;
-        nn_node_shape_str(&b->graph->nodes[node], in_shape, sizeof in_shape);
-        int outputs[NN_MAX_LAYER_IO];
-        int status = nn_layer_build_call(l, b, &node, 1, outputs);
-        if (status > 1)
-            status = nn_error(NN_ERR_ARG, "layer '%s' (%s) returns %d tensors; a Sequential model needs layers of one output (use the functional API)",
-                              l->name, l->def->class_name, status);
-        if (status == 1) node = outputs[0], status = NN_OK;
-        if (status) {
-            char named[NN_NAME_SIZE + 16];
-            snprintf(named, sizeof named, "layer '%s'", l->name);
-            if (!strstr(nn_last_error(), named))
-                nn_error_context(status, "layer '%s' (%s) on input %s", l->name, l->def->class_name, in_shape);
-            return status;
-        }
-        if (b->create) { /* later builds only read the model, so predictors can be made concurrently */
-            const nn_node *out = &b->graph->nodes[node];
-            l->out_ndim = out->ndim;
-            memcpy(l->out_shape, out->shape, sizeof l->out_shape);
-        }
+/* Builds one node: its layer's call on the nodes' values. The layer's first call creates its
+ * variables and records its output shape; later calls (a shared layer, a later program) find
+ * them again, so later builds only read the model and predictors can be made concurrently. */
+static int build_node(nn_model *m, nn_builder *b, const nn_model_node *node, int (*values)[NN_MAX_LAYER_IO]) {
+    int *outputs = values[node - m->nodes];
+    if (node->layer < 0) {
+        outputs[0] = nn_graph_input(b->graph, m->input_ndim, m->input_shape, "input");
+        return outputs[0] < 0 ? outputs[0] : NN_OK;
     }
-    *output = node;
+    nn_layer *l = m->layers[node->layer];
+    int inputs[NN_MAX_LAYER_IO];
+    for (int i = 0; i < node->ninputs; i++) inputs[i] = values[node->inputs[i].node][node->inputs[i].index];
+    b->layer = node->layer;
+    b->create = !l->vars_made;
+    if (b->create) l->var_first = m->nvars, l->param_count = 0;
+    else b->next_var = l->var_first;
+    char in_shape[96] = "";
+    if (node->ninputs == 1) nn_node_shape_str(&b->graph->nodes[inputs[0]], in_shape, sizeof in_shape);
+    int count = nn_layer_build_call(l, b, inputs, node->ninputs, outputs);
+    if (count >= 0 && count != node->noutputs)
+        count = node->noutputs == 1 && !m->functional
+                    ? nn_error(NN_ERR_ARG, "layer '%s' (%s) returns %d tensors; a Sequential model needs layers of one output (use the functional API)",
+                               l->name, l->def->class_name, count)
+                    : nn_error(NN_ERR_ARG, "layer '%s' (%s) returned %d tensors where %d were expected", l->name,
+                               l->def->class_name, count, node->noutputs);
+    if (count < 0) {
+        char named[NN_NAME_SIZE + 16];
+        snprintf(named, sizeof named, "layer '%s'", l->name);
+        if (!strstr(nn_last_error(), named))
+            nn_error_context(count, "layer '%s' (%s)%s%s", l->name, l->def->class_name, in_shape[0] ? " on input " : "", in_shape);
+        return count;
+    }
+    if (b->create) {
+        const nn_node *out = &b->graph->nodes[outputs[0]];
+        l->out_ndim = out->ndim;
+        memcpy(l->out_shape, out->shape, sizeof l->out_shape);
+        l->vars_made = true;
+    }
+    return NN_OK;
+}
+
+/* Builds every node of the model's graph; x[] and pred[] receive the graph nodes of the
+ * model's inputs and outputs. */
+static int build_nodes(nn_model *m, nn_builder *b, int *x, int *pred) {
+    int (*values)[NN_MAX_LAYER_IO] = nn_malloc((size_t)m->nnodes * sizeof *values);
+    if (!values) return NN_ERR_NOMEM;
+    int status = NN_OK;
+    for (int k = 0; k < m->nnodes && !status; k++) status = build_node(m, b, &m->nodes[k], values);
+    for (int i = 0; i < m->ninputs && !status; i++) x[i] = values[m->inputs[i]][0];
+    for (int o = 0; o < m->noutputs && !status; o++) pred[o] = values[m->outputs[o].node][m->outputs[o].index];
+    nn_free(values);
+    return status;
+}
+
+/* A Sequential model's graph: its input, then each layer on the one before. */
+static int chain_nodes(nn_model *m) {
+    nn_model_node *nodes = nn_calloc((size_t)m->nlayers + 1, sizeof *nodes);
+    if (!nodes) return NN_ERR_NOMEM;
+    nodes[0] = (nn_model_node){ .layer = -1, .noutputs = 1 };
+    for (int i = 0; i < m->nlayers; i++)
+        nodes[i + 1] = (nn_model_node){ .layer = i, .ninputs = 1, .noutputs = 1, .inputs = { { i, 0 } } };
+    nn_free(m->nodes);
+    m->nodes = nodes;
+    m->nnodes = m->nlayers + 1;
+    m->ninputs = m->noutputs = 1;
+    m->inputs[0] = 0;
+    m->outputs[0] = (nn_model_ref){ m->nlayers, 0 };
     return NN_OK;
 }
 
@@ -220,6 +270,32 @@ static int initialize_vars(nn_model *m) {
         int status = nn_initializer_fill(&v->init, m->params + v->offset, v->ndim, v->shape, &m->rng);
         if (status) return nn_error_context(status, "initializing %s", v->name);
     }
+    return NN_OK;
+}
+
+static void forget_vars(nn_model *m) {
+    nn_free(m->vars), nn_free(m->params);
+    m->vars = NULL, m->params = NULL, m->nvars = 0, m->nparams = 0;
+    for (int i = 0; i < m->nlayers; i++) m->layers[i]->vars_made = false;
+}
+
+/* Creates the variables by building the graph once, then initializes them. */
+int nn_model_create_vars(nn_model *m) {
+    nn_graph graph = { 0 };
+    nn_builder b = { .model = m, .graph = &graph };
+    int x[NN_MAX_MODEL_IO], pred[NN_MAX_MODEL_IO];
+    int status = build_nodes(m, &b, x, pred);
+    nn_graph_free(&graph);
+    if (!status) {
+        m->params = nn_calloc(m->nparams ? m->nparams : 1, sizeof(float));
+        status = m->params ? initialize_vars(m) : NN_ERR_NOMEM;
+    }
+    if (!status && !m->threads) status = nn_threads_new(0, &m->threads);
+    if (status) {
+        forget_vars(m);
+        return status;
+    }
+    m->built = true;
     return NN_OK;
 }
 
@@ -240,23 +316,8 @@ int nn_model_build(nn_model *m, int ndim, const int64_t *shape) {
         if (shape[i] < 1) return nn_error(NN_ERR_SHAPE, "input dimension %d is %lld; dimensions must be positive", i, (long long)shape[i]);
     m->input_ndim = ndim;
     memcpy(m->input_shape, shape, (size_t)ndim * sizeof *shape);
-    nn_graph graph = { 0 };
-    nn_builder b = { .model = m, .graph = &graph, .create = true };
-    int output;
-    int status = build_layers(m, &b, &output);
-    nn_graph_free(&graph);
-    if (!status) {
-        m->params = nn_calloc(m->nparams ? m->nparams : 1, sizeof(float));
-        status = m->params ? initialize_vars(m) : NN_ERR_NOMEM;
-    }
-    if (!status && !m->threads) status = nn_threads_new(0, &m->threads);
-    if (status) {
-        nn_free(m->vars), nn_free(m->params);
-        m->vars = NULL, m->params = NULL, m->nvars = 0, m->nparams = 0;
-        return status;
-    }
-    m->built = true;
-    return NN_OK;
+    int status = chain_nodes(m);
+    return status ? status : nn_model_create_vars(m);
 }
 
 int64_t nn_model_param_bytes(const nn_model *m, bool trainable_only) {
@@ -312,15 +373,10 @@ static int resolve_optimizer(const nn_compile_opts *o, nn_optimizer **out) {
     return status;
 }
 
-static int resolve_loss(const nn_compile_opts *o, nn_loss **out) {
-    if (o->loss_obj) {
-        *out = o->loss_obj;
-        return NN_OK;
-    }
-    if (!o->loss) return nn_error(NN_ERR_ARG, "nn_compile: no loss given (e.g. .loss = \"binary_crossentropy\")");
+static int parse_loss(const char *text, nn_loss **out) {
     char *name = NULL;
     nn_value kwargs = { NN_VALUE_NULL };
-    int status = parse_spec(o->loss, NULL, &name, &kwargs);
+    int status = parse_spec(text, NULL, &name, &kwargs);
     if (!status) {
         *out = nn_loss_from_config(name, &kwargs);
         if (!*out) status = NN_ERR_NAME;
@@ -330,46 +386,112 @@ static int resolve_loss(const nn_compile_opts *o, nn_loss **out) {
     return status;
 }
 
+/* A second loss object like `loss` (one loss given for several outputs). */
+static int clone_loss(const nn_loss *loss, nn_loss **out) {
+    nn_value config = { NN_VALUE_NULL };
+    int status = nn_loss_get_config(loss, &config);
+    if (!status) {
+        *out = nn_loss_from_config(loss->def->name, &config);
+        if (!*out) status = NN_ERR_NOMEM;
+    }
+    nn_value_clear(&config);
+    return status;
+}
+
+/* The model's outputs so far: Sequential models have one; functional ones know theirs. */
+static int output_count(const nn_model *m) { return m->functional ? m->noutputs : 1; }
+
+/* One loss per output into m->losses: `losses` names each, or `loss`/`loss_obj` serves all. */
+static int resolve_losses(nn_model *m, const nn_compile_opts *o) {
+    int outputs = output_count(m), given = 0;
+    while (o->losses && o->losses[given]) given++;
+    if (o->losses && (o->loss || o->loss_obj))
+        return nn_error(NN_ERR_ARG, "nn_compile: give loss or losses, not both");
+    if (o->losses && given != outputs)
+        return nn_error(NN_ERR_ARG, "nn_compile: %d losses for a model of %d outputs", given, outputs);
+    if (!o->losses && !o->loss && !o->loss_obj)
+        return nn_error(NN_ERR_ARG, "nn_compile: no loss given (e.g. .loss = \"binary_crossentropy\")");
+    int status = NN_OK;
+    for (int i = 0; i < outputs && !status; i++) {
+        if (o->losses) status = parse_loss(o->losses[i], &m->losses[i]);
+        else if (i > 0) status = clone_loss(m->losses[0], &m->losses[i]);
+        else if (o->loss_obj) m->losses[0] = o->loss_obj;
+        else status = parse_loss(o->loss, &m->losses[0]);
+        if (status && o->losses) nn_error_context(status, "nn_compile: losses[%d]", i);
+    }
+    for (int i = 0; i < outputs; i++) {
+        m->loss_weights[i] = o->loss_weights ? o->loss_weights[i] : 1.0;
+        if (!status && (!isfinite(m->loss_weights[i]) || m->loss_weights[i] < 0))
+            status = nn_error(NN_ERR_ARG, "nn_compile: loss_weights[%d] is %g; weights must be finite and non-negative", i,
+                              m->loss_weights[i]);
+    }
+    return status;
+}
+
 static void drop_compile_state(nn_model *m) {
     nn_optimizer_free(m->optimizer);
-    nn_loss_free(m->loss);
+    for (int i = 0; i < NN_MAX_MODEL_IO; i++) nn_loss_free(m->losses[i]), m->losses[i] = NULL;
     for (int i = 0; i < m->nmetrics; i++) nn_metric_free(m->metrics[i]);
     nn_free(m->metrics);
+    nn_free(m->metric_output);
     nn_free(m->slots);
     nn_free(m->grads);
     nn_free(m->spans);
-    m->optimizer = NULL, m->loss = NULL, m->metrics = NULL, m->nmetrics = 0;
+    m->optimizer = NULL, m->metrics = NULL, m->metric_output = NULL, m->nmetrics = 0;
     m->slots = NULL, m->grads = NULL, m->spans = NULL, m->nspans = 0;
     m->compiled = false;
     nn_model_drop_programs(m);
 }
 
-/* Output width for resolving "accuracy" (1 when the model is not built yet: resolved again at
- * fit when it matters). */
-static int64_t output_columns(const nn_model *m) {
-    if (!m->built || !m->nlayers) return 1;
-    const nn_layer *last = m->layers[m->nlayers - 1];
-    return last->out_shape[last->out_ndim - 1];
+/* Output o's width for resolving "accuracy" (1 when the model is not built yet: resolved
+ * again at fit when it matters). */
+static int64_t output_columns(const nn_model *m, int o) {
+    if (!m->built) return 1;
+    const nn_layer *l = m->layers[m->nodes[m->outputs[o].node].layer];
+    return l->out_shape[l->out_ndim - 1];
 }
 
-int nn_model_resolve_metrics(nn_model *m, const char *const *names) {
-    int count = 0;
-    while (names && names[count]) count++;
-    if (count > NN_MAX_METRICS - 1) return nn_error(NN_ERR_ARG, "at most %d metrics", NN_MAX_METRICS - 1);
+const char *nn_model_output_name(const nn_model *m, int o) {
+    return m->built ? m->layers[m->nodes[m->outputs[o].node].layer]->name : "output";
+}
+
+int nn_model_resolve_metrics(nn_model *m) {
+    int outputs = output_count(m), count = m->nmetric_names * outputs;
+    if (count > NN_MAX_METRICS - 1 - (outputs > 1 ? outputs : 0))
+        return nn_error(NN_ERR_ARG, "nn_compile: %d metrics over %d outputs; at most %d logs", m->nmetric_names, outputs,
+                        NN_MAX_METRICS - 1);
     nn_metric **metrics = nn_calloc((size_t)(count ? count : 1), sizeof *metrics);
-    if (!metrics) return NN_ERR_NOMEM;
-    for (int i = 0; i < count; i++) {
-        metrics[i] = nn_metric_new(names[i], m->loss, output_columns(m));
-        if (!metrics[i]) {
-            for (int j = 0; j < i; j++) nn_metric_free(metrics[j]);
-            nn_free(metrics);
-            return NN_ERR_NAME;
-        }
+    int *metric_output = nn_calloc((size_t)(count ? count : 1), sizeof *metric_output);
+    int status = metrics && metric_output ? NN_OK : NN_ERR_NOMEM;
+    for (int i = 0; i < count && !status; i++) {
+        int o = i / (m->nmetric_names ? m->nmetric_names : 1);
+        metric_output[i] = o;
+        metrics[i] = nn_metric_new(m->metric_names[i % m->nmetric_names], m->losses[o], output_columns(m, o));
+        if (!metrics[i]) status = NN_ERR_NAME;
+    }
+    if (status) {
+        for (int i = 0; metrics && i < count; i++) nn_metric_free(metrics[i]);
+        nn_free(metrics), nn_free(metric_output);
+        return status;
     }
     for (int i = 0; i < m->nmetrics; i++) nn_metric_free(m->metrics[i]);
-    nn_free(m->metrics);
+    nn_free(m->metrics), nn_free(m->metric_output);
     m->metrics = metrics;
+    m->metric_output = metric_output;
     m->nmetrics = count;
+    return NN_OK;
+}
+
+static int keep_metric_names(nn_model *m, const char *const *names) {
+    int count = 0;
+    while (names && names[count]) count++;
+    if (count > NN_MAX_METRICS - 1) return nn_error(NN_ERR_ARG, "nn_compile: at most %d metrics", NN_MAX_METRICS - 1);
+    for (int i = 0; i < count; i++) {
+        if (strlen(names[i]) >= sizeof m->metric_names[0])
+            return nn_error(NN_ERR_NAME, "nn_compile: metric name '%.40s...' is too long", names[i]);
+        snprintf(m->metric_names[i], sizeof m->metric_names[i], "%s", names[i]);
+    }
+    m->nmetric_names = count;
     return NN_OK;
 }
 
@@ -380,19 +502,22 @@ int nn_compile(nn_model *m, const nn_compile_opts *o) {
     }
     drop_compile_state(m);
     nn_optimizer *opt = NULL;
-    nn_loss *loss = NULL;
     int status = resolve_optimizer(o, &opt);
-    if (!status) status = resolve_loss(o, &loss);
+    m->optimizer = opt;
+    bool loss_obj_taken = false;
+    if (!status) {
+        status = resolve_losses(m, o);
+        loss_obj_taken = m->losses[0] && m->losses[0] == o->loss_obj;
+    }
     if (status) {
-        if (opt != o->optimizer_obj) nn_optimizer_free(opt);
-        if (loss != o->loss_obj) nn_loss_free(loss);
+        if (opt == o->optimizer_obj) m->optimizer = NULL;
+        drop_compile_state(m);
         nn_optimizer_free(o->optimizer_obj);
-        nn_loss_free(o->loss_obj);
+        if (!loss_obj_taken) nn_loss_free(o->loss_obj);
         return status;
     }
-    m->optimizer = opt;
-    m->loss = loss;
-    status = nn_model_resolve_metrics(m, o->metrics);
+    status = keep_metric_names(m, o->metrics);
+    if (!status) status = nn_model_resolve_metrics(m);
     if (status) {
         drop_compile_state(m);
         return status;
@@ -428,35 +553,54 @@ int nn_model_prepare_training(nn_model *m) {
 
 /* ------------------------------------------------------------ programs */
 
-/* The target's per-sample shape for the loss: like the prediction, or one class index. */
-static void target_shape(const nn_model *m, const nn_node *pred, int *ndim, int64_t *shape) {
+/* The target's per-sample shape for a loss: like the prediction, or one class index. */
+static void target_shape(const nn_loss *loss, const nn_node *pred, int *ndim, int64_t *shape) {
     *ndim = pred->ndim - 1;
     memcpy(shape, pred->shape + 1, (size_t)*ndim * sizeof *shape);
-    if (m->loss->def->target == NN_TARGET_CLASS_INDEX) shape[*ndim - 1] = 1;
+    if (loss->def->target == NN_TARGET_CLASS_INDEX) shape[*ndim - 1] = 1;
+}
+
+/* Output o's loss: per-sample values times the sample weights, averaged (Keras's "sum over
+ * batch size"), times the output's loss weight. */
+static int output_loss(nn_model *m, nn_program *p, int o) {
+    nn_graph *g = &p->graph;
+    int tndim;
+    int64_t tshape[NN_MAX_DIMS];
+    target_shape(m->losses[o], &g->nodes[p->pred[o]], &tndim, tshape);
+    p->y[o] = nn_graph_input(g, tndim, tshape, "targets");
+    if (p->y[o] < 0) return p->y[o];
+    nn_attr loss_attr = { .ptr = m->losses[o] };
+    int loss = nn_graph_op(g, NN_OP_LOSS, (int[]){ p->pred[o], p->y[o] }, 2, &loss_attr, "loss");
+    if (loss < 0) return loss;
+    const nn_node *per_sample = &g->nodes[loss];
+    p->w[o] = nn_graph_input(g, per_sample->ndim - 1, per_sample->shape + 1, "sample_weight");
+    if (p->w[o] < 0) return p->w[o];
+    int weighted = nn_graph_op(g, NN_OP_MUL, (int[]){ loss, p->w[o] }, 2, NULL, "loss");
+    if (weighted < 0) return weighted;
+    int mean = nn_graph_op(g, NN_OP_REDUCE_MEAN, &weighted, 1, NULL, "loss");
+    if (mean < 0 || m->loss_weights[o] == 1.0) return mean;
+    nn_attr scale = { .f = { m->loss_weights[o], 0.0 } };
+    return nn_graph_op(g, NN_OP_SCALE_SHIFT, &mean, 1, &scale, "loss_weights");
 }
 
 static int build_program_graph(nn_model *m, nn_program_kind kind, nn_program *p) {
     nn_builder b = { .model = m, .graph = &p->graph, .training = kind == NN_PROGRAM_TRAIN };
-    p->y = p->w = p->loss = -1;
-    int status = build_layers(m, &b, &p->pred);
-    p->x = 0;
-    if (!status) p->graph.nodes[p->pred].keep = true; /* metrics and predict read it after the pass */
+    p->loss = -1;
+    p->ninputs = m->ninputs, p->noutputs = m->noutputs;
+    for (int o = 0; o < NN_MAX_MODEL_IO; o++) p->y[o] = p->w[o] = p->output_loss[o] = -1;
+    int status = build_nodes(m, &b, p->x, p->pred);
+    /* metrics and predict read the outputs after the pass */
+    for (int o = 0; !status && o < p->noutputs; o++) p->graph.nodes[p->pred[o]].keep = true;
     if (status || kind == NN_PROGRAM_PREDICT) return status;
-    int tndim;
-    int64_t tshape[NN_MAX_DIMS];
-    const nn_node *pred = &p->graph.nodes[p->pred];
-    target_shape(m, pred, &tndim, tshape);
-    p->y = nn_graph_input(&p->graph, tndim, tshape, "targets");
-    if (p->y < 0) return p->y;
-    nn_attr loss_attr = { .ptr = m->loss };
-    int loss = nn_graph_op(&p->graph, NN_OP_LOSS, (int[]){ p->pred, p->y }, 2, &loss_attr, "loss");
-    if (loss < 0) return loss;
-    const nn_node *per_sample = &p->graph.nodes[loss];
-    p->w = nn_graph_input(&p->graph, per_sample->ndim - 1, per_sample->shape + 1, "sample_weight");
-    if (p->w < 0) return p->w;
-    int weighted = nn_graph_op(&p->graph, NN_OP_MUL, (int[]){ loss, p->w }, 2, NULL, "loss");
-    if (weighted < 0) return weighted;
-    int total = nn_graph_op(&p->graph, NN_OP_REDUCE_MEAN, &weighted, 1, NULL, "loss");
+    int total = -1;
+    for (int o = 0; o < p->noutputs; o++) {
+        int loss = output_loss(m, p, o);
+        if (loss < 0) return loss;
+        p->output_loss[o] = loss;
+        p->graph.nodes[loss].keep = true;
+        total = o == 0 ? loss : nn_graph_op(&p->graph, NN_OP_ADD, (int[]){ total, loss }, 2, NULL, "loss");
+        if (total < 0) return total;
+    }
     for (int i = 0; total >= 0 && i < b.npenalties; i++)
         total = nn_graph_op(&p->graph, NN_OP_ADD, (int[]){ total, b.penalties[i] }, 2, NULL, "regularization");
     p->loss = total;

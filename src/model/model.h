@@ -27,9 +27,29 @@ typedef struct nn_layer_def {
     /* The output keeps the input's mask when it keeps its time axis (Keras's supports_masking
      * for layers that do not change the mask). */
     bool propagates_mask;
+    /* How many tensors a call returns, from the configured layer (NULL = 1). */
+    int (*output_count)(const nn_layer *l);
 } nn_layer_def;
 
 #define NN_MAX_LAYER_IO 8
+/* Inputs and outputs of a model. */
+#define NN_MAX_MODEL_IO 8
+
+/* A symbolic tensor (Keras's KerasTensor): output `index` of call `call` of a layer. Symbols
+ * live inside their layer's calls, so the layer owns them. */
+struct nn_symbol {
+    nn_layer *layer;
+    int call, index;
+};
+
+/* One call of a layer in the functional API (Keras's Node): the symbols it was called on
+ * (borrowed from their layers) and the ones it returns. */
+typedef struct nn_layer_call {
+    nn_symbol *inputs[NN_MAX_LAYER_IO];
+    int ninputs;
+    nn_symbol outputs[NN_MAX_LAYER_IO];
+    int noutputs;
+} nn_layer_call;
 
 struct nn_layer {
     const nn_layer_def *def;
@@ -44,13 +64,25 @@ struct nn_layer {
     nn_regularizer_opts kernel_reg, bias_reg;
     double rate, scale, offset;
     int target_ndim;
-    int64_t target_shape[NN_MAX_DIMS];
+    int64_t target_shape[NN_MAX_DIMS]; /* Reshape's target, Permute's dims */
+    int axis;                /* Concatenate: counted with the batch axis, negative from the end */
+    int64_t repeats;         /* RepeatVector's n */
     int input_ndim;          /* declared input shape (without batch), 0 if none */
     int64_t input_shape[NN_MAX_DIMS];
     /* set when the model is built */
     int out_ndim;
     int64_t out_shape[NN_MAX_DIMS]; /* with the batch dimension (-1) */
     int64_t param_count;
+    /* the first build's variables, found again by later builds and by calls of a shared layer */
+    bool vars_made;
+    int var_first;
+    /* functional API */
+    nn_layer_call **calls;
+    int ncalls;
+    nn_model *owner;         /* the model that took the layer, or NULL */
+    nn_symbol failed;        /* what nn_call returns when the call cannot be recorded */
+    int symbolic_ndim;       /* InputLayer: the input's shape without the batch dimension */
+    int64_t symbolic_shape[NN_MAX_DIMS];
 };
 
 /* Registry. */
@@ -78,6 +110,17 @@ int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output);
  * layer through it too. */
 int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs);
 
+/* Keras's InputLayer, the source of a functional model's inputs (src/model/functional.c). */
+extern const nn_layer_def nn_layer_input;
+/* Records a call of layer l on symbols and returns its first output (or the layer's failed
+ * symbol, with the error kept in the layer). InputLayers are called on nothing. */
+nn_symbol *nn_layer_record_call(nn_layer *l, nn_symbol *const *inputs, int ninputs);
+/* Keras's node index of model node k: its rank among the calls of its layer in the model. */
+int nn_model_keras_node_index(const nn_model *m, int k);
+/* Gives a layer added to model m its Keras automatic name (dense, dense_1, ...) unless it was
+ * named, failing if the name is taken. */
+int nn_model_name_layer(nn_model *m, nn_layer *l);
+
 /* The layer kinds (src/layers/core_layers.c). */
 extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten, nn_layer_reshape,
     nn_layer_dropout, nn_layer_normalization, nn_layer_rescaling;
@@ -86,6 +129,9 @@ extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling
     nn_layer_average_pooling1d, nn_layer_average_pooling2d, nn_layer_global_average_pooling1d,
     nn_layer_global_average_pooling2d, nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
     nn_layer_zero_padding2d, nn_layer_cropping2d, nn_layer_up_sampling2d;
+/* Merging and reordering layers (src/layers/merge_layers.c). */
+extern const nn_layer_def nn_layer_add, nn_layer_subtract, nn_layer_multiply, nn_layer_average, nn_layer_maximum,
+    nn_layer_minimum, nn_layer_concatenate, nn_layer_permute, nn_layer_repeat_vector;
 /* Normalization and regularization layers (src/layers/norm_layers.c). */
 extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
     nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d;
@@ -128,18 +174,43 @@ typedef struct nn_program {
     int64_t capacity;     /* samples the arena is planned for */
     float *arena;
     size_t arena_size;
-    int x, y, w, pred, loss; /* node indices (y, w, loss: -1 when absent) */
+    int ninputs, noutputs;
+    /* node indices: the model's inputs and outputs, and (for a loss) each output's targets,
+     * sample weights and weighted mean loss, and the total loss (-1 when absent) */
+    int x[NN_MAX_MODEL_IO], pred[NN_MAX_MODEL_IO], y[NN_MAX_MODEL_IO], w[NN_MAX_MODEL_IO];
+    int output_loss[NN_MAX_MODEL_IO];
+    int loss;
 } nn_program;
 
 typedef enum nn_program_kind { NN_PROGRAM_TRAIN, NN_PROGRAM_EVAL, NN_PROGRAM_PREDICT } nn_program_kind;
+
+/* Where a layer call takes an input from: output `index` of model node `node`. */
+typedef struct nn_model_ref {
+    int node, index;
+} nn_model_ref;
+
+/* A layer call in the model's graph. Sequential models get a chain of them at build. */
+typedef struct nn_model_node {
+    int layer;                /* index into layers; -1 for a Sequential model's input */
+    int call;                 /* which call of the layer this is (Keras's node index) */
+    int ninputs, noutputs;
+    nn_model_ref inputs[NN_MAX_LAYER_IO];
+} nn_model_node;
 
 struct nn_model {
     char name[NN_NAME_SIZE];
     nn_layer **layers;
     int nlayers, cap;
+    /* the graph of layer calls, in an order where every input comes first */
+    bool functional;
+    nn_model_node *nodes;
+    int nnodes;
+    int ninputs, noutputs;
+    int inputs[NN_MAX_MODEL_IO];           /* nodes (InputLayer calls, or a Sequential's node 0) */
+    nn_model_ref outputs[NN_MAX_MODEL_IO];
     /* build */
     bool built;
-    int input_ndim;
+    int input_ndim;                        /* the first input's shape (without the batch) */
     int64_t input_shape[NN_MAX_DIMS];
     nn_variable *vars;
     int nvars;
@@ -148,8 +219,12 @@ struct nn_model {
     /* compile */
     bool compiled;
     nn_optimizer *optimizer;
-    nn_loss *loss;
-    nn_metric **metrics;
+    nn_loss *losses[NN_MAX_MODEL_IO];      /* one per output */
+    double loss_weights[NN_MAX_MODEL_IO];
+    char metric_names[NN_MAX_METRICS][32]; /* as compiled: each applies to every output */
+    int nmetric_names;
+    nn_metric **metrics;                   /* metric_names x outputs, output-major */
+    int *metric_output;                    /* the output each metric reads */
     int nmetrics;
     float *slots;
     nn_var_span *spans;
@@ -165,12 +240,18 @@ void nn_program_clear(nn_program *p);
 /* The model's own training or evaluation program, prepared for `capacity` samples. */
 int nn_model_program(nn_model *m, nn_program_kind kind, int64_t capacity, nn_program **out);
 void nn_model_drop_programs(nn_model *m);
-/* (Re)creates the compiled metrics from their names for the current loss and output width. */
-int nn_model_resolve_metrics(nn_model *m, const char *const *names);
+/* (Re)creates the compiled metrics from metric_names for the current losses and output widths. */
+int nn_model_resolve_metrics(nn_model *m);
+/* Builds the model's graph once to create its variables, and initializes them. */
+int nn_model_create_vars(nn_model *m);
 /* Allocates gradient and optimizer state for a built, compiled model. */
 int nn_model_prepare_training(nn_model *m);
-/* The layer index of a Normalization that still needs adapting, or -1. */
+/* Whether a Normalization layer still needs adapting. */
 bool nn_model_needs_adapt(const nn_model *m);
+/* The display name of output o (its layer's name), for per-output logs such as "dense_1_loss". */
+const char *nn_model_output_name(const nn_model *m, int o);
+/* The shape (without the batch dimension) of model input i. */
+void nn_model_input_shape(const nn_model *m, int i, int *ndim, int64_t *shape);
 /* Parameter bytes as Keras counts them (each variable at its Keras dtype's size). */
 int64_t nn_model_param_bytes(const nn_model *m, bool trainable_only);
 const nn_variable *nn_model_find_var(const nn_model *m, const char *name);

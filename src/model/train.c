@@ -33,73 +33,142 @@ static int check_finite(const nn_tensor *t, const char *what) {
     return NN_OK;
 }
 
-static int check_inputs(nn_model *m, const nn_tensor *x, const char *call) {
-    if (!x) return nn_error(NN_ERR_ARG, "%s: x is NULL", call);
-    if (x->ndim < 2 || x->shape[0] < 1) {
-        char s[96];
-        return nn_error(NN_ERR_SHAPE, "%s: x of shape %s needs a sample axis and at least one feature axis",
-                        call, nn_shape_str(x->ndim, x->shape, s, sizeof s));
-    }
-    int status = nn_model_build(m, x->ndim - 1, x->shape + 1);
-    return status ? nn_error_context(status, "%s", call) : NN_OK;
+/* The arrays a call feeds: the model's inputs, then its targets (none for prediction). */
+typedef struct arrays {
+    const nn_tensor *x[NN_MAX_MODEL_IO], *y[NN_MAX_MODEL_IO];
+    int nx, ny;
+} arrays;
+
+static arrays dataset_arrays(const nn_dataset *d) {
+    arrays a = { .nx = nn_dataset_input_count(d), .ny = nn_dataset_target_count(d) };
+    for (int i = 0; i < a.nx; i++) a.x[i] = nn_dataset_input(d, i);
+    for (int i = 0; i < a.ny; i++) a.y[i] = nn_dataset_target(d, i);
+    return a;
 }
 
-/* The targets must hold what the loss reads per sample; class indices must be in range. */
-static int check_targets(nn_model *m, nn_program *p, const nn_tensor *y, const char *call) {
-    const nn_node *pred = &p->graph.nodes[p->pred], *target = &p->graph.nodes[p->y];
-    int64_t rows = y->ndim ? y->shape[0] : 0, inner = rows ? nn_tensor_size(y) / rows : 0;
-    if (inner != target->inner) {
-        char ys[96], ps[96];
-        return nn_error(NN_ERR_SHAPE, "%s: targets of shape %s do not fit the model's output %s for loss %s%s",
-                        call, nn_shape_str(y->ndim, y->shape, ys, sizeof ys), nn_node_shape_str(pred, ps, sizeof ps),
-                        m->loss->def->name,
-                        m->loss->def->target == NN_TARGET_CLASS_INDEX ? " (expected one class index per sample)" : "");
+static const char *input_label(const nn_model *m, int i, char *buf, size_t size) {
+    if (m->ninputs > 1) snprintf(buf, size, "x[%d]", i);
+    else snprintf(buf, size, "x");
+    return buf;
+}
+
+/* Builds a Sequential model from x's shape; checks every input array against the model's. */
+static int check_inputs(nn_model *m, const arrays *a, const char *call) {
+    char s[96], want[96], label[16];
+    for (int i = 0; i < a->nx; i++) {
+        const nn_tensor *x = a->x[i];
+        if (!x) return nn_error(NN_ERR_ARG, "%s: x is NULL", call);
+        if (x->ndim < 2 || x->shape[0] < 1)
+            return nn_error(NN_ERR_SHAPE, "%s: %s of shape %s needs a sample axis and at least one feature axis", call,
+                            input_label(m, i, label, sizeof label), nn_shape_str(x->ndim, x->shape, s, sizeof s));
     }
-    int status = check_finite(y, "targets (y)");
-    if (status || m->loss->def->target != NN_TARGET_CLASS_INDEX) return status;
-    int64_t classes = nn_node_cols(pred);
-    for (int64_t i = 0; i < nn_tensor_size(y); i++) {
-        double v = nn_tensor_get(y, i);
-        if (v < 0 || v >= (double)classes || v != floor(v))
-            return nn_error(NN_ERR_DATA, "%s: label %g at sample %lld is not a class index in [0, %lld)", call, v,
-                            (long long)i, (long long)classes);
+    int status = m->functional ? NN_OK : nn_model_build(m, a->x[0]->ndim - 1, a->x[0]->shape + 1);
+    if (status) return nn_error_context(status, "%s", call);
+    if (a->nx != m->ninputs)
+        return nn_error(NN_ERR_SHAPE, "%s: model '%s' takes %d inputs, the data has %d input arrays", call, m->name,
+                        m->ninputs, a->nx);
+    for (int i = 0; i < a->nx; i++) {
+        int ndim;
+        int64_t shape[NN_MAX_DIMS];
+        nn_model_input_shape(m, i, &ndim, shape);
+        bool same = a->x[i]->ndim - 1 == ndim;
+        for (int k = 0; same && k < ndim; k++) same = a->x[i]->shape[k + 1] == shape[k];
+        if (!same)
+            return nn_error(NN_ERR_SHAPE, "%s: %s of shape %s does not fit the model's input %s", call,
+                            input_label(m, i, label, sizeof label), nn_shape_str(a->x[i]->ndim, a->x[i]->shape, s, sizeof s),
+                            nn_shape_str(ndim, shape, want, sizeof want));
+        if (a->x[i]->shape[0] != a->x[0]->shape[0])
+            return nn_error(NN_ERR_SHAPE, "%s: x[0] has %lld samples but x[%d] has %lld", call,
+                            (long long)a->x[0]->shape[0], i, (long long)a->x[i]->shape[0]);
+        char what[96];
+        snprintf(what, sizeof what, "%s: %s", call, input_label(m, i, label, sizeof label));
+        status = check_finite(a->x[i], what);
+        if (status) return status;
+    }
+    return NN_OK;
+}
+
+/* The targets must hold what each output's loss reads per sample; class indices in range. */
+static int check_targets(nn_model *m, nn_program *p, const arrays *a, const char *call) {
+    if (a->ny == 0 || !a->y[0]) return nn_error(NN_ERR_ARG, "%s: the data has no targets (y)", call);
+    if (a->ny != p->noutputs)
+        return nn_error(NN_ERR_SHAPE, "%s: model '%s' has %d outputs, the data has %d target arrays", call, m->name,
+                        p->noutputs, a->ny);
+    for (int o = 0; o < a->ny; o++) {
+        const nn_tensor *y = a->y[o];
+        const nn_loss *loss = m->losses[o];
+        const nn_node *pred = &p->graph.nodes[p->pred[o]], *target = &p->graph.nodes[p->y[o]];
+        int64_t rows = y->ndim ? y->shape[0] : 0, inner = rows ? nn_tensor_size(y) / rows : 0;
+        char ys[96], ps[96], which[48] = "";
+        if (a->ny > 1) snprintf(which, sizeof which, " of output %d ('%s')", o, nn_model_output_name(m, o));
+        if (inner != target->inner || rows != a->x[0]->shape[0])
+            return nn_error(NN_ERR_SHAPE, "%s: targets%s of shape %s do not fit the model's output %s for loss %s%s", call,
+                            which, nn_shape_str(y->ndim, y->shape, ys, sizeof ys), nn_node_shape_str(pred, ps, sizeof ps),
+                            loss->def->name,
+                            loss->def->target == NN_TARGET_CLASS_INDEX ? " (expected one class index per sample)" : "");
+        int status = check_finite(y, "targets (y)");
+        if (status || loss->def->target != NN_TARGET_CLASS_INDEX) {
+            if (status) return status;
+            continue;
+        }
+        int64_t classes = nn_node_cols(pred);
+        for (int64_t i = 0; i < nn_tensor_size(y); i++) {
+            double v = nn_tensor_get(y, i);
+            if (v < 0 || v >= (double)classes || v != floor(v))
+                return nn_error(NN_ERR_DATA, "%s: label %g at sample %lld%s is not a class index in [0, %lld)", call, v,
+                                (long long)i, which, (long long)classes);
+        }
     }
     return NN_OK;
 }
 
 /* ------------------------------------------------------------ one pass over batches */
 
-/* A pass: the feed, and the prefetch thread when batches are large enough to use one. */
+/* A pass: the feed, the prefetch thread when batches are large enough to use one, and the
+ * per-output losses summed over its samples. */
 typedef struct pass {
     nn_feed feed;
     nn_prefetcher *prefetch;
+    double output_loss[NN_MAX_MODEL_IO];
 } pass;
 
+/* Copies the batch into the program's inputs, targets and output 0's weights; the other
+ * outputs' weights repeat each sample's weight. */
 static void gather(const nn_exec *e, const nn_program *p, const pass *ps, int64_t step, int64_t start, int64_t n) {
-    float *x = nn_node_value(e, p->x);
-    float *y = p->y >= 0 ? nn_node_value(e, p->y) : NULL;
-    float *w = p->w >= 0 ? nn_node_value(e, p->w) : NULL;
-    if (ps->prefetch) nn_prefetch_take(ps->prefetch, step, x, y, w);
-    else nn_feed_gather(&ps->feed, start, n, x, y, w, p->w >= 0 ? p->graph.nodes[p->w].inner : 0);
+    float *outs[NN_MAX_FEED_ARRAYS] = { 0 };
+    for (int i = 0; i < p->ninputs; i++) outs[i] = nn_node_value(e, p->x[i]);
+    for (int o = 0; o < p->noutputs && p->y[o] >= 0; o++) outs[p->ninputs + o] = nn_node_value(e, p->y[o]);
+    float *w = p->w[0] >= 0 ? nn_node_value(e, p->w[0]) : NULL;
+    int64_t w_inner = p->w[0] >= 0 ? p->graph.nodes[p->w[0]].inner : 0;
+    if (ps->prefetch) nn_prefetch_take(ps->prefetch, step, outs, w);
+    else nn_feed_gather(&ps->feed, start, n, outs, w, w_inner);
+    for (int o = 1; o < p->noutputs && w; o++) {
+        float *wo = nn_node_value(e, p->w[o]);
+        int64_t inner = p->graph.nodes[p->w[o]].inner;
+        for (int64_t i = 0; i < n * inner; i++) wo[i] = w[(i / inner) * w_inner];
+    }
 }
 
 static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, const nn_feed *f) {
-    const nn_node *pred = &p->graph.nodes[p->pred];
-    int64_t cols = nn_node_cols(pred), rows = nn_node_rows(e, pred);
-    int64_t tcols = m->loss->def->target == NN_TARGET_CLASS_INDEX ? 1 : cols;
-    const float *w = f->w ? nn_node_value(e, p->w) : NULL;
-    for (int i = 0; i < m->nmetrics; i++)
-        nn_metric_update(m->metrics[i], nn_node_value(e, p->pred), nn_node_value(e, p->y), rows, cols, tcols, w);
+    for (int i = 0; i < m->nmetrics; i++) {
+        int o = m->metric_output[i];
+        const nn_node *pred = &p->graph.nodes[p->pred[o]];
+        int64_t cols = nn_node_cols(pred), rows = nn_node_rows(e, pred);
+        int64_t tcols = m->losses[o]->def->target == NN_TARGET_CLASS_INDEX ? 1 : cols;
+        const float *w = f->w ? nn_node_value(e, p->w[o]) : NULL;
+        nn_metric_update(m->metrics[i], nn_node_value(e, p->pred[o]), nn_node_value(e, p->y[o]), rows, cols, tcols, w);
+    }
 }
 
 /* Forward (and, for training, backward and the optimizer update) on batch `step`: samples
  * [start, start+n) of the pass. */
-static double run_batch(nn_model *m, nn_program *p, const pass *ps, int64_t step, int64_t start, int64_t n, bool train) {
+static double run_batch(nn_model *m, nn_program *p, pass *ps, int64_t step, int64_t start, int64_t n, bool train) {
     nn_exec e = { .graph = &p->graph, .arena = p->arena, .params = m->params, .grads = m->grads, .batch = n,
                   .rng = &m->rng, .threads = m->threads };
     gather(&e, p, ps, step, start, n);
     nn_graph_forward(&e);
     double loss = *nn_node_value(&e, p->loss);
+    for (int o = 0; o < p->noutputs; o++) ps->output_loss[o] += *nn_node_value(&e, p->output_loss[o]) * (double)n;
     update_metrics(m, &e, p, &ps->feed);
     if (train) {
         memset(m->grads, 0, m->nparams * sizeof *m->grads);
@@ -109,18 +178,31 @@ static double run_batch(nn_model *m, nn_program *p, const pass *ps, int64_t step
     return loss;
 }
 
-static void reset_metrics(nn_model *m) {
+static void reset_metrics(nn_model *m, pass *ps) {
     for (int i = 0; i < m->nmetrics; i++) nn_metric_reset(m->metrics[i]);
+    memset(ps->output_loss, 0, sizeof ps->output_loss);
 }
 
-/* Logs in Keras's order: names sorted, loss among them; `prefix` makes "val_" logs. */
-static void collect_logs(const nn_model *m, double loss, const char *prefix, nn_logs *logs) {
+static void add_log(nn_logs *logs, const char *prefix, const char *output, const char *name, double value) {
+    if (logs->count >= NN_MAX_METRICS) return;
+    snprintf(logs->names[logs->count], sizeof logs->names[0], "%s%s%s%s", prefix, output ? output : "",
+             output ? "_" : "", name);
+    logs->values[logs->count++] = value;
+}
+
+/* Logs in Keras's order: names sorted, loss among them; `prefix` makes "val_" logs. With
+ * several outputs each output's loss and metrics are named after its layer. The per-output
+ * losses are means over `samples`. */
+static void collect_logs(const nn_model *m, double loss, const pass *ps, int64_t samples, const char *prefix,
+                         nn_logs *logs) {
     int first = logs->count;
-    for (int i = -1; i < m->nmetrics && logs->count < NN_MAX_METRICS; i++) {
-        const char *name = i < 0 ? "loss" : nn_metric_name(m->metrics[i]);
-        snprintf(logs->names[logs->count], sizeof logs->names[0], "%s%s", prefix, name);
-        logs->values[logs->count++] = i < 0 ? loss : nn_metric_result(m->metrics[i]);
-    }
+    bool several = m->noutputs > 1;
+    add_log(logs, prefix, NULL, "loss", loss);
+    for (int o = 0; several && o < m->noutputs; o++)
+        add_log(logs, prefix, nn_model_output_name(m, o), "loss", samples ? ps->output_loss[o] / (double)samples : 0.0);
+    for (int i = 0; i < m->nmetrics; i++)
+        add_log(logs, prefix, several ? nn_model_output_name(m, m->metric_output[i]) : NULL, nn_metric_name(m->metrics[i]),
+                nn_metric_result(m->metrics[i]));
     for (int i = first + 1; i < logs->count; i++)
         for (int j = i; j > first && strcmp(logs->names[j - 1], logs->names[j]) > 0; j--) {
             char name[32];
@@ -134,9 +216,9 @@ static void collect_logs(const nn_model *m, double loss, const char *prefix, nn_
 }
 
 /* Evaluates samples [0, count) of a pass in batches; loss averaged over samples as Keras's Mean. */
-static double evaluate_pass(nn_model *m, nn_program *p, const pass *ps, int64_t count, int64_t batch) {
+static double evaluate_pass(nn_model *m, nn_program *p, pass *ps, int64_t count, int64_t batch) {
     double total = 0.0;
-    reset_metrics(m);
+    reset_metrics(m, ps);
     if (ps->prefetch) nn_prefetch_begin(ps->prefetch, count);
     for (int64_t step = 0, start = 0; start < count; step++, start += batch) {
         int64_t n = count - start < batch ? count - start : batch;
@@ -268,19 +350,19 @@ static void adapt_rows(nn_model *m, const nn_tensor *x, int64_t rows) {
 
 int nn_adapt(nn_model *m, const nn_tensor *x) {
     if (!m) return nn_error(NN_ERR_ARG, "nn_adapt: model is NULL");
-    int status = check_inputs(m, x, "nn_adapt");
-    if (!status) status = check_finite(x, "nn_adapt: x");
+    if (m->ninputs > 1) return nn_error(NN_ERR_ARG, "nn_adapt: model '%s' has %d inputs; adapt takes one", m->name, m->ninputs);
+    arrays a = { .x = { x }, .nx = 1 };
+    int status = check_inputs(m, &a, "nn_adapt");
     if (!status) adapt_rows(m, x, x->shape[0]);
     return status;
 }
 
 static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp) {
-    const nn_tensor *x = nn_dataset_x(train), *y = nn_dataset_y(train);
-    if (!y) return nn_error(NN_ERR_ARG, "nn_fit: the training data has no targets (y)");
-    int status = check_inputs(m, x, "nn_fit");
-    if (!status) status = check_finite(x, "nn_fit: training data (x)");
+    arrays a = dataset_arrays(train);
+    if (!a.y[0]) return nn_error(NN_ERR_ARG, "nn_fit: the training data has no targets (y)");
+    int status = check_inputs(m, &a, "nn_fit");
     if (status) return status;
-    int64_t n = x->shape[0];
+    int64_t n = a.x[0]->shape[0];
     if (o->validation_split < 0 || o->validation_split >= 1)
         return nn_error(NN_ERR_ARG, "nn_fit: validation_split must be in [0, 1), got %g", o->validation_split);
     if (o->validation_split > 0 && o->validation_data)
@@ -295,30 +377,22 @@ static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *
     fp->batch = o->batch_size ? o->batch_size : NN_DEFAULT_BATCH;
     if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_fit: model '%s' is not compiled: call nn_compile first", m->name);
     /* "accuracy" resolves from the output width, known only now */
-    const char *names[NN_MAX_METRICS];
-    char copies[NN_MAX_METRICS][32];
-    for (int i = 0; i < m->nmetrics; i++) {
-        snprintf(copies[i], sizeof copies[i], "%s", nn_metric_name(m->metrics[i]));
-        names[i] = copies[i];
-    }
-    names[m->nmetrics] = NULL;
-    status = nn_model_resolve_metrics(m, names);
+    status = nn_model_resolve_metrics(m);
     nn_program *p;
     if (!status) status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &p);
-    if (!status) status = check_targets(m, p, y, "nn_fit");
+    if (!status) status = check_targets(m, p, &a, "nn_fit");
     if (!status && o->validation_data) {
-        const nn_tensor *vx = nn_dataset_x(o->validation_data), *vy = nn_dataset_y(o->validation_data);
-        if (!vy) return nn_error(NN_ERR_ARG, "nn_fit: validation_data has no targets (y)");
-        status = check_inputs(m, vx, "nn_fit: validation_data");
-        if (!status) status = check_finite(vx, "nn_fit: validation_data (x)");
-        if (!status) status = check_targets(m, p, vy, "nn_fit: validation_data");
+        arrays v = dataset_arrays(o->validation_data);
+        if (!v.y[0]) return nn_error(NN_ERR_ARG, "nn_fit: validation_data has no targets (y)");
+        status = check_inputs(m, &v, "nn_fit: validation_data");
+        if (!status) status = check_targets(m, p, &v, "nn_fit: validation_data");
     }
     if (!status) status = nn_model_prepare_training(m);
-    if (!status) status = sample_weights(o, y, n, &fp->weights);
+    if (!status) status = sample_weights(o, a.y[0], n, &fp->weights);
     if (status) return status;
     fp->index = nn_malloc((size_t)fp->n_train * sizeof *fp->index);
     if (!fp->index) return NN_ERR_NOMEM;
-    if (nn_model_needs_adapt(m)) adapt_rows(m, x, fp->n_train);
+    if (nn_model_needs_adapt(m)) adapt_rows(m, a.x[0], fp->n_train);
     return NN_OK;
 }
 
@@ -327,13 +401,15 @@ static int progress_verbosity(int verbose) {
     return verbose == 0 ? 1 : verbose;
 }
 
-/* A pass over x/y rows from `offset` (through `index` when shuffling), with a prefetch thread
- * when the batches are large. */
-static int pass_open(pass *ps, const nn_program *p, const nn_tensor *x, const nn_tensor *y, const float *w,
-                     const int64_t *index, int64_t offset, int64_t batch) {
-    *ps = (pass){ .feed = { x, y, w, offset, index } };
+/* A pass over the arrays' rows from `offset` (through `index` when shuffling), with a prefetch
+ * thread when the batches are large. */
+static int pass_open(pass *ps, const nn_program *p, const arrays *a, const float *w, const int64_t *index,
+                     int64_t offset, int64_t batch) {
+    *ps = (pass){ .feed = { .w = w, .offset = offset, .index = index } };
+    for (int i = 0; i < a->nx; i++) ps->feed.arrays[ps->feed.count++] = a->x[i];
+    for (int i = 0; i < a->ny; i++) ps->feed.arrays[ps->feed.count++] = a->y[i];
     if (!nn_prefetch_worthwhile(&ps->feed, batch)) return NN_OK;
-    return nn_prefetch_new(&ps->feed, batch, p->w >= 0 ? p->graph.nodes[p->w].inner : 0, &ps->prefetch);
+    return nn_prefetch_new(&ps->feed, batch, p->w[0] >= 0 ? p->graph.nodes[p->w[0]].inner : 0, &ps->prefetch);
 }
 
 static void pass_close(pass *ps) {
@@ -344,20 +420,32 @@ static void pass_close(pass *ps) {
 static int train_epoch(nn_model *m, nn_program *p, pass *ps, const fit_plan *fp, nn_progress *bar, nn_logs *logs) {
     int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
     double total = 0.0;
-    reset_metrics(m);
+    reset_metrics(m, ps);
     if (ps->prefetch) nn_prefetch_begin(ps->prefetch, fp->n_train);
     for (int64_t s = 0; s < steps; s++) {
         int64_t start = s * fp->batch, n = fp->n_train - start < fp->batch ? fp->n_train - start : fp->batch;
         total += run_batch(m, p, ps, s, start, n, true) * (double)n;
         logs->count = 0;
-        collect_logs(m, total / (double)(start + n), "", logs);
+        collect_logs(m, total / (double)(start + n), ps, start + n, "", logs);
         if (s + 1 < steps) nn_progress_update(bar, s + 1, logs, false);
     }
     return NN_OK;
 }
 
+/* Held-out samples keep their sample weights but, as in Keras, not the class weights. */
+static int open_validation(nn_model *m, const nn_program *eval_p, const arrays *train, const nn_fit_opts *o,
+                           const fit_plan *fp, pass *val_pass) {
+    if (o->validation_data) {
+        arrays v = dataset_arrays(o->validation_data);
+        return pass_open(val_pass, eval_p, &v, NULL, NULL, 0, fp->batch);
+    }
+    (void)m;
+    return pass_open(val_pass, eval_p, train, o->sample_weight ? nn_tensor_f32(o->sample_weight) : NULL, NULL,
+                     fp->n_train, fp->batch);
+}
+
 static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o, fit_plan *fp, nn_history *h) {
-    const nn_tensor *x = nn_dataset_x(train), *y = nn_dataset_y(train);
+    arrays a = dataset_arrays(train);
     int epochs = o->epochs ? o->epochs : 1, verbose = progress_verbosity(o->verbose);
     int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
     int64_t n_val = o->validation_data ? nn_dataset_size(o->validation_data) : fp->n_val;
@@ -365,14 +453,8 @@ static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o
     int status = nn_model_program(m, NN_PROGRAM_TRAIN, fp->batch < fp->n_train ? fp->batch : fp->n_train, &train_p);
     if (!status && n_val) status = nn_model_program(m, NN_PROGRAM_EVAL, fp->batch, &eval_p);
     pass train_pass = { 0 }, val_pass = { 0 };
-    if (!status) status = pass_open(&train_pass, train_p, x, y, fp->weights, fp->index, 0, fp->batch);
-    /* held-out samples keep their sample weights but, as in Keras, not the class weights */
-    if (!status && o->validation_data)
-        status = pass_open(&val_pass, eval_p, nn_dataset_x(o->validation_data), nn_dataset_y(o->validation_data), NULL,
-                           NULL, 0, fp->batch);
-    else if (!status && eval_p)
-        status = pass_open(&val_pass, eval_p, x, y, o->sample_weight ? nn_tensor_f32(o->sample_weight) : NULL, NULL,
-                           fp->n_train, fp->batch);
+    if (!status) status = pass_open(&train_pass, train_p, &a, fp->weights, fp->index, 0, fp->batch);
+    if (!status && eval_p) status = open_validation(m, eval_p, &a, o, fp, &val_pass);
     for (int64_t i = 0; i < fp->n_train; i++) fp->index[i] = i;
     FILE *out = o->out ? o->out : stdout;
     for (int epoch = o->initial_epoch; !status && epoch < epochs; epoch++) {
@@ -385,7 +467,7 @@ static int fit_epochs(nn_model *m, const nn_dataset *train, const nn_fit_opts *o
         if (!status && eval_p) {
             nn_logs val = { 0 };
             double val_loss = evaluate_pass(m, eval_p, &val_pass, n_val, fp->batch);
-            collect_logs(m, val_loss, "val_", &val);
+            collect_logs(m, val_loss, &val_pass, n_val, "val_", &val);
             for (int i = 0; i < val.count && logs.count < NN_MAX_METRICS; i++, logs.count++) {
                 memcpy(logs.names[logs.count], val.names[i], sizeof logs.names[0]);
                 logs.values[logs.count] = val.values[i];
@@ -419,27 +501,27 @@ int nn_fit(nn_model *m, const nn_dataset *train, const nn_fit_opts *opts, nn_his
 
 int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, nn_metrics *out) {
     if (!m || !data || !out) return nn_error(NN_ERR_ARG, "nn_evaluate: model, data or out is NULL");
-    const nn_tensor *x = nn_dataset_x(data), *y = nn_dataset_y(data);
-    if (!y) return nn_error(NN_ERR_ARG, "nn_evaluate: the data has no targets (y)");
+    arrays a = dataset_arrays(data);
+    if (!a.y[0]) return nn_error(NN_ERR_ARG, "nn_evaluate: the data has no targets (y)");
     int64_t batch = opts && opts->batch_size > 0 ? opts->batch_size : NN_DEFAULT_BATCH;
     nn_program *p;
-    int status = check_inputs(m, x, "nn_evaluate");
-    if (!status) status = check_finite(x, "nn_evaluate: x");
+    int status = check_inputs(m, &a, "nn_evaluate");
     if (!status) status = nn_model_program(m, NN_PROGRAM_EVAL, batch, &p);
-    if (!status) status = check_targets(m, p, y, "nn_evaluate");
+    if (!status) status = check_targets(m, p, &a, "nn_evaluate");
     pass ps;
-    if (!status) status = pass_open(&ps, p, x, y, NULL, NULL, 0, batch);
+    if (!status) status = pass_open(&ps, p, &a, NULL, NULL, 0, batch);
     if (status) return status;
-    double loss = evaluate_pass(m, p, &ps, x->shape[0], batch);
+    int64_t n = a.x[0]->shape[0];
+    double loss = evaluate_pass(m, p, &ps, n, batch);
     pass_close(&ps);
     nn_logs logs = { 0 };
-    collect_logs(m, loss, "", &logs);
+    collect_logs(m, loss, &ps, n, "", &logs);
     *out = (nn_metrics){ .loss = loss, .count = logs.count };
     memcpy(out->names, logs.names, sizeof out->names);
     memcpy(out->values, logs.values, sizeof out->values);
     if (opts && progress_verbosity(opts->verbose) && opts->verbose != 0) {
         nn_progress bar;
-        int64_t steps = (x->shape[0] + batch - 1) / batch;
+        int64_t steps = (n + batch - 1) / batch;
         nn_progress_start(&bar, opts->out ? opts->out : stdout, progress_verbosity(opts->verbose), steps);
         nn_progress_update(&bar, steps, &logs, true);
     }
@@ -449,18 +531,18 @@ int nn_evaluate(nn_model *m, const nn_dataset *data, const nn_eval_opts *opts, n
 int nn_train_on_batch(nn_model *m, const nn_tensor *x, const nn_tensor *y, double *loss) {
     if (!m || !y) return nn_error(NN_ERR_ARG, "nn_train_on_batch: model or y is NULL");
     if (!m->compiled) return nn_error(NN_ERR_STATE, "nn_train_on_batch: model '%s' is not compiled", m->name);
-    int status = check_inputs(m, x, "nn_train_on_batch");
-    if (!status) status = check_finite(x, "nn_train_on_batch: x");
+    arrays a = { .x = { x }, .y = { y }, .nx = 1, .ny = 1 };
+    int status = check_inputs(m, &a, "nn_train_on_batch");
     if (!status && (y->ndim < 1 || y->shape[0] != x->shape[0]))
         status = nn_error(NN_ERR_SHAPE, "nn_train_on_batch: x has %lld samples but y has %lld",
                           (long long)x->shape[0], (long long)(y->ndim ? y->shape[0] : 0));
     nn_program *p;
     if (!status) status = nn_model_program(m, NN_PROGRAM_TRAIN, x->shape[0], &p);
-    if (!status) status = check_targets(m, p, y, "nn_train_on_batch");
+    if (!status) status = check_targets(m, p, &a, "nn_train_on_batch");
     if (!status) status = nn_model_prepare_training(m);
     if (status) return status;
-    pass ps = { .feed = { x, y, NULL, 0, NULL } };
-    reset_metrics(m);
+    pass ps = { .feed = { .arrays = { x, y }, .count = 2 } };
+    reset_metrics(m, &ps);
     double value = run_batch(m, p, &ps, 0, 0, x->shape[0], true);
     if (loss) *loss = value;
     return NN_OK;
