@@ -88,7 +88,7 @@ nn_symbol *nn_layer_record_call(nn_layer *l, nn_symbol *const *inputs, int ninpu
         return fail_call(l);
     }
     l->calls = calls;
-    memcpy(call->inputs, inputs, (size_t)ninputs * sizeof *inputs);
+    if (ninputs) memcpy(call->inputs, inputs, (size_t)ninputs * sizeof *inputs);
     call->ninputs = ninputs;
     call->noutputs = l->def->output_count ? l->def->output_count(l) : 1;
     NN_ASSERT(call->noutputs >= 1 && call->noutputs <= NN_MAX_LAYER_IO);
@@ -101,7 +101,7 @@ nn_symbol *nn_call_many(nn_layer *layer, nn_symbol *const *inputs) {
     if (!layer) return nn_error(NN_ERR_ARG, "nn_call: layer is NULL"), NULL;
     int count = 0;
     while (inputs && inputs[count] && count <= NN_MAX_LAYER_IO) count++;
-    if (layer->error) return &layer->failed;
+    if (layer->error) return fail_call(layer);
     if (count == 0) {
         nn_error(NN_ERR_ARG, "layer '%s' (%s) was called on no input (a NULL symbol?)", layer->name, layer->def->class_name);
         return fail_call(layer);
@@ -145,7 +145,7 @@ nn_symbol *nn_input_layer(const nn_input_opts *o) {
     }
     nn_layer *l = nn_layer_from_config(&nn_layer_input, config);
     if (!l) return NULL;
-    if (l->error) return &l->failed;
+    if (l->error) return fail_call(l);
     return nn_layer_record_call(l, NULL, 0);
 }
 
@@ -236,7 +236,9 @@ static int make_nodes(nn_model *m, const graph_walk *w, nn_symbol *const *inputs
         const nn_symbol *s = w->calls[k];
         const nn_layer_call *call = s->layer->calls[s->call];
         nn_model_node *node = &m->nodes[k];
-        *node = (nn_model_node){ .layer = find_layer(w, s->layer), .call = s->call, .ninputs = call->ninputs,
+        int layer = 0;
+        while (m->layers[layer] != s->layer) layer++;
+        *node = (nn_model_node){ .layer = layer, .call = s->call, .ninputs = call->ninputs,
                                  .noutputs = call->noutputs };
         for (int i = 0; i < call->ninputs; i++)
             node->inputs[i] = (nn_model_ref){ find_call(w, call->inputs[i]->layer, call->inputs[i]->call), call->inputs[i]->index };
@@ -251,7 +253,7 @@ static int make_nodes(nn_model *m, const graph_walk *w, nn_symbol *const *inputs
             if (m->inputs[j] == m->inputs[i]) return nn_error(NN_ERR_ARG, "nn_model_new: input '%s' is given twice", s->layer->name);
     }
     for (int k = 0; k < w->ncalls; k++) {
-        const nn_layer *l = w->layers[m->nodes[k].layer];
+        const nn_layer *l = m->layers[m->nodes[k].layer];
         bool given = false;
         for (int i = 0; i < ninputs; i++) given |= m->inputs[i] == k;
         if (l->def == &nn_layer_input && !given)

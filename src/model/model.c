@@ -561,7 +561,8 @@ static void target_shape(const nn_loss *loss, const nn_node *pred, int *ndim, in
 }
 
 /* Output o's loss: per-sample values times the sample weights, averaged (Keras's "sum over
- * batch size"), times the output's loss weight. */
+ * batch size": p->output_loss[o], what the logs show), times the output's loss weight (the
+ * returned node, a term of the total). */
 static int output_loss(nn_model *m, nn_program *p, int o) {
     nn_graph *g = &p->graph;
     int tndim;
@@ -577,10 +578,11 @@ static int output_loss(nn_model *m, nn_program *p, int o) {
     if (p->w[o] < 0) return p->w[o];
     int weighted = nn_graph_op(g, NN_OP_MUL, (int[]){ loss, p->w[o] }, 2, NULL, "loss");
     if (weighted < 0) return weighted;
-    int mean = nn_graph_op(g, NN_OP_REDUCE_MEAN, &weighted, 1, NULL, "loss");
-    if (mean < 0 || m->loss_weights[o] == 1.0) return mean;
+    p->output_loss[o] = nn_graph_op(g, NN_OP_REDUCE_MEAN, &weighted, 1, NULL, "loss");
+    if (p->output_loss[o] < 0 || m->loss_weights[o] == 1.0) return p->output_loss[o];
+    g->nodes[p->output_loss[o]].keep = true; /* logged after the pass */
     nn_attr scale = { .f = { m->loss_weights[o], 0.0 } };
-    return nn_graph_op(g, NN_OP_SCALE_SHIFT, &mean, 1, &scale, "loss_weights");
+    return nn_graph_op(g, NN_OP_SCALE_SHIFT, &p->output_loss[o], 1, &scale, "loss_weights");
 }
 
 static int build_program_graph(nn_model *m, nn_program_kind kind, nn_program *p) {
@@ -596,8 +598,7 @@ static int build_program_graph(nn_model *m, nn_program_kind kind, nn_program *p)
     for (int o = 0; o < p->noutputs; o++) {
         int loss = output_loss(m, p, o);
         if (loss < 0) return loss;
-        p->output_loss[o] = loss;
-        p->graph.nodes[loss].keep = true;
+        p->graph.nodes[p->output_loss[o]].keep = true;
         total = o == 0 ? loss : nn_graph_op(&p->graph, NN_OP_ADD, (int[]){ total, loss }, 2, NULL, "loss");
         if (total < 0) return total;
     }
