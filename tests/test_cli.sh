@@ -94,6 +94,7 @@ expect "serve bad input" 1 "line 1: expected 30 numbers" -- sh -c "echo 1,2 | '$
 
 # the example builds and runs against the library
 expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
+expect "two-input functional example" 0 "test accuracy 0.9" -- "$BUILD/examples/two_inputs"
 
 # install, then build the example through pkg-config as a user would
 if make -s install PREFIX="$tmp/prefix" BUILD="$BUILD" >/dev/null 2>&1 &&

@@ -325,11 +325,29 @@ static int sample_weights(const nn_fit_opts *o, const nn_tensor *y, int64_t n, f
 }
 
 /* Keras's adapt: per-feature mean and (population) variance of the first `rows` samples. */
-static void adapt_rows(nn_model *m, const nn_tensor *x, int64_t rows) {
-    int64_t inner = nn_tensor_size(x) / x->shape[0];
+/* The model input a layer is applied to directly, or -1 (it follows other layers). */
+static int input_of_layer(const nn_model *m, int layer) {
+    for (int k = 0; k < m->nnodes; k++) {
+        if (m->nodes[k].layer != layer || m->nodes[k].ninputs < 1) continue;
+        for (int i = 0; i < m->ninputs; i++)
+            if (m->inputs[i] == m->nodes[k].inputs[0].node) return i;
+        return -1;
+    }
+    return -1;
+}
+
+/* Adapts each Normalization layer applied directly to a model input from that input's first
+ * `rows` samples; one that follows other layers needs nn_adapt's data to be its input. */
+static int adapt_rows(nn_model *m, const arrays *a, int64_t rows) {
     for (int i = 0; i < m->nvars; i++) {
         const nn_variable *v = &m->vars[i];
         if (m->layers[v->layer]->def != &nn_layer_normalization || !strstr(v->name, "/mean")) continue;
+        int input = input_of_layer(m, v->layer);
+        if (input < 0 || input >= a->nx)
+            return nn_error(NN_ERR_STATE, "Normalization layer '%s' does not take a model input, so fit cannot adapt it; set its mean and variance weights",
+                            m->layers[v->layer]->name);
+        const nn_tensor *x = a->x[input];
+        int64_t inner = nn_tensor_size(x) / x->shape[0];
         int64_t cols = v->shape[0], values = rows * (inner / cols);
         float *mean = m->params + v->offset, *var = m->params + m->vars[i + 1].offset;
         float *count = m->params + m->vars[i + 2].offset;
@@ -346,6 +364,7 @@ static void adapt_rows(nn_model *m, const nn_tensor *x, int64_t rows) {
         }
         *count = (float)values;
     }
+    return NN_OK;
 }
 
 int nn_adapt(nn_model *m, const nn_tensor *x) {
@@ -353,7 +372,7 @@ int nn_adapt(nn_model *m, const nn_tensor *x) {
     if (m->ninputs > 1) return nn_error(NN_ERR_ARG, "nn_adapt: model '%s' has %d inputs; adapt takes one", m->name, m->ninputs);
     arrays a = { .x = { x }, .nx = 1 };
     int status = check_inputs(m, &a, "nn_adapt");
-    if (!status) adapt_rows(m, x, x->shape[0]);
+    if (!status) status = adapt_rows(m, &a, x->shape[0]);
     return status;
 }
 
@@ -392,8 +411,7 @@ static int fit_prepare(nn_model *m, const nn_dataset *train, const nn_fit_opts *
     if (status) return status;
     fp->index = nn_malloc((size_t)fp->n_train * sizeof *fp->index);
     if (!fp->index) return NN_ERR_NOMEM;
-    if (nn_model_needs_adapt(m)) adapt_rows(m, a.x[0], fp->n_train);
-    return NN_OK;
+    return nn_model_needs_adapt(m) ? adapt_rows(m, &a, fp->n_train) : NN_OK;
 }
 
 static int progress_verbosity(int verbose) {
