@@ -274,6 +274,11 @@ typedef struct nn_initializer_opts {
     double minval, maxval;   /* random_uniform (defaults -0.05, 0.05) */
     double mean, stddev;     /* random_normal, truncated_normal (defaults 0, 0.05) */
     double gain;             /* orthogonal (default 1) */
+    /* The glorot/he/lecun fans from chosen axes of the weight, as Keras's input_axes and
+     * output_axes (which EinsumDense, and so MultiHeadAttention, sets for its kernels): bit i set
+     * = axis i counts toward fan_in (input_axes) or fan_out (output_axes). Both 0 = Keras's
+     * default: the last two axes, times the others as a receptive field. */
+    unsigned input_axes, output_axes;
 } nn_initializer_opts;
 
 typedef struct nn_regularizer_opts {

@@ -126,9 +126,12 @@ static moments fill_moments(const nn_initializer_opts *cfg, int ndim, const int6
 static const int64_t DENSE[2] = { 300, 500 };         /* fan_in 300, fan_out 500 */
 static const int64_t CONV[4] = { 3, 3, 64, 128 };     /* fan_in 576, fan_out 1152 */
 static const int64_t VECTOR[1] = { 100000 };          /* fan_in = fan_out = 100000 */
+static const int64_t EINSUM[3] = { 300, 2, 250 };     /* axis 0 in, axes 1-2 out: 300 and 500 */
+static const int64_t EINSUM_OUT[3] = { 2, 150, 500 }; /* axes 0-1 in, axis 2 out: 300 and 500 */
 
 /* Keras's VarianceScaling: uniform in +-sqrt(3 scale / n), or a normal truncated at 2 stddev
- * with stddev sqrt(scale / n) / .8796..., whose standard deviation is then sqrt(scale / n). */
+ * with stddev sqrt(scale / n) / .8796..., whose standard deviation is then sqrt(scale / n). With
+ * input and output axes (EinsumDense's kernels) the fans are those axes' products. */
 TEST(test_variance_scaling_statistics) {
     const struct {
         const char *name;
@@ -136,21 +139,25 @@ TEST(test_variance_scaling_statistics) {
         const int64_t *shape;
         double n, scale; /* the fan VarianceScaling divides by, and its scale */
         bool uniform;
+        unsigned input_axes, output_axes;
     } cases[] = {
-        { "glorot_uniform", 2, DENSE, 400, 1, true },
-        { "glorot_normal", 2, DENSE, 400, 1, false },
-        { "he_uniform", 2, DENSE, 300, 2, true },
-        { "he_normal", 2, DENSE, 300, 2, false },
-        { "lecun_uniform", 2, DENSE, 300, 1, true },
-        { "lecun_normal", 2, DENSE, 300, 1, false },
-        { "glorot_uniform", 4, CONV, (576 + 1152) / 2.0, 1, true },
-        { "he_normal", 4, CONV, 576, 2, false },
-        { "lecun_uniform", 1, VECTOR, 100000, 1, true },
+        { "glorot_uniform", 2, DENSE, 400, 1, true, 0, 0 },
+        { "glorot_normal", 2, DENSE, 400, 1, false, 0, 0 },
+        { "he_uniform", 2, DENSE, 300, 2, true, 0, 0 },
+        { "he_normal", 2, DENSE, 300, 2, false, 0, 0 },
+        { "lecun_uniform", 2, DENSE, 300, 1, true, 0, 0 },
+        { "lecun_normal", 2, DENSE, 300, 1, false, 0, 0 },
+        { "glorot_uniform", 4, CONV, (576 + 1152) / 2.0, 1, true, 0, 0 },
+        { "he_normal", 4, CONV, 576, 2, false, 0, 0 },
+        { "lecun_uniform", 1, VECTOR, 100000, 1, true, 0, 0 },
+        { "glorot_uniform", 3, EINSUM, 400, 1, true, 1u, 6u },
+        { "he_normal", 3, EINSUM_OUT, 300, 2, false, 3u, 4u },
     };
     for (size_t c = 0; c < NN_ARRAY_LEN(cases); c++) {
         int status;
-        moments m = fill_moments(&(nn_initializer_opts){ .name = cases[c].name }, cases[c].ndim,
-                                 cases[c].shape, 3, &status);
+        nn_initializer_opts cfg = { .name = cases[c].name, .input_axes = cases[c].input_axes,
+                                    .output_axes = cases[c].output_axes };
+        moments m = fill_moments(&cfg, cases[c].ndim, cases[c].shape, 3, &status);
         double std = sqrt(cases[c].scale / cases[c].n);
         double bound = cases[c].uniform ? sqrt(3.0) * std : 2.0 * std / 0.87962566103423978;
         CHECK(status == NN_OK);

@@ -114,10 +114,18 @@ static int init_random_uniform(const initializer_def *def, const nn_initializer_
     return NN_OK;
 }
 
-/* Keras's compute_fans: a kernel (..., input_depth, depth) has a receptive field of the
- * product of its leading dims. */
-static void compute_fans(int ndim, const int64_t *shape, double *fan_in, double *fan_out) {
-    if (ndim < 1) {
+/* Keras's compute_fans: the products of the chosen input and output axes when both are given;
+ * otherwise a kernel (..., input_depth, depth) has a receptive field of the product of its
+ * leading dims. */
+static void compute_fans(const nn_initializer_opts *cfg, int ndim, const int64_t *shape, double *fan_in,
+                         double *fan_out) {
+    if (cfg->input_axes && cfg->output_axes) {
+        *fan_in = *fan_out = 1.0;
+        for (int i = 0; i < ndim; i++) {
+            if (cfg->input_axes & (1u << i)) *fan_in *= (double)shape[i];
+            if (cfg->output_axes & (1u << i)) *fan_out *= (double)shape[i];
+        }
+    } else if (ndim < 1) {
         *fan_in = *fan_out = 1.0;
     } else if (ndim == 1) {
         *fan_in = *fan_out = (double)shape[0];
@@ -131,9 +139,8 @@ static void compute_fans(int ndim, const int64_t *shape, double *fan_in, double 
 
 static int init_variance_scaling(const initializer_def *def, const nn_initializer_opts *cfg,
                                  const fill_target *t, nn_rng *rng) {
-    (void)cfg;
     double fan_in, fan_out;
-    compute_fans(t->ndim, t->shape, &fan_in, &fan_out);
+    compute_fans(cfg, t->ndim, t->shape, &fan_in, &fan_out);
     double fan = def->mode == FAN_IN ? fan_in : def->mode == FAN_OUT ? fan_out
                                                                        : (fan_in + fan_out) / 2.0;
     double scale = def->scale / fmax(1.0, fan);

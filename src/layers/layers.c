@@ -16,6 +16,7 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_spatial_dropout1d, &nn_layer_spatial_dropout2d,
     &nn_layer_input, &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average, &nn_layer_maximum,
     &nn_layer_minimum, &nn_layer_concatenate, &nn_layer_permute, &nn_layer_repeat_vector,
+    &nn_layer_multi_head_attention,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */
@@ -148,6 +149,16 @@ int nn_cfg_regularizer(nn_layer *l, const char *key, nn_regularizer_opts *out) {
     out->l2 = l2 ? l2->number : 0.0;
     if (out->l1 < 0 || out->l2 < 0) return cfg_fail(l, key, "non-negative");
     return NN_OK;
+}
+
+int nn_cfg_null(nn_layer *l, const char *key, const char *unsupported) {
+    const nn_value *v = nn_value_get(&l->config, key);
+    if (v && v->type != NN_VALUE_NULL) {
+        char expected[96];
+        snprintf(expected, sizeof expected, "None (%s are not supported)", unsupported);
+        return cfg_fail(l, key, expected);
+    }
+    return v ? NN_OK : nn_value_dict_set(&l->config, key, (nn_value){ NN_VALUE_NULL });
 }
 
 /* A shape is a list of positive integers (one -1 allowed where noted by the layer) or one integer. */

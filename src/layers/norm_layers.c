@@ -30,13 +30,6 @@ static int cfg_last_axis(nn_layer *l) {
     return NN_OK;
 }
 
-/* Constraints are not supported: the key may only be absent or None. */
-static int cfg_no_constraint(nn_layer *l, const char *key) {
-    const nn_value *v = nn_value_get(&l->config, key);
-    if (v && v->type != NN_VALUE_NULL) return bad_option(l, key, "None (constraints are not supported)");
-    return v ? NN_OK : nn_value_dict_set(&l->config, key, (nn_value){ NN_VALUE_NULL });
-}
-
 /* The options LayerNormalization and BatchNormalization share. gamma's initializer and
  * regularizer go to kernel_init/kernel_reg, beta's to bias_init/bias_reg. */
 typedef struct norm_opts {
@@ -55,8 +48,8 @@ static int cfg_norm_options(nn_layer *l, norm_opts *o) {
     if (!status) status = nn_cfg_initializer(l, "gamma_initializer", "ones", &l->kernel_init);
     if (!status) status = nn_cfg_regularizer(l, "beta_regularizer", &l->bias_reg);
     if (!status) status = nn_cfg_regularizer(l, "gamma_regularizer", &l->kernel_reg);
-    if (!status) status = cfg_no_constraint(l, "beta_constraint");
-    if (!status) status = cfg_no_constraint(l, "gamma_constraint");
+    if (!status) status = nn_cfg_null(l, "beta_constraint", "constraints");
+    if (!status) status = nn_cfg_null(l, "gamma_constraint", "constraints");
     return status;
 }
 

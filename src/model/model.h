@@ -98,6 +98,9 @@ int nn_cfg_activation(nn_layer *l, const char *key, const nn_activation_def **ou
 int nn_cfg_initializer(nn_layer *l, const char *key, const char *fallback, nn_initializer_opts *out);
 int nn_cfg_regularizer(nn_layer *l, const char *key, nn_regularizer_opts *out);
 int nn_cfg_shape(nn_layer *l, const char *key, int *ndim, int64_t *shape, bool required);
+/* A key nn does not support but Keras saves: absent (filled in as None) or None; anything else
+ * fails with "... must be None (<unsupported> are not supported)". */
+int nn_cfg_null(nn_layer *l, const char *key, const char *unsupported);
 /* The options of a layer with a kernel (Dense, Conv): activation, use_bias, kernel/bias
  * initializers and regularizers, with Keras's defaults (src/layers/core_layers.c). */
 int nn_cfg_kernel_options(nn_layer *l);
@@ -135,6 +138,8 @@ extern const nn_layer_def nn_layer_add, nn_layer_subtract, nn_layer_multiply, nn
 /* Normalization and regularization layers (src/layers/norm_layers.c). */
 extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
     nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d;
+/* Attention layers (src/layers/attention_layers.c). */
+extern const nn_layer_def nn_layer_multi_head_attention;
 
 typedef struct nn_variable {
     char name[2 * NN_NAME_SIZE];  /* "dense/kernel" */
