@@ -347,9 +347,49 @@ TEST(merge_and_reorder_layers_compute_keras_values) {
     nn_model_free(s);
 }
 
+/* A small Transformer encoder block: self-attention with a residual Add and LayerNormalization,
+ * a feed-forward residual, pooling; and cross-attention on two inputs. It trains. */
+TEST(a_transformer_encoder_block_trains) {
+    nn_set_seed(5);
+    nn_symbol *x = nn_input({ 6, 8 }), *memory = nn_input({ 4, 8 });
+    nn_symbol *att = nn_call(nn_layer_parse("MultiHeadAttention(num_heads=2, key_dim=4)"), x);
+    nn_symbol *h = nn_call(nn_layer_parse("LayerNormalization()"), nn_call_many(nn_add(), (nn_symbol *[]){ x, att, NULL }));
+    nn_symbol *cross = nn_call_many(nn_layer_parse("MultiHeadAttention(num_heads=2, key_dim=4)"), (nn_symbol *[]){ h, memory, NULL });
+    h = nn_call_many(nn_add(), (nn_symbol *[]){ h, cross, NULL });
+    nn_symbol *ff = nn_call(nn_dense(8), nn_call(nn_dense(16, .activation = "relu"), h));
+    h = nn_call(nn_layer_parse("LayerNormalization()"), nn_call_many(nn_add(), (nn_symbol *[]){ h, ff, NULL }));
+    nn_symbol *out = nn_call(nn_dense(1, .activation = "sigmoid"), nn_call(nn_layer_parse("GlobalAveragePooling1D()"), h));
+    nn_model *m = nn_model_new((nn_symbol *[]){ x, memory, NULL }, (nn_symbol *[]){ out, NULL }, "encoder");
+    CHECK(m != NULL);
+    if (!m) return (void)printf("  %s\n", nn_last_error());
+    CHECK(nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "binary_crossentropy" }) == NN_OK);
+    /* label: whether the sequence's first feature sums to more than the memory's second */
+    nn_rng rng;
+    nn_rng_seed(&rng, 8);
+    int64_t n = 256;
+    nn_tensor *xs = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ n, 6, 8 }), *ms = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ n, 4, 8 });
+    nn_tensor *y = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ n, 1 });
+    for (int64_t i = 0; i < n * 48; i++) nn_tensor_f32(xs)[i] = (float)(2 * nn_rng_uniform(&rng) - 1);
+    for (int64_t i = 0; i < n * 32; i++) nn_tensor_f32(ms)[i] = (float)(2 * nn_rng_uniform(&rng) - 1);
+    for (int64_t i = 0; i < n; i++) {
+        double a = 0, b = 0;
+        for (int t = 0; t < 6; t++) a += nn_tensor_f32(xs)[(i * 6 + t) * 8];
+        for (int t = 0; t < 4; t++) b += 0.25 * nn_tensor_f32(ms)[(i * 4 + t) * 8 + 1];
+        nn_tensor_f32(y)[i] = a > b ? 1.0f : 0.0f;
+    }
+    nn_dataset *d = nn_dataset_new_multi((nn_tensor *[]){ xs, ms, NULL }, (nn_tensor *[]){ y, NULL });
+    nn_history *hist = NULL;
+    CHECK(nn_fit(m, d, &(nn_fit_opts){ .epochs = 12, .verbose = NN_OFF }, &hist) == NN_OK);
+    CHECK(nn_history_get(hist, "loss", 11) < 0.8 * nn_history_get(hist, "loss", 0));
+    nn_history_free(hist);
+    nn_dataset_free(d);
+    nn_model_free(m);
+}
+
 int main(void) {
     RUN_TESTS(two_inputs_and_a_residual_block_train, two_outputs_log_each_loss_and_metric,
               a_functional_chain_equals_its_sequential_model, a_shared_layer_keeps_one_set_of_weights,
               a_saved_functional_model_loads_with_the_same_outputs, misuse_is_reported_by_name,
-              merge_ops_pass_gradient_checks, merge_and_reorder_layers_compute_keras_values);
+              merge_ops_pass_gradient_checks, merge_and_reorder_layers_compute_keras_values,
+              a_transformer_encoder_block_trains);
 }
