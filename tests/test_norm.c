@@ -3,172 +3,69 @@
  * and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm, made by
  * tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
  *
- * Gradient checks follow tests/test_ops.c: a batched INPUT times a trainable PARAM (so the
- * op's input needs a gradient), the op, then mul by fixed random weights and reduce_sum; every
- * trainable PARAM's gradient is compared with central differences computed in double. */
+ * Gradient checks use tests/gradcheck.h, with twice its usual tolerance: a normalization's
+ * curvature is large where a row's variance is small, and the central difference's O(step^2)
+ * error with it. */
 #include "../src/core/graph.h"
 #include "../src/model/model.h"
+#include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
 
 #include <stdlib.h>
 
-#define BATCH 4
-#define STEP 1e-3
-#define MAX_FLOATS 4096
+/* The seed of the training-mode forward passes below (noise, dropout masks). */
 #define RNG_SEED 99
 
-typedef struct gc {
-    nn_graph graph;
-    float params[MAX_FLOATS], grads[MAX_FLOATS];
-    size_t nparams;
-    int inputs[2];
-    float input_values[2][MAX_FLOATS];
-    int ninputs;
-    nn_rng rng;
-} gc;
-
-static void gc_init(gc *c, uint64_t seed) {
-    memset(c, 0, sizeof *c);
-    nn_rng_seed(&c->rng, seed);
-}
-
-static double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
-
-static int64_t product(int ndim, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-static int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable, double lo, double hi) {
-    int64_t size = product(ndim, shape);
-    NN_ASSERT(c->nparams + (size_t)size <= MAX_FLOATS);
-    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
-    NN_ASSERT(node >= 0);
-    c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
-    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, lo, hi);
-    c->nparams += (size_t)size;
-    return node;
-}
-
-static int gc_input(gc *c, int ndim, const int64_t *sample_shape) {
-    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
-    NN_ASSERT(node >= 0 && c->ninputs < 2 && BATCH * product(ndim, sample_shape) <= MAX_FLOATS);
-    for (int64_t i = 0; i < BATCH * product(ndim, sample_shape); i++) c->input_values[c->ninputs][i] = (float)uniform(c, -1, 1);
-    c->inputs[c->ninputs++] = node;
-    return node;
-}
-
-static int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
-    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
-    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
-    NN_ASSERT(node >= 0);
-    return node;
-}
-
-/* A batched value (None, dims..., cols) that needs a gradient: an INPUT times a trainable PARAM. */
-static int gc_batched(gc *c, int ndim, const int64_t *sample_shape, int64_t cols) {
-    int x = gc_input(c, ndim, sample_shape);
-    int w = gc_param(c, 2, (int64_t[]){ sample_shape[ndim - 1], cols }, true, -1.5, 1.5);
-    return gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
-}
-
-static void gc_forward(gc *c, const nn_exec *e) {
-    for (int i = 0; i < c->ninputs; i++)
-        memcpy(nn_node_value(e, c->inputs[i]), c->input_values[i],
-               (size_t)nn_node_size(e, &c->graph.nodes[c->inputs[i]]) * sizeof(float));
-    nn_rng_seed(e->rng, RNG_SEED); /* noise and masks are the same on every pass */
-    nn_graph_forward(e);
-}
-
-static double gc_objective(const nn_exec *e, int out, int weight) {
-    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
-    double sum = 0.0;
-    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
-    return sum;
-}
-
-/* Finishes the graph after `out`, runs forward and backward, and returns the number of
- * trainable-parameter gradient elements that disagree with central differences. */
-static int gc_check(gc *c, int out, const char *label) {
-    const nn_node *o = &c->graph.nodes[out];
-    int weight = gc_input(c, o->ndim - 1, o->shape + 1);
-    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
-    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
-    float *arena = nn_calloc(nn_plan_graph(&c->graph, BATCH, true), sizeof(float));
-    nn_rng rng;
-    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = BATCH, .rng = &rng };
-    gc_forward(c, &e);
-    memset(c->grads, 0, sizeof c->grads);
-    nn_graph_backward(&e);
-    int bad = 0, checked = 0;
-    for (int n = 0; n < c->graph.count; n++) {
-        const nn_node *p = &c->graph.nodes[n];
-        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
-        float *v = c->params + p->value_off;
-        for (int64_t i = 0; i < p->inner; i++, checked++) {
-            float saved = v[i];
-            double plus = v[i] = (float)(saved + STEP);
-            gc_forward(c, &e);
-            double f_plus = gc_objective(&e, out, weight);
-            double minus = v[i] = (float)(saved - STEP);
-            gc_forward(c, &e);
-            double f_minus = gc_objective(&e, out, weight);
-            v[i] = saved;
-            double numeric = (f_plus - f_minus) / (plus - minus), analytic = c->grads[p->grad_off + (size_t)i];
-            /* twice test_ops's tolerance: a normalization's curvature is large where a row's
-             * variance is small, and the central difference's O(step^2) error with it */
-            if (fabs(numeric - analytic) > 2e-3 * fmax(fabs(numeric), fabs(analytic)) + 5e-4 && bad++ < 5)
-                printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
-                       analytic, numeric);
-        }
-    }
-    nn_free(arena);
-    nn_graph_free(&c->graph);
-    return checked ? bad : 1;
+static gc *norm_gc(uint64_t seed) {
+    gc *c = gc_new(seed);
+    c->rel_tol = 2e-3;
+    c->abs_tol = 5e-4;
+    return c;
 }
 
 /* ---------------------------------------------------------------- gradient checks */
 
 TEST(layer_norm_gradient) {
-    gc c;
     for (int variant = 0; variant < 2; variant++) {
-        gc_init(&c, 1 + variant);
-        int h = gc_batched(&c, 2, (int64_t[]){ 3, 4 }, 6);
-        int gamma = gc_param(&c, 1, (int64_t[]){ 6 }, true, 0.5, 1.5);
+        gc *c = norm_gc(1 + variant);
+        int h = gc_batched(c, 2, (int64_t[]){ 3, 4 }, 6, -1.5, 1.5);
+        int gamma = gc_param_in(c, 1, (int64_t[]){ 6 }, true, 0.5, 1.5);
         nn_attr attr = { .f = { 1e-3 } };
-        int y = gc_op(&c, NN_OP_LAYER_NORM, (int[]){ h, gamma }, variant ? 1 : 2, &attr);
-        CHECK(gc_check(&c, y, variant ? "layer_norm without gamma" : "layer_norm") == 0);
+        int y = gc_op(c, NN_OP_LAYER_NORM, (int[]){ h, gamma }, variant ? 1 : 2, &attr);
+        CHECK(gc_check(c, y, variant ? "layer_norm without gamma" : "layer_norm") == 0);
+        gc_free(c);
     }
 }
 
 TEST(batch_norm_gradient_training_and_inference) {
-    gc c;
     /* 260 channels: more than one block of the per-channel sums */
     for (int variant = 0; variant < 5; variant++) {
-        gc_init(&c, 10 + variant);
+        gc *c = norm_gc(10 + variant);
         bool training = variant != 2 && variant != 3, spatial = variant % 2;
         int64_t channels = variant == 4 ? 260 : spatial ? 3 : 4;
-        int h = spatial ? gc_batched(&c, 3, (int64_t[]){ 2, 3, 4 }, 3) : gc_batched(&c, 1, (int64_t[]){ 2 }, channels);
-        int mean = gc_param(&c, 1, &channels, false, -0.5, 0.5), var = gc_param(&c, 1, &channels, false, 0.5, 1.5);
-        int gamma = gc_param(&c, 1, &channels, true, 0.5, 1.5);
+        int h = spatial ? gc_batched(c, 3, (int64_t[]){ 2, 3, 4 }, 3, -1.5, 1.5)
+                        : gc_batched(c, 1, (int64_t[]){ 2 }, channels, -1.5, 1.5);
+        int mean = gc_param_in(c, 1, &channels, false, -0.5, 0.5), var = gc_param_in(c, 1, &channels, false, 0.5, 1.5);
+        int gamma = gc_param_in(c, 1, &channels, true, 0.5, 1.5);
         nn_attr attr = { .f = { 1e-3, 0.99 } };
-        int y = gc_op(&c, training ? NN_OP_BATCH_NORM : NN_OP_BATCH_NORM_INFERENCE, (int[]){ h, mean, var, gamma }, 4, &attr);
-        CHECK(gc_check(&c, y, training ? "batch_norm" : "batch_norm_inference") == 0);
+        int y = gc_op(c, training ? NN_OP_BATCH_NORM : NN_OP_BATCH_NORM_INFERENCE, (int[]){ h, mean, var, gamma }, 4, &attr);
+        CHECK(gc_check(c, y, training ? "batch_norm" : "batch_norm_inference") == 0);
+        gc_free(c);
     }
 }
 
 TEST(noise_and_spatial_dropout_gradients) {
-    gc c;
-    gc_init(&c, 20);
-    int h = gc_batched(&c, 1, (int64_t[]){ 3 }, 5);
+    gc *c = norm_gc(20);
+    int h = gc_batched(c, 1, (int64_t[]){ 3 }, 5, -1.5, 1.5);
     nn_attr noise = { .f = { 0.3 } };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_GAUSSIAN_NOISE, &h, 1, &noise), "gaussian_noise") == 0);
-    gc_init(&c, 21);
-    h = gc_batched(&c, 3, (int64_t[]){ 2, 2, 3 }, 6);
+    CHECK(gc_check(c, gc_op(c, NN_OP_GAUSSIAN_NOISE, &h, 1, &noise), "gaussian_noise") == 0);
+    gc_free(c);
+    c = norm_gc(21);
+    h = gc_batched(c, 3, (int64_t[]){ 2, 2, 3 }, 6, -1.5, 1.5);
     nn_attr drop = { .f = { 0.5 } };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_SPATIAL_DROPOUT, &h, 1, &drop), "spatial_dropout") == 0);
+    CHECK(gc_check(c, gc_op(c, NN_OP_SPATIAL_DROPOUT, &h, 1, &drop), "spatial_dropout") == 0);
+    gc_free(c);
 }
 
 /* Large enough to split over threads: one thread and two give the same bits. */
