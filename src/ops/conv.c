@@ -241,15 +241,22 @@ static void bias_gradient(float *db, const float *dy, int64_t rows, int64_t cols
         for (int64_t j = 0; j < cols; j++) db[j] += dy[r * cols + j];
 }
 
-/* One group: the samples go in chunks whose column rows stay in the cache between im2col and
- * the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel; backward:
- * dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so neither
- * do the bits. */
+/* The products a convolution is made of, on a geometry in the conv's own terms: input
+ * (batch, h, w, c), kernel (kh, kw, cg, f), output (batch, oh, ow, f). conv2d's forward is
+ * conv_apply and its backward conv_kernel_grad and conv_input_grad; conv2d_transpose's forward
+ * is conv_input_grad and its backward conv_apply and conv_kernel_grad.
+ *
+ * With one group, the samples go in chunks whose column rows stay in the cache between im2col
+ * and the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel;
+ * backward: dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so
+ * neither do the bits. */
 typedef struct chunk_task {
     geom g;
     const float *x, *w, *bias;
-    float *col, *y;   /* forward: y; backward: dy (read), with dx the input gradient */
+    float *col, *y;   /* forward: im2col(x) and y */
+    const float *dy;  /* backward: the output gradient, with dx the input gradient */
     float *dx;
+    bool accumulate;  /* forward: y += rather than y = */
     int64_t samples;  /* per chunk */
 } chunk_task;
 
@@ -259,15 +266,16 @@ static void run_chunks(void *ctx, int thread, int threads) {
     int64_t pixels = g->oh * g->ow, k = window_size(g);
     for (int64_t first = thread * t->samples; first < g->batch; first += threads * t->samples) {
         int64_t count = g->batch - first < t->samples ? g->batch - first : t->samples;
-        float *col = t->col + first * pixels * k, *y = t->y + first * pixels * g->f;
+        float *col = t->col + first * pixels * k;
+        int64_t out_at = first * pixels * g->f;
         sample_task windows = { *g, windows_range, t->x, t->col, t->dx };
-        if (t->dx) { /* y holds dy */
-            nn_gemm_cpu(col, y, t->w, count * pixels, k, g->f, false, true, false);
+        if (t->dx) {
+            nn_gemm_cpu(col, t->dy + out_at, t->w, count * pixels, k, g->f, false, true, false);
             windows_range(&windows, first, count);
         } else {
             windows_range(&windows, first, count);
-            nn_gemm_cpu(y, col, t->w, count * pixels, g->f, k, false, false, false);
-            if (t->bias) add_bias(y, t->bias, count * pixels, g->f);
+            nn_gemm_cpu(t->y + out_at, col, t->w, count * pixels, g->f, k, false, false, t->accumulate);
+            if (t->bias) add_bias(t->y + out_at, t->bias, count * pixels, g->f);
         }
     }
 }
@@ -278,65 +286,81 @@ static void over_chunks(const nn_exec *e, chunk_task *t) {
     nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
 }
 
-static void conv2d_forward(const nn_exec *e, const nn_node *n) {
-    geom g = geom_of(e->graph, n, e->batch);
-    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1), *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
-    float *y = OUT_VALUE(e, n), *col = nn_node_aux(e, SELF(e, n));
-    int64_t rows = output_rows(&g), k = window_size(&g);
-    if (!is_pointwise(&g) && g.groups == 1) {
-        chunk_task t = { .g = g, .x = x, .w = w, .bias = bias, .col = col, .y = y };
+/* y = conv(x, w) [+ bias] (y += with accumulate); col receives im2col(x) unless the kernel is
+ * pointwise. Grouped convolutions use the scratch after col for one group's outputs and kernel. */
+static void conv_apply(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias, float *y,
+                       float *col, bool accumulate) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (!is_pointwise(g) && g->groups == 1) { /* the chunks add the bias while the output is in the cache */
+        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .col = col, .y = y, .accumulate = accumulate };
         over_chunks(e, &t);
         return;
     }
-    if (is_pointwise(&g)) {
-        nn_gemm(e->threads, y, x, w, rows, g.f, g.c, false, false, false);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, y, x, w, rows, g->f, g->c, false, false, accumulate);
     } else {
-        lay_out_windows(e, &g, col, x, NULL);
-        float *y_group = col + rows * k * g.groups, *w_group = y_group + rows * g.fg;
-        for (int64_t grp = 0; grp < g.groups; grp++) {
-            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
-            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g.fg, k, false, false, false);
-            scatter_columns(y, y_group, rows, g.f, grp * g.fg, g.fg, false);
+        lay_out_windows(e, g, col, x, NULL);
+        float *y_group = col + rows * k * g->groups, *w_group = y_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g->fg, k, false, false, false);
+            scatter_columns(y, y_group, rows, g->f, grp * g->fg, g->fg, accumulate);
         }
     }
-    if (bias) add_bias(y, bias, rows, g.f);
+    if (bias) add_bias(y, bias, rows, g->f);
 }
 
-/* dbias += column sums of dy; dkernel += col^T . dy; dcol = dy . kernel^T (overwriting col once the kernel gradient has
- * used it), then col2im adds dcol onto dx. Per group with groups. */
+/* dw += col^T . dy, col holding im2col(x) (x itself when pointwise); per group with groups. */
+static void conv_kernel_grad(const nn_exec *e, const geom *g, const float *x, float *col, const float *dy, float *dw) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, dw, x, dy, g->c, g->f, rows, true, false, true);
+    } else if (g->groups == 1) {
+        nn_gemm(e->threads, dw, col, dy, k, g->f, rows, true, false, true);
+    } else {
+        float *dy_group = col + rows * k * g->groups, *dw_group = dy_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(dy_group, dy, rows, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, dw_group, col + grp * rows * k, dy_group, k, g->fg, rows, true, false, false);
+            scatter_columns(dw, dw_group, k, g->f, grp * g->fg, g->fg, true);
+        }
+    }
+}
+
+/* dx += col2im(dy . w^T), through col (overwritten); per group with groups. */
+static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, const float *w, float *dx, float *col) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, dx, dy, w, rows, g->c, g->f, false, true, true);
+    } else if (g->groups == 1) {
+        chunk_task t = { .g = *g, .w = w, .col = col, .dy = dy, .dx = dx };
+        over_chunks(e, &t);
+    } else {
+        float *dy_group = col + rows * k * g->groups, *w_group = dy_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(dy_group, dy, rows, g->f, grp * g->fg, g->fg);
+            gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, col + grp * rows * k, dy_group, w_group, rows, k, g->fg, false, true, false);
+        }
+        lay_out_windows(e, g, col, NULL, dx);
+    }
+}
+
+static void conv2d_forward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
+    conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, OUT_VALUE(e, n), nn_node_aux(e, SELF(e, n)), false);
+}
+
+/* dbias += column sums of dy; dkernel from the columns forward kept, then the input gradient
+ * (which overwrites them). */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
-    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1);
-    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1);
+    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
-    int64_t rows = output_rows(&g), k = window_size(&g);
-    if (db) bias_gradient(db, dy, rows, g.f);
-    if (is_pointwise(&g)) {
-        if (dw) nn_gemm(e->threads, dw, x, dy, g.c, g.f, rows, true, false, true);
-        if (dx) nn_gemm(e->threads, dx, dy, w, rows, g.c, g.f, false, true, true);
-        return;
-    }
-    float *col = nn_node_aux(e, SELF(e, n));
-    if (g.groups == 1) {
-        if (dw) nn_gemm(e->threads, dw, col, dy, k, g.f, rows, true, false, true);
-        chunk_task t = { .g = g, .w = w, .col = col, .y = dy, .dx = dx };
-        if (dx) over_chunks(e, &t);
-        return;
-    }
-    float *dy_group = col + rows * k * g.groups, *w_group = dy_group + rows * g.fg;
-    for (int64_t grp = 0; grp < g.groups; grp++) {
-        float *col_group = col + grp * rows * k;
-        gather_columns(dy_group, dy, rows, g.f, grp * g.fg, g.fg);
-        if (dw) {
-            nn_gemm(e->threads, w_group, col_group, dy_group, k, g.fg, rows, true, false, false);
-            scatter_columns(dw, w_group, k, g.f, grp * g.fg, g.fg, true);
-        }
-        if (dx) {
-            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
-            nn_gemm(e->threads, col_group, dy_group, w_group, rows, k, g.fg, false, true, false);
-        }
-    }
-    if (dx) lay_out_windows(e, &g, col, NULL, dx);
+    if (db) bias_gradient(db, dy, output_rows(&g), g.f);
+    if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), col, dy, dw);
+    if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
 }
 
 const nn_op_def nn_op_conv2d = { "conv2d", conv2d_shape, conv2d_forward, conv2d_backward, conv2d_aux };
