@@ -17,14 +17,17 @@ static nn_attr window(int64_t sh, int64_t sw, int64_t eh, int64_t ew, int64_t to
     return (nn_attr){ .shape = { sh, sw, eh, ew, top, bottom, left, right } };
 }
 
-/* Seeds below 100 check conv2d without its optional bias input, the others with it. */
-static void check_conv(uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape, nn_attr attr,
-                       const int64_t *expected_out, const char *label) {
+/* conv2d or conv2d_transpose; seeds below 100 check it without its optional bias input, the
+ * others with it (as long as the kernel's filters axis: the last for conv2d, the one before
+ * for conv2d_transpose). */
+static void check_conv_op(nn_op op, uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape,
+                          nn_attr attr, const int64_t *expected_out, const char *label) {
     gc *c = gc_new(seed);
     int x = gc_spatial(c, xdim, x_shape, false);
     int k = gc_param(c, kdim, k_shape, true);
-    int bias = seed >= 100 ? gc_param(c, 1, &k_shape[kdim - 1], true) : 0;
-    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
+    int64_t filters = k_shape[op == NN_OP_CONV2D ? kdim - 1 : kdim - 2];
+    int bias = seed >= 100 ? gc_param(c, 1, &filters, true) : 0;
+    int y = gc_op(c, op, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
     for (int i = 0; i < xdim; i++) CHECK(c->graph.nodes[y].shape[i + 1] == expected_out[i]);
     CHECK(gc_check(c, y, label) == 0);
     gc_free(c);
@@ -33,8 +36,8 @@ static void check_conv(uint64_t seed, int xdim, const int64_t *x_shape, int kdim
 /* ---------------------------------------------------------------- conv2d gradients */
 
 TEST(conv2d_gradient_valid) {
-    check_conv(101, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
-               (int64_t[]){ 3, 4, 3 }, "conv2d valid");
+    check_conv_op(NN_OP_CONV2D, 101, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+                  (int64_t[]){ 3, 4, 3 }, "conv2d valid");
 }
 
 /* TF's same padding for 7 rows, 3 taps, stride 2: 4 outputs, 2 rows of padding split 1 + 1; for
@@ -44,8 +47,8 @@ TEST(conv2d_gradient_same_strided) {
     nn_same_padding(7, 3, 2, &top, &bottom);
     nn_same_padding(7, 2, 3, &left, &right);
     CHECK(top == 1 && bottom == 1 && left == 0 && right == 1);
-    check_conv(2, 3, (int64_t[]){ 7, 7, 2 }, 4, (int64_t[]){ 3, 2, 2, 4 }, window(2, 3, 1, 1, top, bottom, left, right),
-               (int64_t[]){ 4, 3, 4 }, "conv2d same strided");
+    check_conv_op(NN_OP_CONV2D, 2, 3, (int64_t[]){ 7, 7, 2 }, 4, (int64_t[]){ 3, 2, 2, 4 }, window(2, 3, 1, 1, top, bottom, left, right),
+                  (int64_t[]){ 4, 3, 4 }, "conv2d same strided");
 }
 
 TEST(conv2d_gradient_dilated_same) {
@@ -53,25 +56,95 @@ TEST(conv2d_gradient_dilated_same) {
     nn_same_padding(6, 5, 1, &top, &bottom); /* 3 taps 2 apart span 5 */
     nn_same_padding(5, 3, 1, &left, &right);
     CHECK(top == 2 && bottom == 2 && left == 1 && right == 1);
-    check_conv(3, 3, (int64_t[]){ 6, 5, 3 }, 4, (int64_t[]){ 3, 3, 3, 2 }, window(1, 1, 2, 1, top, bottom, left, right),
-               (int64_t[]){ 6, 5, 2 }, "conv2d dilated same");
+    check_conv_op(NN_OP_CONV2D, 3, 3, (int64_t[]){ 6, 5, 3 }, 4, (int64_t[]){ 3, 3, 3, 2 }, window(1, 1, 2, 1, top, bottom, left, right),
+                  (int64_t[]){ 6, 5, 2 }, "conv2d dilated same");
 }
 
 TEST(conv2d_gradient_groups) {
     /* 4 channels in 2 groups of 2, 6 filters in 2 groups of 3 */
-    check_conv(104, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, window(2, 2, 1, 1, 0, 1, 1, 1),
-               (int64_t[]){ 3, 3, 6 }, "conv2d groups");
+    check_conv_op(NN_OP_CONV2D, 104, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, window(2, 2, 1, 1, 0, 1, 1, 1),
+                  (int64_t[]){ 3, 3, 6 }, "conv2d groups");
 }
 
 TEST(conv2d_gradient_pointwise) {
-    check_conv(105, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
-               (int64_t[]){ 3, 4, 3 }, "conv2d 1x1");
+    check_conv_op(NN_OP_CONV2D, 105, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+                  (int64_t[]){ 3, 4, 3 }, "conv2d 1x1");
 }
 
 /* A 1-D input (None, steps, channels) with a (taps, channels, filters) kernel: causal padding. */
 TEST(conv2d_gradient_one_dimensional_causal) {
-    check_conv(106, 2, (int64_t[]){ 7, 3 }, 3, (int64_t[]){ 2, 3, 4 }, window(1, 1, 1, 2, 0, 0, 2, 0),
-               (int64_t[]){ 7, 4 }, "conv1d causal");
+    check_conv_op(NN_OP_CONV2D, 106, 2, (int64_t[]){ 7, 3 }, 3, (int64_t[]){ 2, 3, 4 }, window(1, 1, 1, 2, 0, 0, 2, 0),
+                  (int64_t[]){ 7, 4 }, "conv1d causal");
+}
+
+/* ---------------------------------------------------------------- conv2d_transpose gradients */
+
+/* The padding of a conv2d_transpose along one axis, as the layers resolve it: that of the conv
+ * from `out` positions back to `in` (valid: none; same: TensorFlow's), the bottom amount making
+ * (in - 1) * stride + span - top - bottom = out, negative for rows past the conv's last window. */
+static void transpose_padding(int64_t in, int64_t out, int64_t span, int64_t stride, bool same, int64_t *top,
+                              int64_t *bottom) {
+    *top = 0;
+    if (same) nn_same_padding(out, span, stride, top, bottom);
+    *bottom = (in - 1) * stride + span - out - *top;
+}
+
+TEST(conv2d_transpose_gradient_valid) {
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 107, 3, (int64_t[]){ 4, 3, 2 }, 4, (int64_t[]){ 3, 3, 3, 2 },
+                  window(1, 1, 1, 1, 0, 0, 0, 0), (int64_t[]){ 6, 5, 3 }, "conv2d_transpose valid");
+}
+
+/* Keras's same padding with strides (2, 3): 3 x 4 -> 6 x 12; a 2-wide window 3 apart leaves the
+ * last output column of every stride past the conv's windows (right padding -1). */
+TEST(conv2d_transpose_gradient_same_strided) {
+    int64_t top, bottom, left, right;
+    transpose_padding(3, 6, 3, 2, true, &top, &bottom);
+    transpose_padding(4, 12, 2, 3, true, &left, &right);
+    CHECK(top == 0 && bottom == 1 && left == 0 && right == -1);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 108, 3, (int64_t[]){ 3, 4, 2 }, 4, (int64_t[]){ 3, 2, 4, 2 },
+                  window(2, 3, 1, 1, top, bottom, left, right), (int64_t[]){ 6, 12, 4 }, "conv2d_transpose same strided");
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 8, 3, (int64_t[]){ 3, 4, 2 }, 4, (int64_t[]){ 3, 2, 4, 2 },
+                  window(2, 3, 1, 1, top, bottom, left, right), (int64_t[]){ 6, 12, 4 }, "conv2d_transpose without bias");
+}
+
+/* Valid padding, stride 3 over a 2-wide window: (3 - 1) * 3 + max(2, 3) = 9 outputs. */
+TEST(conv2d_transpose_gradient_stride_past_window) {
+    int64_t top, bottom;
+    transpose_padding(3, 9, 2, 3, false, &top, &bottom);
+    CHECK(top == 0 && bottom == -1);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 109, 3, (int64_t[]){ 3, 3, 2 }, 4, (int64_t[]){ 2, 2, 3, 2 },
+                  window(3, 3, 1, 1, top, bottom, top, bottom), (int64_t[]){ 9, 9, 3 }, "conv2d_transpose stride 3");
+}
+
+TEST(conv2d_transpose_gradient_dilated_and_pointwise) {
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 110, 3, (int64_t[]){ 4, 4, 2 }, 4, (int64_t[]){ 3, 2, 3, 2 },
+                  window(1, 1, 2, 1, 0, 0, 0, 0), (int64_t[]){ 8, 5, 3 }, "conv2d_transpose dilated");
+    int64_t top, bottom;
+    transpose_padding(4, 4, 5, 1, true, &top, &bottom); /* 3 taps 2 apart, same */
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 111, 3, (int64_t[]){ 4, 3, 2 }, 4, (int64_t[]){ 3, 1, 2, 2 },
+                  window(1, 1, 2, 1, top, bottom, 0, 0), (int64_t[]){ 4, 3, 2 }, "conv2d_transpose dilated same");
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 112, 3, (int64_t[]){ 3, 4, 3 }, 4, (int64_t[]){ 1, 1, 4, 3 },
+                  window(1, 1, 1, 1, 0, 0, 0, 0), (int64_t[]){ 3, 4, 4 }, "conv2d_transpose 1x1");
+}
+
+/* An input that needs no gradient (a model's first layer): the backward lays out the columns
+ * for the kernel gradient itself. */
+TEST(conv2d_transpose_gradient_kernel_only) {
+    gc *c = gc_new(114);
+    int x = gc_input(c, 3, (int64_t[]){ 3, 4, 2 }, GC_BATCH, false);
+    int k = gc_param(c, 4, (int64_t[]){ 2, 3, 3, 2 }, true);
+    int y = gc_op(c, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k }, 2, &(nn_attr){ .shape = { 2, 2, 1, 1, 0, 0, 1, 0 } });
+    CHECK(c->graph.nodes[y].shape[1] == 6 && c->graph.nodes[y].shape[2] == 8);
+    CHECK(gc_check(c, y, "conv2d_transpose kernel only") == 0);
+    gc_free(c);
+}
+
+/* A 1-D input (None, steps, channels) with a (taps, filters, channels) kernel. */
+TEST(conv2d_transpose_gradient_one_dimensional) {
+    int64_t left, right;
+    transpose_padding(5, 10, 3, 2, true, &left, &right);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 113, 2, (int64_t[]){ 5, 2 }, 3, (int64_t[]){ 3, 4, 2 },
+                  window(1, 2, 1, 1, 0, 0, left, right), (int64_t[]){ 10, 4 }, "conv1d_transpose same");
 }
 
 /* ---------------------------------------------------------------- pooling, pad2d, upsample2d */
@@ -127,6 +200,8 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, 3, &same);
     int k2 = gc_param(c, 4, (int64_t[]){ 3, 3, 8, 8 }, true); /* 2 groups */
     y = gc_op(c, NN_OP_CONV2D, (int[]){ y, k2 }, 2, &same);
+    int kt = gc_param(c, 4, (int64_t[]){ 3, 3, 4, 8 }, true);
+    y = gc_op(c, NN_OP_CONV2D_TRANSPOSE, (int[]){ y, kt }, 2, &(nn_attr){ .shape = { 2, 2, 1, 1, 1, 0, 1, 0 } });
     int m = gc_op(c, NN_OP_MAX_POOL2D, &y, 1, &pool);
     int a = gc_op(c, NN_OP_AVG_POOL2D, &y, 1, &pool);
     int sum = gc_op(c, NN_OP_ADD, (int[]){ m, a }, 2, NULL);
@@ -410,7 +485,9 @@ TEST(typed_constructors_equal_keras_text) {
 
 int main(void) {
     RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
-              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, max_pool_gradient_valid_and_same,
+              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
+              conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
+              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
               pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,
