@@ -311,6 +311,18 @@ TEST(padding_cropping_upsampling_match_keras) {
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
 }
 
+TEST(depthwise_and_separable_match_keras) {
+    const char *cases[] = { "depthwise_valid", "depthwise_same_strided_multiplier", "depthwise_dilated_strided",
+                            "separable_valid", "separable_same_strided", "separable_dilated" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(conv2d_transpose_matches_keras) {
+    const char *cases[] = { "conv2d_transpose_valid", "conv2d_transpose_same_strided", "conv2d_transpose_stride_past_kernel",
+                            "conv2d_transpose_output_padding", "conv2d_transpose_same_output_padding" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
 /* ---------------------------------------------------------------- configs and errors */
 
 static const nn_value *config_of(const nn_layer *l, const char *key) { return nn_value_get(&l->config, key); }
@@ -337,6 +349,18 @@ TEST(configs_are_saved_as_keras_saves_them) {
     nn_layer *conv1 = nn_layer_parse("Conv1D(4, kernel_size=5)");
     CHECK(conv1 && config_of(conv1, "kernel_size")->count == 1);
     nn_layer_free(conv1);
+    nn_layer *depthwise = nn_layer_parse("DepthwiseConv2D(3)");
+    CHECK(depthwise && config_of(depthwise, "depth_multiplier")->number == 1);
+    CHECK(depthwise && strcmp(config_of(depthwise, "depthwise_initializer")->string, "glorot_uniform") == 0);
+    CHECK(depthwise && !config_of(depthwise, "kernel_initializer") && !config_of(depthwise, "groups"));
+    nn_layer_free(depthwise);
+    nn_layer *transpose = nn_layer_parse("Conv2DTranspose(3, 2)");
+    CHECK(transpose && config_of(transpose, "output_padding")->type == NN_VALUE_NULL);
+    nn_layer_free(transpose);
+    transpose = nn_layer_parse("Conv2DTranspose(3, 2, strides=3, output_padding=2)");
+    const nn_value *op = transpose ? config_of(transpose, "output_padding") : NULL;
+    CHECK(op && op->type == NN_VALUE_LIST && op->count == 2 && op->items[1].number == 2);
+    nn_layer_free(transpose);
 }
 
 static void check_parse_error(const char *text, const char *message) {
@@ -362,6 +386,21 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("UpSampling2D(interpolation='bilinear')", "'interpolation' must be one of nearest");
     check_parse_error("GlobalMaxPooling2D(keepdims=3)", "'keepdims' must be True or False");
     check_parse_error("AveragePooling1D(2, kernel=3)", "unknown argument 'kernel'");
+    check_parse_error("DepthwiseConv2D(3, depth_multiplier=0)",
+                      "layer 'depthwise_conv2d' (DepthwiseConv2D): 'depth_multiplier' must be an integer >= 1");
+    check_parse_error("DepthwiseConv2D(3, padding='causal')", "(DepthwiseConv2D): 'padding' must be one of valid, same");
+    check_parse_error("DepthwiseConv2D(3, kernel_initializer='ones')", "unknown argument 'kernel_initializer'");
+    check_parse_error("DepthwiseConv2D(3, depthwise_regularizer='l3')", "'depthwise_regularizer' must be l1, l2, l1_l2");
+    check_parse_error("SeparableConv2D(4)", "layer 'separable_conv2d' (SeparableConv2D): 'kernel_size' must be an integer >= 1");
+    check_parse_error("SeparableConv2D(0, 3)", "(SeparableConv2D): 'filters' must be an integer >= 1");
+    check_parse_error("SeparableConv2D(4, 3, pointwise_initializer='nope')", "layer 'separable_conv2d' (SeparableConv2D)");
+    check_parse_error("Conv2DTranspose(4, 3, dilation_rate=2)",
+                      "layer 'conv2d_transpose' (Conv2DTranspose): 'dilation_rate' must be 1 (dilated transposed "
+                      "convolutions are not supported)");
+    check_parse_error("Conv2DTranspose(4, 3, strides=2, output_padding=2)", "'output_padding' must be below strides in every dimension");
+    check_parse_error("Conv2DTranspose(4, 3, output_padding=(1, 2, 3))",
+                      "'output_padding' must be an integer >= 0 or a tuple of 2 of them");
+    check_parse_error("Conv2DTranspose(4, 3, groups=2)", "layer Conv2DTranspose: unknown argument 'groups'");
 }
 
 static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
@@ -388,6 +427,30 @@ TEST(shape_errors_name_the_layer_and_shapes) {
     check_build_error("GlobalAveragePooling1D()", 1, (int64_t[]){ 7 },
                       "layer 'global_average_pooling1d' (GlobalAveragePooling1D): expected an input of shape (batch, steps, channels), got (None, 7)");
     check_build_error("UpSampling2D()", 1, (int64_t[]){ 7 }, "(UpSampling2D): expected an input of shape (batch, height, width, channels)");
+    check_build_error("DepthwiseConv2D(3)", 2, (int64_t[]){ 28, 28 },
+                      "layer 'depthwise_conv2d' (DepthwiseConv2D): expected an input of shape (batch, height, width, channels), got (None, 28, 28)");
+    check_build_error("SeparableConv2D(2, 5)", 3, (int64_t[]){ 3, 9, 2 },
+                      "layer 'separable_conv2d': conv2d: the window is larger than the (padded) input: (None, 3, 9, 2) and (5, 5, 1, 2)");
+    check_build_error("Conv2DTranspose(2, 3)", 1, (int64_t[]){ 5 },
+                      "layer 'conv2d_transpose' (Conv2DTranspose): expected an input of shape (batch, height, width, channels), got (None, 5)");
+    check_build_error("Conv2DTranspose(2, 2, strides=3, padding='same', output_padding=0)", 3, (int64_t[]){ 4, 4, 1 },
+                      "layer 'conv2d_transpose' (Conv2DTranspose): output_padding 0 with strides 3 and padding 'same' gives 9 "
+                      "positions, which do not convolve back to the input's 4 (input shape (None, 4, 4, 1))");
+    /* the op's own shape rules */
+    nn_graph g = { 0 };
+    int x = nn_graph_input(&g, 3, (int64_t[]){ 4, 4, 2 }, "test");
+    int k = nn_graph_param(&g, 0, 4, (int64_t[]){ 3, 3, 2, 3 }, true, "test");
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k }, 2, &(nn_attr){ .shape = { 1, 1, 1, 1 } }, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'ct': conv2d_transpose: the kernel must be (height, width, filters, channels) with "
+                                    "the input's channels; input and kernel (None, 4, 4, 2) and (3, 3, 2, 3)");
+    int k2 = nn_graph_param(&g, 0, 4, (int64_t[]){ 1, 1, 3, 2 }, true, "test");
+    nn_attr crop_all = { .shape = { 1, 1, 1, 1, 2, 2, 0, 0 } };
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k2 }, 2, &crop_all, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "conv2d_transpose: the padding leaves no output; input and kernel (None, 4, 4, 2) and (1, 1, 3, 2)");
+    nn_attr zero_stride = { .shape = { 0, 1, 1, 1 } };
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k2 }, 2, &zero_stride, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "conv2d_transpose: strides and dilation must be >= 1");
+    nn_graph_free(&g);
 }
 
 /* 'same' pooling never counts padding; a model with every layer kind builds and runs. */
@@ -410,6 +473,48 @@ TEST(model_with_every_spatial_layer_trains) {
     CHECK(isfinite(loss) && loss < first);
     nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m);
+}
+
+/* The depthwise, separable and transposed layers: Keras's weight names and shapes, training,
+ * and the same predictions after a save and a load. */
+TEST(model_with_depthwise_separable_transpose_trains_saves_and_loads) {
+    nn_model *m = nn_sequential((nn_layer *[]){
+        nn_layer_parse("DepthwiseConv2D(3, padding='same', depth_multiplier=2, input_shape=(6, 5, 2))"),
+        nn_layer_parse("SeparableConv2D(4, 3, strides=2, padding='same', activation='relu')"),
+        nn_layer_parse("Conv2DTranspose(3, 3, strides=2, padding='same')"), nn_layer_parse("GlobalAveragePooling2D()"),
+        nn_dense(2, .activation = "softmax"), NULL });
+    CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
+    const char *names[] = { "depthwise_conv2d/kernel", "depthwise_conv2d/bias", "separable_conv2d/depthwise_kernel",
+                            "separable_conv2d/pointwise_kernel", "separable_conv2d/bias", "conv2d_transpose/kernel",
+                            "conv2d_transpose/bias" };
+    const int64_t shapes[][4] = { { 3, 3, 2, 2 }, { 4 }, { 3, 3, 4, 1 }, { 1, 1, 4, 4 }, { 4 }, { 3, 3, 3, 4 }, { 3 } };
+    for (int i = 0; m && i < 7; i++) {
+        nn_tensor *w = NULL;
+        CHECK(strcmp(nn_model_weight_name(m, i), names[i]) == 0);
+        CHECK(nn_model_get_weight(m, names[i], &w) == NN_OK && w);
+        for (int d = 0; w && d < w->ndim; d++) CHECK(w->shape[d] == shapes[i][d]);
+        nn_tensor_free(w);
+    }
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 8, 6, 5, 2 }), *y = nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 8 });
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 37 % 11) - 5) / 5.0f;
+    for (int i = 0; i < 8; i++) nn_tensor_f32(y)[i] = (float)(i % 2);
+    double first = 0, loss = 0;
+    for (int step = 0; m && step < 30; step++) {
+        CHECK(nn_train_on_batch(m, x, y, &loss) == NN_OK);
+        if (step == 0) first = loss;
+    }
+    CHECK(isfinite(loss) && loss < first);
+    const char *path = "/tmp/nn_test_conv_layers_model.keras";
+    nn_model *loaded = NULL;
+    nn_tensor *p1 = NULL, *p2 = NULL;
+    CHECK(m && nn_model_save(m, path) == NN_OK);
+    CHECK(nn_model_load(path, &loaded) == NN_OK);
+    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK);
+    CHECK(loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
+    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
+    remove(path);
+    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m), nn_model_free(loaded);
 }
 
 /* ---------------------------------------------------------------- allocation failure */
@@ -440,11 +545,13 @@ TEST(allocation_failure_sweep_while_building) {
         nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
         const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
                                 "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
+                                "SeparableConv2D(3, 2, depth_multiplier=2)", "Conv2DTranspose(2, 3, strides=2)",
                                 "GlobalAveragePooling2D()" };
-        nn_layer *layers[5] = { 0 };
+        enum { COUNT = NN_ARRAY_LEN(texts) };
+        nn_layer *layers[COUNT + 1] = { 0 };
         bool parsed = true;
-        for (int i = 0; i < 4; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
-        for (int i = 0; !parsed && i < 4; i++) nn_layer_free(layers[i]);
+        for (int i = 0; i < COUNT; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
+        for (int i = 0; !parsed && i < COUNT; i++) nn_layer_free(layers[i]);
         /* nn_sequential stops at the first NULL: only whole lists are handed over */
         nn_model *m = parsed ? nn_sequential(layers) : NULL;
         int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
@@ -491,7 +598,9 @@ int main(void) {
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
               pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,
+              depthwise_and_separable_match_keras, conv2d_transpose_matches_keras,
               configs_are_saved_as_keras_saves_them, option_errors_name_the_layer_and_option,
               shape_errors_name_the_layer_and_shapes, model_with_every_spatial_layer_trains,
+              model_with_depthwise_separable_transpose_trains_saves_and_loads,
               allocation_failure_sweep_while_building);
 }
