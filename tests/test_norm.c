@@ -1,7 +1,7 @@
-/* Normalization and regularization layers: gradient checks of layer_norm, batch_norm (training
- * and inference), gaussian_noise and spatial_dropout; outputs against real Keras in both modes
- * and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm, made by
- * tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
+/* Normalization and regularization layers: gradient checks of layer_norm, group_norm, batch_norm
+ * (training and inference), gaussian_noise and spatial_dropout; outputs against real Keras in
+ * both modes and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm,
+ * made by tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
  *
  * Gradient checks use tests/gradcheck.h, with twice its usual tolerance: a normalization's
  * curvature is large where a row's variance is small, and the central difference's O(step^2)
@@ -68,10 +68,30 @@ TEST(noise_and_spatial_dropout_gradients) {
     gc_free(c);
 }
 
+/* Groups of 2 and 3 channels over 1-D and 2-D positions, one group, one group per channel;
+ * with and without gamma. */
+TEST(group_norm_gradient) {
+    const struct { int ndim; int64_t shape[3]; int64_t groups; bool gamma; } cases[] = {
+        { 3, { 2, 3, 6 }, 3, true }, { 2, { 4, 6 }, 2, false }, { 1, { 5 }, 1, true }, { 2, { 3, 4 }, 4, true },
+    };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) {
+        gc *c = norm_gc(30 + i);
+        int64_t channels = cases[i].shape[cases[i].ndim - 1];
+        int x = gc_spatial(c, cases[i].ndim, cases[i].shape, false);
+        int gamma = gc_param_in(c, 1, &channels, true, 0.5, 1.5);
+        nn_attr attr = { .f = { 1e-3 }, .shape = { cases[i].groups } };
+        int y = gc_op(c, NN_OP_GROUP_NORM, (int[]){ x, gamma }, cases[i].gamma ? 2 : 1, &attr);
+        char label[64];
+        snprintf(label, sizeof label, "group_norm case %zu", i);
+        CHECK(gc_check(c, y, label) == 0);
+        gc_free(c);
+    }
+}
+
 /* Large enough to split over threads: one thread and two give the same bits. */
 TEST(norm_ops_give_the_same_bits_on_two_threads) {
     enum { B = 8, H = 64, C = 64 };
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < 3; kind++) {
         nn_graph g = { 0 };
         static float params[C * C + 3 * C], grads[C * C + 3 * C], grads1[C * C + 3 * C];
         nn_rng rng;
@@ -85,9 +105,9 @@ TEST(norm_ops_give_the_same_bits_on_two_threads) {
         const size_t offsets[] = { 0, C * C, C * C + C, C * C + 2 * C };
         for (int i = 0; i < 4; i++) g.nodes[w + i].value_off = g.nodes[w + i].grad_off = offsets[i];
         int h = nn_graph_op(&g, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL, "test");
-        nn_attr attr = { .f = { 1e-3, 0.9 } };
-        int y = kind ? nn_graph_op(&g, NN_OP_BATCH_NORM, (int[]){ h, mean, var, gamma }, 4, &attr, "test")
-                     : nn_graph_op(&g, NN_OP_LAYER_NORM, (int[]){ h, gamma }, 2, &attr, "test");
+        nn_attr attr = { .f = { 1e-3, 0.9 }, .shape = { 8 } };
+        int y = kind == 1 ? nn_graph_op(&g, NN_OP_BATCH_NORM, (int[]){ h, mean, var, gamma }, 4, &attr, "test")
+                          : nn_graph_op(&g, kind ? NN_OP_GROUP_NORM : NN_OP_LAYER_NORM, (int[]){ h, gamma }, 2, &attr, "test");
         int sq = nn_graph_op(&g, NN_OP_MUL, (int[]){ y, h }, 2, NULL, "test");
         int total = nn_graph_op(&g, NN_OP_REDUCE_SUM, &sq, 1, NULL, "test");
         CHECK(total >= 0);
@@ -203,6 +223,12 @@ TEST(batch_normalization_matches_keras_in_both_modes) {
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
 }
 
+TEST(group_normalization_matches_keras) {
+    const char *cases[] = { "group_norm_4d", "group_norm_3d_eps_no_center", "group_norm_instance", "group_norm_2d",
+                            "group_norm_one_group" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
 /* The same batches through nn_train_on_batch: gamma and beta (SGD) and the moving statistics
  * (updated by the training forward) end where Keras's do. */
 TEST(batch_normalization_weights_after_train_on_batch_match_keras) {
@@ -304,6 +330,13 @@ TEST(defaults_and_weights_are_keras_ones) {
     CHECK(m && nn_model_build(m, 1, (int64_t[]){ 5 }) == NN_OK && nn_model_weight_count(m) == 1);
     CHECK(m && strcmp(nn_model_weight_name(m, 0), "layer_normalization/gamma") == 0);
     nn_model_free(m);
+    nn_layer *gn = nn_layer_parse("GroupNormalization(scale=False)");
+    CHECK(gn && (v = nn_value_get(&gn->config, "groups")) && v->number == 32);
+    CHECK(gn && (v = nn_value_get(&gn->config, "epsilon")) && v->number == 1e-3);
+    m = gn ? nn_sequential((nn_layer *[]){ gn, NULL }) : NULL;
+    CHECK(m && nn_model_build(m, 2, (int64_t[]){ 3, 64 }) == NN_OK && nn_model_weight_count(m) == 1);
+    CHECK(m && strcmp(nn_model_weight_name(m, 0), "group_normalization/beta") == 0);
+    nn_model_free(m);
 }
 
 static void check_parse_error(const char *text, const char *message) {
@@ -327,6 +360,12 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("GaussianNoise(-0.1)", "'stddev' must be >= 0");
     check_parse_error("SpatialDropout1D(1.0)", "layer 'spatial_dropout1d' (SpatialDropout1D): 'rate' must be in [0, 1)");
     check_parse_error("SpatialDropout2D(0.2, data_format='channels_first')", "'data_format' must be channels_last");
+    check_parse_error("GroupNormalization(0)",
+                      "layer 'group_normalization' (GroupNormalization): 'groups' must be an integer >= 1, or -1 (one group per channel)");
+    check_parse_error("GroupNormalization(2.5)", "'groups' must be an integer >= 1, or -1");
+    check_parse_error("GroupNormalization(2, axis=1)", "(GroupNormalization): 'axis' must be -1");
+    check_parse_error("GroupNormalization(2, beta_constraint='non_neg')", "'beta_constraint' must be None");
+    check_parse_error("GroupNormalization(2, momentum=0.9)", "layer GroupNormalization: unknown argument 'momentum'");
 }
 
 static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
@@ -342,6 +381,9 @@ TEST(shape_errors_name_the_layer_and_shapes) {
                       "layer 'spatial_dropout2d' (SpatialDropout2D): expected an input of shape (batch, height, width, channels), got (None, 5, 3)");
     check_build_error("SpatialDropout1D(0.1)", 1, (int64_t[]){ 5 },
                       "layer 'spatial_dropout1d' (SpatialDropout1D): expected an input of shape (batch, steps, channels), got (None, 5)");
+    check_build_error("GroupNormalization(4)", 2, (int64_t[]){ 5, 6 },
+                      "layer 'group_normalization' (GroupNormalization): 4 groups do not divide the input's 6 channels (shape (None, 5, 6))");
+    check_build_error("GroupNormalization()", 3, (int64_t[]){ 4, 4, 16 }, "32 groups do not divide the input's 16 channels");
     /* the ops' own shape rules */
     nn_graph g = { 0 };
     int x = nn_graph_input(&g, 1, (int64_t[]){ 6 }, "test");
@@ -350,6 +392,8 @@ TEST(shape_errors_name_the_layer_and_shapes) {
     CHECK_CONTAINS(nn_last_error(), "layer 'ln': layer_norm: every weight must be a vector as long as the input's last axis: (None, 6) and (5,)");
     CHECK(nn_graph_op(&g, NN_OP_SPATIAL_DROPOUT, &x, 1, &(nn_attr){ .f = { 0.5 } }, "sd") == NN_ERR_SHAPE);
     CHECK_CONTAINS(nn_last_error(), "layer 'sd': spatial_dropout: expected an input (batch, steps, channels) or (batch, height, width, channels), got (None, 6)");
+    CHECK(nn_graph_op(&g, NN_OP_GROUP_NORM, &x, 1, &(nn_attr){ .f = { 1e-3 }, .shape = { 4 } }, "gn") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'gn': group_norm: the channels (the last axis) must be a multiple of the groups: (None, 6)");
     nn_graph_free(&g);
 }
 
@@ -358,7 +402,8 @@ TEST(shape_errors_name_the_layer_and_shapes) {
 TEST(model_with_norm_layers_trains_saves_and_loads) {
     nn_model *m = nn_sequential((nn_layer *[]){
         nn_layer_parse("GaussianNoise(0.1, input_shape=(6, 4, 2))"), nn_layer_parse("SpatialDropout2D(0.2)"),
-        nn_layer_parse("BatchNormalization()"), nn_layer_parse("Reshape((6, 8))"), nn_layer_parse("SpatialDropout1D(0.1)"),
+        nn_layer_parse("BatchNormalization()"), nn_layer_parse("GroupNormalization(2)"), nn_layer_parse("Reshape((6, 8))"),
+        nn_layer_parse("SpatialDropout1D(0.1)"),
         nn_layer_parse("LayerNormalization()"), nn_layer_parse("Flatten()"), nn_layer_parse("Dense(2, activation='softmax')"),
         NULL });
     CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
@@ -389,6 +434,7 @@ TEST(model_with_norm_layers_trains_saves_and_loads) {
 
 int main(void) {
     RUN_TESTS(layer_norm_gradient, batch_norm_gradient_training_and_inference, noise_and_spatial_dropout_gradients,
+              group_norm_gradient, group_normalization_matches_keras,
               norm_ops_give_the_same_bits_on_two_threads,
               layer_normalization_matches_keras, batch_normalization_matches_keras_in_both_modes,
               batch_normalization_weights_after_train_on_batch_match_keras, noise_and_spatial_dropout_act_in_training_only,

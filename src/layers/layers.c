@@ -15,6 +15,7 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_layer_normalization, &nn_layer_batch_normalization, &nn_layer_gaussian_noise,
     &nn_layer_spatial_dropout1d, &nn_layer_spatial_dropout2d,
     &nn_layer_depthwise_conv2d, &nn_layer_separable_conv2d, &nn_layer_conv2d_transpose,
+    &nn_layer_group_normalization,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */

@@ -92,7 +92,7 @@ extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling
     nn_layer_separable_conv2d, nn_layer_conv2d_transpose;
 /* Normalization and regularization layers (src/layers/norm_layers.c). */
 extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
-    nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d;
+    nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d, nn_layer_group_normalization;
 
 typedef struct nn_variable {
     char name[2 * NN_NAME_SIZE];  /* "dense/kernel" */
