@@ -563,31 +563,54 @@ TEST(allocation_failure_sweep_while_building) {
     CHECK(finished);
 }
 
-/* The typed C constructors make the same layers as their Keras text. */
-TEST(typed_constructors_equal_keras_text) {
+/* Models of typed layers and of the same layers' Keras text, seeded alike, predict the same
+ * bits for an input of shape (2, dims...); the output shape is (2, out...). Takes the layers. */
+static void check_typed_equal_text(nn_layer **typed, const char *const *texts, int count, const int64_t dims[3],
+                                   const int64_t out[3]) {
     nn_model *models[2];
     for (int k = 0; k < 2; k++) {
+        nn_layer *layers[8] = { 0 };
+        for (int i = 0; i < count; i++) layers[i] = k ? nn_layer_parse(texts[i]) : typed[i];
         nn_set_seed(11);
-        models[k] = nn_sequential(k ? (nn_layer *[]){ nn_layer_parse("Conv2D(4, (3, 2), strides=2, padding='same', activation='relu', input_shape=(9, 8, 3))"),
-                                                      nn_layer_parse("MaxPooling2D((2, 2), padding='same')"),
-                                                      nn_layer_parse("AveragePooling2D(1)"), NULL }
-                                    : (nn_layer *[]){ nn_conv2d(4, .kernel_size = { 3, 2 }, .strides = { 2 }, .padding = "same",
-                                                                .activation = "relu", .input_shape = { 9, 8, 3 }),
-                                                      nn_max_pooling2d(.pool_size = { 2 }, .padding = "same"),
-                                                      nn_average_pooling2d(.pool_size = { 1 }), NULL });
+        models[k] = nn_sequential(layers);
         CHECK(models[k] != NULL);
     }
-    if (!models[0] || !models[1]) return;
-    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 2, 9, 8, 3 }), *a = NULL, *b = NULL;
-    for (int i = 0; i < 2 * 9 * 8 * 3; i++) nn_tensor_f32(x)[i] = (float)((i * 29 % 23) - 11) / 7.0f;
-    CHECK(nn_predict(models[0], x, NULL, &a) == NN_OK && nn_predict(models[1], x, NULL, &b) == NN_OK);
-    CHECK(a && b && a->ndim == 4 && a->shape[1] == 3 && a->shape[2] == 2 && a->shape[3] == 4);
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 2, dims[0], dims[1], dims[2] }), *a = NULL, *b = NULL;
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 29 % 23) - 11) / 7.0f;
+    CHECK(models[0] && nn_predict(models[0], x, NULL, &a) == NN_OK && models[1] && nn_predict(models[1], x, NULL, &b) == NN_OK);
+    CHECK(a && b && a->ndim == 4 && a->shape[1] == out[0] && a->shape[2] == out[1] && a->shape[3] == out[2]);
     CHECK(a && b && memcmp(a->data, b->data, (size_t)nn_tensor_size(a) * sizeof(float)) == 0);
     nn_tensor_free(x), nn_tensor_free(a), nn_tensor_free(b);
     nn_model_free(models[0]), nn_model_free(models[1]);
-    nn_layer *bad = nn_conv2d(0, .kernel_size = { 3 });
-    CHECK(bad && bad->error != NULL); /* carried to nn_sequential */
-    nn_layer_free(bad);
+}
+
+/* The typed C constructors make the same layers as their Keras text. */
+TEST(typed_constructors_equal_keras_text) {
+    check_typed_equal_text(
+        (nn_layer *[]){ nn_conv2d(4, .kernel_size = { 3, 2 }, .strides = { 2 }, .padding = "same", .activation = "relu",
+                                  .input_shape = { 9, 8, 3 }),
+                        nn_max_pooling2d(.pool_size = { 2 }, .padding = "same"), nn_average_pooling2d(.pool_size = { 1 }) },
+        (const char *[]){ "Conv2D(4, (3, 2), strides=2, padding='same', activation='relu', input_shape=(9, 8, 3))",
+                          "MaxPooling2D((2, 2), padding='same')", "AveragePooling2D(1)" },
+        3, (int64_t[]){ 9, 8, 3 }, (int64_t[]){ 3, 2, 4 });
+    check_typed_equal_text(
+        (nn_layer *[]){ nn_depthwise_conv2d({ 3, 2 }, .strides = { 2 }, .padding = "same", .depth_multiplier = 2,
+                                            .activation = "relu", .bias_initializer = "ones", .input_shape = { 9, 8, 3 }),
+                        nn_separable_conv2d(4, .kernel_size = { 3 }, .padding = "same", .depth_multiplier = 2,
+                                            .use_bias = NN_OFF, .pointwise_initializer = "he_normal"),
+                        nn_conv2d_transpose(3, .kernel_size = { 3 }, .strides = { 2 }, .output_padding = { 1, NN_OFF },
+                                            .bias_initializer = "ones") },
+        (const char *[]){ "DepthwiseConv2D((3, 2), strides=2, padding='same', depth_multiplier=2, activation='relu', "
+                          "bias_initializer='ones', input_shape=(9, 8, 3))",
+                          "SeparableConv2D(4, 3, padding='same', depth_multiplier=2, use_bias=False, pointwise_initializer='he_normal')",
+                          "Conv2DTranspose(3, 3, strides=2, output_padding=(1, 0), bias_initializer='ones')" },
+        3, (int64_t[]){ 9, 8, 3 }, (int64_t[]){ 12, 9, 3 });
+    nn_layer *bad[] = { nn_conv2d(0, .kernel_size = { 3 }), nn_depthwise_conv2d({ 0 }), nn_separable_conv2d(2),
+                        nn_conv2d_transpose(2, .kernel_size = { 3 }, .output_padding = { 1 }) };
+    for (size_t i = 0; i < NN_ARRAY_LEN(bad); i++) {
+        CHECK(bad[i] && bad[i]->error != NULL); /* carried to nn_sequential */
+        nn_layer_free(bad[i]);
+    }
 }
 
 int main(void) {

@@ -397,6 +397,66 @@ TEST(shape_errors_name_the_layer_and_shapes) {
     nn_graph_free(&g);
 }
 
+/* Every key of a's config has the same value in b's, and b has no other key. */
+static bool same_config(const nn_layer *a, const nn_layer *b) {
+    bool same = a && b && !a->error && !b->error && a->config.count == b->config.count;
+    for (int i = 0; same && i < a->config.count; i++) {
+        const nn_value *other = nn_value_get(&b->config, a->config.keys[i]);
+        char *x = NULL, *y = NULL;
+        same = other && nn_value_to_json(&a->config.items[i], &x) == NN_OK && nn_value_to_json(other, &y) == NN_OK &&
+               strcmp(x, y) == 0;
+        if (!same) printf("  %s: '%s' is %s, from the Keras config %s\n", a->name, a->config.keys[i], x ? x : "?", y ? y : "?");
+        nn_free(x), nn_free(y);
+    }
+    return same;
+}
+
+/* The typed C constructors make the layers that the same Keras config makes (the config a
+ * model file holds; Keras's defaults filled alike), NN_OFF being False or 0. */
+TEST(typed_constructors_equal_keras_configs) {
+    nn_layer *typed[] = {
+        nn_batch_normalization(.momentum = NN_OFF, .epsilon = 0.01, .center = NN_OFF, .moving_variance_initializer = "zeros",
+                               .gamma_regularizer = { .l2 = 0.5 }, .input_shape = { 4, 3 }),
+        nn_batch_normalization(),
+        nn_layer_normalization(.epsilon = 1e-5, .scale = NN_OFF, .beta_initializer = "ones", .name = "ln"),
+        nn_layer_normalization(),
+        nn_group_normalization(.groups = 4, .center = NN_OFF, .gamma_regularizer = { .l1 = 0.1 }),
+        nn_group_normalization(.groups = -1, .epsilon = 0.5),
+        nn_group_normalization(),
+        nn_gaussian_noise(0.25, .seed = 7, .input_shape = { 5 }),
+        nn_spatial_dropout1d(0.3),
+        nn_spatial_dropout2d(0.4, .seed = 3, .name = "drop"),
+    };
+    const char *configs[][2] = {
+        { "BatchNormalization", "{\"momentum\": 0, \"epsilon\": 0.01, \"center\": false, \"moving_variance_initializer\": "
+                                "\"zeros\", \"gamma_regularizer\": {\"l1\": 0, \"l2\": 0.5}, \"input_shape\": [4, 3]}" },
+        { "BatchNormalization", "{}" },
+        { "LayerNormalization", "{\"epsilon\": 1e-5, \"scale\": false, \"beta_initializer\": \"ones\", \"name\": \"ln\"}" },
+        { "LayerNormalization", "{}" },
+        { "GroupNormalization", "{\"groups\": 4, \"center\": false, \"gamma_regularizer\": {\"l1\": 0.1, \"l2\": 0}}" },
+        { "GroupNormalization", "{\"groups\": -1, \"epsilon\": 0.5}" },
+        { "GroupNormalization", "{}" },
+        { "GaussianNoise", "{\"stddev\": 0.25, \"seed\": 7, \"input_shape\": [5]}" },
+        { "SpatialDropout1D", "{\"rate\": 0.3}" },
+        { "SpatialDropout2D", "{\"rate\": 0.4, \"seed\": 3, \"name\": \"drop\"}" },
+    };
+    for (size_t i = 0; i < NN_ARRAY_LEN(configs); i++) {
+        nn_value config;
+        NN_ASSERT(nn_value_from_json(configs[i][1], strlen(configs[i][1]), &config) == NN_OK);
+        nn_layer *keras = nn_layer_from_config(nn_layer_find(configs[i][0]), config);
+        if (!same_config(typed[i], keras)) printf("  case %zu: %s %s\n", i, configs[i][0], configs[i][1]);
+        CHECK(same_config(typed[i], keras));
+        nn_layer_free(typed[i]), nn_layer_free(keras);
+    }
+    nn_layer *bad = nn_group_normalization(.groups = -3);
+    CHECK(bad && bad->error != NULL);
+    CHECK_CONTAINS(bad ? bad->error : NULL, "'groups' must be an integer >= 1, or -1");
+    nn_layer_free(bad);
+    bad = nn_batch_normalization(.momentum = 2);
+    CHECK(bad && bad->error != NULL);
+    nn_layer_free(bad);
+}
+
 /* A model with every new layer trains, saves and loads back with the same predictions (the
  * moving statistics included). */
 TEST(model_with_norm_layers_trains_saves_and_loads) {
@@ -439,5 +499,6 @@ int main(void) {
               layer_normalization_matches_keras, batch_normalization_matches_keras_in_both_modes,
               batch_normalization_weights_after_train_on_batch_match_keras, noise_and_spatial_dropout_act_in_training_only,
               defaults_and_weights_are_keras_ones, option_errors_name_the_layer_and_option,
-              shape_errors_name_the_layer_and_shapes, model_with_norm_layers_trains_saves_and_loads);
+              shape_errors_name_the_layer_and_shapes, typed_constructors_equal_keras_configs,
+              model_with_norm_layers_trains_saves_and_loads);
 }
