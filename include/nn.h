@@ -403,6 +403,135 @@ nn_layer *nn_permute_layer(const nn_permute_opts *opts);
 typedef struct nn_repeat_vector_opts { int64_t n; const char *name; } nn_repeat_vector_opts;
 nn_layer *nn_repeat_vector_layer(const nn_repeat_vector_opts *opts);
 #define nn_repeat_vector(...) nn_repeat_vector_layer(&(nn_repeat_vector_opts){ .n = __VA_ARGS__ })
+/* ---- More convolution layers and the normalization and noise layers, typed: each makes the
+ * same layer as its Keras text (nn_layer_parse) with Keras's option names and defaults. A
+ * field left zero is Keras's default; NN_OFF turns a flag off (or sets a zero where zero is not
+ * the default). A bad option gives a layer carrying the error, reported by nn_sequential. */
+
+typedef struct nn_depthwise_conv2d_opts {
+    int64_t kernel_size[2];    /* {3} = 3x3 (a missing second value repeats the first) */
+    int64_t strides[2];        /* {0} = 1 */
+    const char *padding;       /* "valid" (default) or "same" */
+    int64_t depth_multiplier;  /* 0 = 1: outputs per input channel */
+    int64_t dilation_rate[2];  /* {0} = 1 */
+    const char *activation;
+    int use_bias;              /* 0 = true; NN_OFF = no bias */
+    const char *depthwise_initializer, *bias_initializer;
+    nn_regularizer_opts depthwise_regularizer, bias_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_depthwise_conv2d_opts;
+/* Keras's DepthwiseConv2D: every input channel convolved with its own depth_multiplier kernels;
+ * weights "kernel" (kh, kw, channels, depth_multiplier) and "bias" (channels * depth_multiplier).
+ * nn_depthwise_conv2d({ 3 }, .depth_multiplier = 2). */
+nn_layer *nn_depthwise_conv2d_layer(const nn_depthwise_conv2d_opts *opts);
+#define nn_depthwise_conv2d(...) nn_depthwise_conv2d_layer(&(nn_depthwise_conv2d_opts){ .kernel_size = __VA_ARGS__ })
+
+typedef struct nn_separable_conv2d_opts {
+    int64_t filters;
+    int64_t kernel_size[2];    /* as nn_depthwise_conv2d_opts */
+    int64_t strides[2];
+    const char *padding;
+    int64_t dilation_rate[2];
+    int64_t depth_multiplier;
+    const char *activation;
+    int use_bias;              /* 0 = true; NN_OFF = no bias */
+    const char *depthwise_initializer, *pointwise_initializer, *bias_initializer;
+    nn_regularizer_opts depthwise_regularizer, pointwise_regularizer, bias_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_separable_conv2d_opts;
+/* Keras's SeparableConv2D: a depthwise convolution, then a 1x1 convolution to `filters`;
+ * weights "depthwise_kernel" (kh, kw, channels, depth_multiplier), "pointwise_kernel"
+ * (1, 1, channels * depth_multiplier, filters) and "bias". nn_separable_conv2d(32, .kernel_size = { 3 }). */
+nn_layer *nn_separable_conv2d_layer(const nn_separable_conv2d_opts *opts);
+#define nn_separable_conv2d(...) nn_separable_conv2d_layer(&(nn_separable_conv2d_opts){ .filters = __VA_ARGS__ })
+
+typedef struct nn_conv2d_transpose_opts {
+    int64_t filters;
+    int64_t kernel_size[2];     /* {3} = 3x3 */
+    int64_t strides[2];         /* {0} = 1 */
+    const char *padding;        /* "valid" (default) or "same" */
+    int64_t output_padding[2];  /* {0} = None (Keras's inferred size); NN_OFF for an explicit 0 */
+    const char *activation;
+    int use_bias;               /* 0 = true; NN_OFF = no bias */
+    const char *kernel_initializer, *bias_initializer;
+    nn_regularizer_opts kernel_regularizer, bias_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_conv2d_transpose_opts;
+/* Keras's Conv2DTranspose: the gradient of a Conv2D with respect to its input, upsampling by
+ * the strides; kernel (kh, kw, filters, channels) as Keras's. The output size is Keras's
+ * (deconv_output_length); dilation_rate is 1. nn_conv2d_transpose(16, .kernel_size = { 3 },
+ * .strides = { 2 }, .padding = "same"). */
+nn_layer *nn_conv2d_transpose_layer(const nn_conv2d_transpose_opts *opts);
+#define nn_conv2d_transpose(...) nn_conv2d_transpose_layer(&(nn_conv2d_transpose_opts){ .filters = __VA_ARGS__ })
+
+typedef struct nn_batch_normalization_opts {
+    int reserved_;
+    double momentum;   /* 0 = 0.99; NN_OFF = 0 (the moving statistics are the last batch's) */
+    double epsilon;    /* 0 = 1e-3 */
+    int center, scale; /* 0 = true (beta, gamma); NN_OFF = false */
+    const char *beta_initializer, *gamma_initializer;                   /* NULL = "zeros", "ones" */
+    const char *moving_mean_initializer, *moving_variance_initializer;  /* NULL = "zeros", "ones" */
+    nn_regularizer_opts beta_regularizer, gamma_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_batch_normalization_opts;
+/* Keras's BatchNormalization over the last axis: the batch's statistics (and an update of the
+ * moving ones) in training, the moving statistics in evaluate and predict.
+ * nn_batch_normalization(.momentum = 0.9). */
+nn_layer *nn_batch_normalization_layer(const nn_batch_normalization_opts *opts);
+#define nn_batch_normalization(...) \
+    nn_batch_normalization_layer(&(nn_batch_normalization_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+typedef struct nn_layer_normalization_opts {
+    int reserved_;
+    double epsilon;    /* 0 = 1e-3 */
+    int center, scale; /* 0 = true; NN_OFF = false */
+    const char *beta_initializer, *gamma_initializer;  /* NULL = "zeros", "ones" */
+    nn_regularizer_opts beta_regularizer, gamma_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_layer_normalization_opts;
+/* Keras's LayerNormalization over the last axis: nn_layer_normalization(.epsilon = 1e-6). */
+nn_layer *nn_layer_normalization_layer(const nn_layer_normalization_opts *opts);
+#define nn_layer_normalization(...) \
+    nn_layer_normalization_layer(&(nn_layer_normalization_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+typedef struct nn_group_normalization_opts {
+    int reserved_;
+    int64_t groups;    /* 0 = 32; -1 = one group per channel */
+    double epsilon;    /* 0 = 1e-3 */
+    int center, scale; /* 0 = true; NN_OFF = false */
+    const char *beta_initializer, *gamma_initializer;  /* NULL = "zeros", "ones" */
+    nn_regularizer_opts beta_regularizer, gamma_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_group_normalization_opts;
+/* Keras's GroupNormalization: each sample's channels (last axis) in `groups` groups, each group
+ * normalized over all its positions, then gamma and beta per channel. The groups must divide
+ * the channels (checked at build). nn_group_normalization(.groups = 8). */
+nn_layer *nn_group_normalization_layer(const nn_group_normalization_opts *opts);
+#define nn_group_normalization(...) \
+    nn_group_normalization_layer(&(nn_group_normalization_opts){ .reserved_ = 0, __VA_ARGS__ })
+
+typedef struct nn_gaussian_noise_opts {
+    double stddev;
+    const char *name;
+    uint64_t seed;    /* kept in the config as Keras's; the noise comes from the model's RNG */
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_gaussian_noise_opts;
+/* Keras's GaussianNoise: adds N(0, stddev^2) noise in training only. nn_gaussian_noise(0.1). */
+nn_layer *nn_gaussian_noise_layer(const nn_gaussian_noise_opts *opts);
+#define nn_gaussian_noise(...) nn_gaussian_noise_layer(&(nn_gaussian_noise_opts){ .stddev = __VA_ARGS__ })
+
+/* Keras's SpatialDropout1D and SpatialDropout2D: whole channels of a sample dropped in training
+ * only (the options of nn_dropout). nn_spatial_dropout2d(0.2). */
+nn_layer *nn_spatial_dropout1d_layer(const nn_dropout_opts *opts);
+nn_layer *nn_spatial_dropout2d_layer(const nn_dropout_opts *opts);
+#define nn_spatial_dropout1d(...) nn_spatial_dropout1d_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
+#define nn_spatial_dropout2d(...) nn_spatial_dropout2d_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
 
 /* Frees a layer not handed to a model (a model owns and frees its layers). */
 void nn_layer_free(nn_layer *layer);

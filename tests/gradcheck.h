@@ -1,11 +1,14 @@
 /* The gradient-check harness the op tests share: build a small graph of PARAMs and INPUTs, add
- * the op, then gc_check appends mul-by-fixed-random-weights and reduce_sum, runs backward and
- * compares every trainable PARAM's gradient with central differences computed in double from
- * the op's float output.
+ * the op, then gc_check appends mul-by-fixed-random-weights (so the upstream gradient is not
+ * all ones) and reduce_sum, runs backward and compares every trainable PARAM's gradient with
+ * central differences computed in double from the op's float output.
  *
- * An input that needs a gradient is made by gc_spatial: a one-hot INPUT (None, batch) times a
- * trainable PARAM (batch, size), reshaped, so the PARAM's gradient is exactly the input
- * gradient of each sample. */
+ * INPUT nodes never need a gradient, so a value whose gradient is checked goes through a
+ * trainable PARAM: gc_spatial makes a one-hot INPUT (None, batch) times a PARAM (batch, size),
+ * reshaped, so the PARAM's gradient is exactly the input gradient of each sample; gc_batched
+ * makes a random INPUT times a PARAM (a dense layer's input). The RNG is reseeded before every
+ * forward pass, so dropout and noise draw the same values each time and the finite difference
+ * sees the same function the backward differentiates. */
 #ifndef NN_TEST_GRADCHECK_H
 #define NN_TEST_GRADCHECK_H
 
@@ -18,9 +21,8 @@
 
 #define GC_BATCH 3
 #define GC_STEP 1e-3
+#define GC_RNG_SEED 1234
 #define GC_MAX_INPUTS 8
-/* Every forward pass starts the generator here, so ops that draw (dropout) draw the same. */
-#define GC_RNG_SEED 99
 
 typedef struct gc {
     nn_graph graph;
@@ -30,6 +32,9 @@ typedef struct gc {
     float *input_values[GC_MAX_INPUTS];
     int ninputs;
     nn_rng rng;
+    /* an element fails when |backward - difference| > rel_tol * max(|backward|, |difference|)
+     * + abs_tol; tests of ops with large curvature may widen them */
+    double rel_tol, abs_tol;
 } gc;
 
 static inline gc *gc_new(uint64_t seed) {
@@ -37,6 +42,8 @@ static inline gc *gc_new(uint64_t seed) {
     c->cap = 1 << 14;
     c->params = calloc(c->cap, sizeof(float));
     c->grads = calloc(c->cap, sizeof(float));
+    c->rel_tol = 1e-3;
+    c->abs_tol = 2e-4;
     nn_rng_seed(&c->rng, seed);
     return c;
 }
@@ -55,28 +62,57 @@ static inline int64_t product(int ndim, const int64_t *shape) {
     return n;
 }
 
-static inline int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable) {
+/* A PARAM node with its own slice of the parameter block, filled uniformly from [lo, hi]. */
+static inline int gc_param_in(gc *c, int ndim, const int64_t *shape, bool trainable, double lo, double hi) {
     int64_t size = product(ndim, shape);
     NN_ASSERT(c->nparams + (size_t)size <= c->cap);
     int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
     NN_ASSERT(node >= 0);
     c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
-    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, -1, 1);
+    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, lo, hi);
     c->nparams += (size_t)size;
     return node;
 }
 
-/* A batched INPUT with `batch` samples of random values (or one-hot rows when one_hot). */
+static inline int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable) {
+    return gc_param_in(c, ndim, shape, trainable, -1.0, 1.0);
+}
+
+static inline float *gc_param_values(gc *c, int node) { return c->params + c->graph.nodes[node].value_off; }
+
+/* A batched INPUT holding `batch` samples; its values are for the caller to fill. */
+static inline float *gc_add_input(gc *c, int ndim, const int64_t *sample_shape, int64_t batch, int *node) {
+    *node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
+    NN_ASSERT(*node >= 0 && c->ninputs < GC_MAX_INPUTS);
+    float *v = calloc((size_t)(batch * product(ndim, sample_shape)), sizeof *v);
+    c->input_node[c->ninputs] = *node;
+    c->input_values[c->ninputs++] = v;
+    return v;
+}
+
+/* A batched INPUT with `batch` samples of random values in [-1, 1] (or one-hot rows when one_hot). */
 static inline int gc_input(gc *c, int ndim, const int64_t *sample_shape, int64_t batch, bool one_hot) {
+    int node;
     int64_t per_sample = product(ndim, sample_shape);
-    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
-    NN_ASSERT(node >= 0 && c->ninputs < GC_MAX_INPUTS);
-    float *v = calloc((size_t)(batch * per_sample), sizeof *v);
+    float *v = gc_add_input(c, ndim, sample_shape, batch, &node);
     for (int64_t i = 0; i < batch * per_sample; i++)
         v[i] = one_hot ? (float)(i / per_sample == i % per_sample) : (float)uniform(c, -1, 1);
-    c->input_node[c->ninputs] = node;
-    c->input_values[c->ninputs++] = v;
     return node;
+}
+
+/* A batched INPUT of GC_BATCH samples, filled uniformly from [lo, hi]. */
+static inline int gc_input_in(gc *c, int ndim, const int64_t *sample_shape, double lo, double hi) {
+    int node;
+    float *v = gc_add_input(c, ndim, sample_shape, GC_BATCH, &node);
+    for (int64_t i = 0; i < GC_BATCH * product(ndim, sample_shape); i++) v[i] = (float)uniform(c, lo, hi);
+    return node;
+}
+
+static inline float *gc_input_values(gc *c, int node) {
+    for (int i = 0; i < c->ninputs; i++)
+        if (c->input_node[i] == node) return c->input_values[i];
+    NN_ASSERT(!"not an input");
+    return NULL;
 }
 
 static inline int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
@@ -105,6 +141,15 @@ static inline int gc_spatial(gc *c, int ndim, const int64_t *shape, bool distinc
     return gc_op(c, NN_OP_RESHAPE, &x, 1, &reshape);
 }
 
+/* A batched value (None, sample_shape[..-1], cols) that needs a gradient: a random INPUT
+ * (None, sample_shape...) in [-1, 1] times a trainable PARAM (sample_shape[-1], cols) drawn
+ * from [lo, hi]. */
+static inline int gc_batched(gc *c, int ndim, const int64_t *sample_shape, int64_t cols, double lo, double hi) {
+    int x = gc_input_in(c, ndim, sample_shape, -1.0, 1.0);
+    int w = gc_param_in(c, 2, (int64_t[]){ sample_shape[ndim - 1], cols }, true, lo, hi);
+    return gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
+}
+
 static inline void gc_forward(gc *c, const nn_exec *e) {
     for (int i = 0; i < c->ninputs; i++)
         memcpy(nn_node_value(e, c->input_node[i]), c->input_values[i],
@@ -113,6 +158,7 @@ static inline void gc_forward(gc *c, const nn_exec *e) {
     nn_graph_forward(e);
 }
 
+/* sum(out * weight) in double from the tested op's float output. */
 static inline double gc_objective(const nn_exec *e, int out, int weight) {
     const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
     double sum = 0.0;
@@ -120,21 +166,25 @@ static inline double gc_objective(const nn_exec *e, int out, int weight) {
     return sum;
 }
 
-/* Finishes the graph after `out`, runs it and checks every trainable parameter's gradient.
- * Returns the number of mismatches (each printed). */
+/* Finishes the graph after `out` (a batched or unbatched value), runs it and checks the graph's
+ * own objective against gc_objective and every trainable parameter's gradient. Returns the
+ * number of mismatches (the first ones printed). */
 static inline int gc_check(gc *c, int out, const char *label) {
     const nn_node *o = &c->graph.nodes[out];
-    int weight = gc_input(c, o->ndim - 1, o->shape + 1, GC_BATCH, false);
+    int weight = o->batched ? gc_input(c, o->ndim - 1, o->shape + 1, GC_BATCH, false) : gc_param(c, o->ndim, o->shape, false);
     int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
-    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
+    int total = gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
     size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
     float *arena = nn_calloc(arena_size, sizeof(float));
     nn_rng rng;
     nn_exec e = { &c->graph, arena, c->params, c->grads, GC_BATCH, &rng, NULL };
     gc_forward(c, &e);
+    int bad = 0, checked = 0;
+    double objective = gc_objective(&e, out, weight), graph_total = *nn_node_value(&e, total);
+    if (fabs(graph_total - objective) > 1e-5 * (1.0 + fabs(objective)) && bad++ < 5)
+        printf("  %s: the graph's sum %.9g, in double %.9g\n", label, graph_total, objective);
     memset(c->grads, 0, c->cap * sizeof(float));
     nn_graph_backward(&e);
-    int bad = 0, checked = 0;
     for (int n = 0; n < c->graph.count; n++) {
         const nn_node *p = &c->graph.nodes[n];
         if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
@@ -152,7 +202,7 @@ static inline int gc_check(gc *c, int out, const char *label) {
             v[i] = saved;
             double numeric = (f_plus - f_minus) / (x_plus - x_minus), analytic = c->grads[p->grad_off + (size_t)i];
             checked++;
-            if (fabs(numeric - analytic) > 1e-3 * fmax(fabs(numeric), fabs(analytic)) + 2e-4 && bad++ < 5)
+            if (fabs(numeric - analytic) > c->rel_tol * fmax(fabs(numeric), fabs(analytic)) + c->abs_tol && bad++ < 5)
                 printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
                        analytic, numeric);
         }

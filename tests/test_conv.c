@@ -17,14 +17,17 @@ static nn_attr window(int64_t sh, int64_t sw, int64_t eh, int64_t ew, int64_t to
     return (nn_attr){ .shape = { sh, sw, eh, ew, top, bottom, left, right } };
 }
 
-/* Seeds below 100 check conv2d without its optional bias input, the others with it. */
-static void check_conv(uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape, nn_attr attr,
-                       const int64_t *expected_out, const char *label) {
+/* conv2d or conv2d_transpose; seeds below 100 check it without its optional bias input, the
+ * others with it (as long as the kernel's filters axis: the last for conv2d, the one before
+ * for conv2d_transpose). */
+static void check_conv_op(nn_op op, uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape,
+                          nn_attr attr, const int64_t *expected_out, const char *label) {
     gc *c = gc_new(seed);
     int x = gc_spatial(c, xdim, x_shape, false);
     int k = gc_param(c, kdim, k_shape, true);
-    int bias = seed >= 100 ? gc_param(c, 1, &k_shape[kdim - 1], true) : 0;
-    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
+    int64_t filters = k_shape[op == NN_OP_CONV2D ? kdim - 1 : kdim - 2];
+    int bias = seed >= 100 ? gc_param(c, 1, &filters, true) : 0;
+    int y = gc_op(c, op, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
     for (int i = 0; i < xdim; i++) CHECK(c->graph.nodes[y].shape[i + 1] == expected_out[i]);
     CHECK(gc_check(c, y, label) == 0);
     gc_free(c);
@@ -33,8 +36,8 @@ static void check_conv(uint64_t seed, int xdim, const int64_t *x_shape, int kdim
 /* ---------------------------------------------------------------- conv2d gradients */
 
 TEST(conv2d_gradient_valid) {
-    check_conv(101, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
-               (int64_t[]){ 3, 4, 3 }, "conv2d valid");
+    check_conv_op(NN_OP_CONV2D, 101, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+                  (int64_t[]){ 3, 4, 3 }, "conv2d valid");
 }
 
 /* TF's same padding for 7 rows, 3 taps, stride 2: 4 outputs, 2 rows of padding split 1 + 1; for
@@ -44,8 +47,8 @@ TEST(conv2d_gradient_same_strided) {
     nn_same_padding(7, 3, 2, &top, &bottom);
     nn_same_padding(7, 2, 3, &left, &right);
     CHECK(top == 1 && bottom == 1 && left == 0 && right == 1);
-    check_conv(2, 3, (int64_t[]){ 7, 7, 2 }, 4, (int64_t[]){ 3, 2, 2, 4 }, window(2, 3, 1, 1, top, bottom, left, right),
-               (int64_t[]){ 4, 3, 4 }, "conv2d same strided");
+    check_conv_op(NN_OP_CONV2D, 2, 3, (int64_t[]){ 7, 7, 2 }, 4, (int64_t[]){ 3, 2, 2, 4 }, window(2, 3, 1, 1, top, bottom, left, right),
+                  (int64_t[]){ 4, 3, 4 }, "conv2d same strided");
 }
 
 TEST(conv2d_gradient_dilated_same) {
@@ -53,25 +56,95 @@ TEST(conv2d_gradient_dilated_same) {
     nn_same_padding(6, 5, 1, &top, &bottom); /* 3 taps 2 apart span 5 */
     nn_same_padding(5, 3, 1, &left, &right);
     CHECK(top == 2 && bottom == 2 && left == 1 && right == 1);
-    check_conv(3, 3, (int64_t[]){ 6, 5, 3 }, 4, (int64_t[]){ 3, 3, 3, 2 }, window(1, 1, 2, 1, top, bottom, left, right),
-               (int64_t[]){ 6, 5, 2 }, "conv2d dilated same");
+    check_conv_op(NN_OP_CONV2D, 3, 3, (int64_t[]){ 6, 5, 3 }, 4, (int64_t[]){ 3, 3, 3, 2 }, window(1, 1, 2, 1, top, bottom, left, right),
+                  (int64_t[]){ 6, 5, 2 }, "conv2d dilated same");
 }
 
 TEST(conv2d_gradient_groups) {
     /* 4 channels in 2 groups of 2, 6 filters in 2 groups of 3 */
-    check_conv(104, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, window(2, 2, 1, 1, 0, 1, 1, 1),
-               (int64_t[]){ 3, 3, 6 }, "conv2d groups");
+    check_conv_op(NN_OP_CONV2D, 104, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, window(2, 2, 1, 1, 0, 1, 1, 1),
+                  (int64_t[]){ 3, 3, 6 }, "conv2d groups");
 }
 
 TEST(conv2d_gradient_pointwise) {
-    check_conv(105, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
-               (int64_t[]){ 3, 4, 3 }, "conv2d 1x1");
+    check_conv_op(NN_OP_CONV2D, 105, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, window(1, 1, 1, 1, 0, 0, 0, 0),
+                  (int64_t[]){ 3, 4, 3 }, "conv2d 1x1");
 }
 
 /* A 1-D input (None, steps, channels) with a (taps, channels, filters) kernel: causal padding. */
 TEST(conv2d_gradient_one_dimensional_causal) {
-    check_conv(106, 2, (int64_t[]){ 7, 3 }, 3, (int64_t[]){ 2, 3, 4 }, window(1, 1, 1, 2, 0, 0, 2, 0),
-               (int64_t[]){ 7, 4 }, "conv1d causal");
+    check_conv_op(NN_OP_CONV2D, 106, 2, (int64_t[]){ 7, 3 }, 3, (int64_t[]){ 2, 3, 4 }, window(1, 1, 1, 2, 0, 0, 2, 0),
+                  (int64_t[]){ 7, 4 }, "conv1d causal");
+}
+
+/* ---------------------------------------------------------------- conv2d_transpose gradients */
+
+/* The padding of a conv2d_transpose along one axis, as the layers resolve it: that of the conv
+ * from `out` positions back to `in` (valid: none; same: TensorFlow's), the bottom amount making
+ * (in - 1) * stride + span - top - bottom = out, negative for rows past the conv's last window. */
+static void transpose_padding(int64_t in, int64_t out, int64_t span, int64_t stride, bool same, int64_t *top,
+                              int64_t *bottom) {
+    *top = 0;
+    if (same) nn_same_padding(out, span, stride, top, bottom);
+    *bottom = (in - 1) * stride + span - out - *top;
+}
+
+TEST(conv2d_transpose_gradient_valid) {
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 107, 3, (int64_t[]){ 4, 3, 2 }, 4, (int64_t[]){ 3, 3, 3, 2 },
+                  window(1, 1, 1, 1, 0, 0, 0, 0), (int64_t[]){ 6, 5, 3 }, "conv2d_transpose valid");
+}
+
+/* Keras's same padding with strides (2, 3): 3 x 4 -> 6 x 12; a 2-wide window 3 apart leaves the
+ * last output column of every stride past the conv's windows (right padding -1). */
+TEST(conv2d_transpose_gradient_same_strided) {
+    int64_t top, bottom, left, right;
+    transpose_padding(3, 6, 3, 2, true, &top, &bottom);
+    transpose_padding(4, 12, 2, 3, true, &left, &right);
+    CHECK(top == 0 && bottom == 1 && left == 0 && right == -1);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 108, 3, (int64_t[]){ 3, 4, 2 }, 4, (int64_t[]){ 3, 2, 4, 2 },
+                  window(2, 3, 1, 1, top, bottom, left, right), (int64_t[]){ 6, 12, 4 }, "conv2d_transpose same strided");
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 8, 3, (int64_t[]){ 3, 4, 2 }, 4, (int64_t[]){ 3, 2, 4, 2 },
+                  window(2, 3, 1, 1, top, bottom, left, right), (int64_t[]){ 6, 12, 4 }, "conv2d_transpose without bias");
+}
+
+/* Valid padding, stride 3 over a 2-wide window: (3 - 1) * 3 + max(2, 3) = 9 outputs. */
+TEST(conv2d_transpose_gradient_stride_past_window) {
+    int64_t top, bottom;
+    transpose_padding(3, 9, 2, 3, false, &top, &bottom);
+    CHECK(top == 0 && bottom == -1);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 109, 3, (int64_t[]){ 3, 3, 2 }, 4, (int64_t[]){ 2, 2, 3, 2 },
+                  window(3, 3, 1, 1, top, bottom, top, bottom), (int64_t[]){ 9, 9, 3 }, "conv2d_transpose stride 3");
+}
+
+TEST(conv2d_transpose_gradient_dilated_and_pointwise) {
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 110, 3, (int64_t[]){ 4, 4, 2 }, 4, (int64_t[]){ 3, 2, 3, 2 },
+                  window(1, 1, 2, 1, 0, 0, 0, 0), (int64_t[]){ 8, 5, 3 }, "conv2d_transpose dilated");
+    int64_t top, bottom;
+    transpose_padding(4, 4, 5, 1, true, &top, &bottom); /* 3 taps 2 apart, same */
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 111, 3, (int64_t[]){ 4, 3, 2 }, 4, (int64_t[]){ 3, 1, 2, 2 },
+                  window(1, 1, 2, 1, top, bottom, 0, 0), (int64_t[]){ 4, 3, 2 }, "conv2d_transpose dilated same");
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 112, 3, (int64_t[]){ 3, 4, 3 }, 4, (int64_t[]){ 1, 1, 4, 3 },
+                  window(1, 1, 1, 1, 0, 0, 0, 0), (int64_t[]){ 3, 4, 4 }, "conv2d_transpose 1x1");
+}
+
+/* An input that needs no gradient (a model's first layer): the backward lays out the columns
+ * for the kernel gradient itself. */
+TEST(conv2d_transpose_gradient_kernel_only) {
+    gc *c = gc_new(114);
+    int x = gc_input(c, 3, (int64_t[]){ 3, 4, 2 }, GC_BATCH, false);
+    int k = gc_param(c, 4, (int64_t[]){ 2, 3, 3, 2 }, true);
+    int y = gc_op(c, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k }, 2, &(nn_attr){ .shape = { 2, 2, 1, 1, 0, 0, 1, 0 } });
+    CHECK(c->graph.nodes[y].shape[1] == 6 && c->graph.nodes[y].shape[2] == 8);
+    CHECK(gc_check(c, y, "conv2d_transpose kernel only") == 0);
+    gc_free(c);
+}
+
+/* A 1-D input (None, steps, channels) with a (taps, filters, channels) kernel. */
+TEST(conv2d_transpose_gradient_one_dimensional) {
+    int64_t left, right;
+    transpose_padding(5, 10, 3, 2, true, &left, &right);
+    check_conv_op(NN_OP_CONV2D_TRANSPOSE, 113, 2, (int64_t[]){ 5, 2 }, 3, (int64_t[]){ 3, 4, 2 },
+                  window(1, 2, 1, 1, 0, 0, left, right), (int64_t[]){ 10, 4 }, "conv1d_transpose same");
 }
 
 /* ---------------------------------------------------------------- pooling, pad2d, upsample2d */
@@ -127,6 +200,8 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, 3, &same);
     int k2 = gc_param(c, 4, (int64_t[]){ 3, 3, 8, 8 }, true); /* 2 groups */
     y = gc_op(c, NN_OP_CONV2D, (int[]){ y, k2 }, 2, &same);
+    int kt = gc_param(c, 4, (int64_t[]){ 3, 3, 4, 8 }, true);
+    y = gc_op(c, NN_OP_CONV2D_TRANSPOSE, (int[]){ y, kt }, 2, &(nn_attr){ .shape = { 2, 2, 1, 1, 1, 0, 1, 0 } });
     int m = gc_op(c, NN_OP_MAX_POOL2D, &y, 1, &pool);
     int a = gc_op(c, NN_OP_AVG_POOL2D, &y, 1, &pool);
     int sum = gc_op(c, NN_OP_ADD, (int[]){ m, a }, 2, NULL);
@@ -236,6 +311,18 @@ TEST(padding_cropping_upsampling_match_keras) {
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
 }
 
+TEST(depthwise_and_separable_match_keras) {
+    const char *cases[] = { "depthwise_valid", "depthwise_same_strided_multiplier", "depthwise_dilated_strided",
+                            "separable_valid", "separable_same_strided", "separable_dilated" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
+TEST(conv2d_transpose_matches_keras) {
+    const char *cases[] = { "conv2d_transpose_valid", "conv2d_transpose_same_strided", "conv2d_transpose_stride_past_kernel",
+                            "conv2d_transpose_output_padding", "conv2d_transpose_same_output_padding" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
 /* ---------------------------------------------------------------- configs and errors */
 
 static const nn_value *config_of(const nn_layer *l, const char *key) { return nn_value_get(&l->config, key); }
@@ -262,6 +349,18 @@ TEST(configs_are_saved_as_keras_saves_them) {
     nn_layer *conv1 = nn_layer_parse("Conv1D(4, kernel_size=5)");
     CHECK(conv1 && config_of(conv1, "kernel_size")->count == 1);
     nn_layer_free(conv1);
+    nn_layer *depthwise = nn_layer_parse("DepthwiseConv2D(3)");
+    CHECK(depthwise && config_of(depthwise, "depth_multiplier")->number == 1);
+    CHECK(depthwise && strcmp(config_of(depthwise, "depthwise_initializer")->string, "glorot_uniform") == 0);
+    CHECK(depthwise && !config_of(depthwise, "kernel_initializer") && !config_of(depthwise, "groups"));
+    nn_layer_free(depthwise);
+    nn_layer *transpose = nn_layer_parse("Conv2DTranspose(3, 2)");
+    CHECK(transpose && config_of(transpose, "output_padding")->type == NN_VALUE_NULL);
+    nn_layer_free(transpose);
+    transpose = nn_layer_parse("Conv2DTranspose(3, 2, strides=3, output_padding=2)");
+    const nn_value *op = transpose ? config_of(transpose, "output_padding") : NULL;
+    CHECK(op && op->type == NN_VALUE_LIST && op->count == 2 && op->items[1].number == 2);
+    nn_layer_free(transpose);
 }
 
 static void check_parse_error(const char *text, const char *message) {
@@ -287,6 +386,21 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("UpSampling2D(interpolation='bilinear')", "'interpolation' must be one of nearest");
     check_parse_error("GlobalMaxPooling2D(keepdims=3)", "'keepdims' must be True or False");
     check_parse_error("AveragePooling1D(2, kernel=3)", "unknown argument 'kernel'");
+    check_parse_error("DepthwiseConv2D(3, depth_multiplier=0)",
+                      "layer 'depthwise_conv2d' (DepthwiseConv2D): 'depth_multiplier' must be an integer >= 1");
+    check_parse_error("DepthwiseConv2D(3, padding='causal')", "(DepthwiseConv2D): 'padding' must be one of valid, same");
+    check_parse_error("DepthwiseConv2D(3, kernel_initializer='ones')", "unknown argument 'kernel_initializer'");
+    check_parse_error("DepthwiseConv2D(3, depthwise_regularizer='l3')", "'depthwise_regularizer' must be l1, l2, l1_l2");
+    check_parse_error("SeparableConv2D(4)", "layer 'separable_conv2d' (SeparableConv2D): 'kernel_size' must be an integer >= 1");
+    check_parse_error("SeparableConv2D(0, 3)", "(SeparableConv2D): 'filters' must be an integer >= 1");
+    check_parse_error("SeparableConv2D(4, 3, pointwise_initializer='nope')", "layer 'separable_conv2d' (SeparableConv2D)");
+    check_parse_error("Conv2DTranspose(4, 3, dilation_rate=2)",
+                      "layer 'conv2d_transpose' (Conv2DTranspose): 'dilation_rate' must be 1 (dilated transposed "
+                      "convolutions are not supported)");
+    check_parse_error("Conv2DTranspose(4, 3, strides=2, output_padding=2)", "'output_padding' must be below strides in every dimension");
+    check_parse_error("Conv2DTranspose(4, 3, output_padding=(1, 2, 3))",
+                      "'output_padding' must be an integer >= 0 or a tuple of 2 of them");
+    check_parse_error("Conv2DTranspose(4, 3, groups=2)", "layer Conv2DTranspose: unknown argument 'groups'");
 }
 
 static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
@@ -313,6 +427,30 @@ TEST(shape_errors_name_the_layer_and_shapes) {
     check_build_error("GlobalAveragePooling1D()", 1, (int64_t[]){ 7 },
                       "layer 'global_average_pooling1d' (GlobalAveragePooling1D): expected an input of shape (batch, steps, channels), got (None, 7)");
     check_build_error("UpSampling2D()", 1, (int64_t[]){ 7 }, "(UpSampling2D): expected an input of shape (batch, height, width, channels)");
+    check_build_error("DepthwiseConv2D(3)", 2, (int64_t[]){ 28, 28 },
+                      "layer 'depthwise_conv2d' (DepthwiseConv2D): expected an input of shape (batch, height, width, channels), got (None, 28, 28)");
+    check_build_error("SeparableConv2D(2, 5)", 3, (int64_t[]){ 3, 9, 2 },
+                      "layer 'separable_conv2d': conv2d: the window is larger than the (padded) input: (None, 3, 9, 2) and (5, 5, 1, 2)");
+    check_build_error("Conv2DTranspose(2, 3)", 1, (int64_t[]){ 5 },
+                      "layer 'conv2d_transpose' (Conv2DTranspose): expected an input of shape (batch, height, width, channels), got (None, 5)");
+    check_build_error("Conv2DTranspose(2, 2, strides=3, padding='same', output_padding=0)", 3, (int64_t[]){ 4, 4, 1 },
+                      "layer 'conv2d_transpose' (Conv2DTranspose): output_padding 0 with strides 3 and padding 'same' gives 9 "
+                      "positions, which do not convolve back to the input's 4 (input shape (None, 4, 4, 1))");
+    /* the op's own shape rules */
+    nn_graph g = { 0 };
+    int x = nn_graph_input(&g, 3, (int64_t[]){ 4, 4, 2 }, "test");
+    int k = nn_graph_param(&g, 0, 4, (int64_t[]){ 3, 3, 2, 3 }, true, "test");
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k }, 2, &(nn_attr){ .shape = { 1, 1, 1, 1 } }, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'ct': conv2d_transpose: the kernel must be (height, width, filters, channels) with "
+                                    "the input's channels; input and kernel (None, 4, 4, 2) and (3, 3, 2, 3)");
+    int k2 = nn_graph_param(&g, 0, 4, (int64_t[]){ 1, 1, 3, 2 }, true, "test");
+    nn_attr crop_all = { .shape = { 1, 1, 1, 1, 2, 2, 0, 0 } };
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k2 }, 2, &crop_all, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "conv2d_transpose: the padding leaves no output; input and kernel (None, 4, 4, 2) and (1, 1, 3, 2)");
+    nn_attr zero_stride = { .shape = { 0, 1, 1, 1 } };
+    CHECK(nn_graph_op(&g, NN_OP_CONV2D_TRANSPOSE, (int[]){ x, k2 }, 2, &zero_stride, "ct") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "conv2d_transpose: strides and dilation must be >= 1");
+    nn_graph_free(&g);
 }
 
 /* 'same' pooling never counts padding; a model with every layer kind builds and runs. */
@@ -335,6 +473,48 @@ TEST(model_with_every_spatial_layer_trains) {
     CHECK(isfinite(loss) && loss < first);
     nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m);
+}
+
+/* The depthwise, separable and transposed layers: Keras's weight names and shapes, training,
+ * and the same predictions after a save and a load. */
+TEST(model_with_depthwise_separable_transpose_trains_saves_and_loads) {
+    nn_model *m = nn_sequential((nn_layer *[]){
+        nn_layer_parse("DepthwiseConv2D(3, padding='same', depth_multiplier=2, input_shape=(6, 5, 2))"),
+        nn_layer_parse("SeparableConv2D(4, 3, strides=2, padding='same', activation='relu')"),
+        nn_layer_parse("Conv2DTranspose(3, 3, strides=2, padding='same')"), nn_layer_parse("GlobalAveragePooling2D()"),
+        nn_dense(2, .activation = "softmax"), NULL });
+    CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
+    const char *names[] = { "depthwise_conv2d/kernel", "depthwise_conv2d/bias", "separable_conv2d/depthwise_kernel",
+                            "separable_conv2d/pointwise_kernel", "separable_conv2d/bias", "conv2d_transpose/kernel",
+                            "conv2d_transpose/bias" };
+    const int64_t shapes[][4] = { { 3, 3, 2, 2 }, { 4 }, { 3, 3, 4, 1 }, { 1, 1, 4, 4 }, { 4 }, { 3, 3, 3, 4 }, { 3 } };
+    for (int i = 0; m && i < 7; i++) {
+        nn_tensor *w = NULL;
+        CHECK(strcmp(nn_model_weight_name(m, i), names[i]) == 0);
+        CHECK(nn_model_get_weight(m, names[i], &w) == NN_OK && w);
+        for (int d = 0; w && d < w->ndim; d++) CHECK(w->shape[d] == shapes[i][d]);
+        nn_tensor_free(w);
+    }
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 8, 6, 5, 2 }), *y = nn_tensor_new(NN_FLOAT32, 1, (int64_t[]){ 8 });
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 37 % 11) - 5) / 5.0f;
+    for (int i = 0; i < 8; i++) nn_tensor_f32(y)[i] = (float)(i % 2);
+    double first = 0, loss = 0;
+    for (int step = 0; m && step < 30; step++) {
+        CHECK(nn_train_on_batch(m, x, y, &loss) == NN_OK);
+        if (step == 0) first = loss;
+    }
+    CHECK(isfinite(loss) && loss < first);
+    const char *path = "/tmp/nn_test_conv_layers_model.keras";
+    nn_model *loaded = NULL;
+    nn_tensor *p1 = NULL, *p2 = NULL;
+    CHECK(m && nn_model_save(m, path) == NN_OK);
+    CHECK(nn_model_load(path, &loaded) == NN_OK);
+    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK);
+    CHECK(loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
+    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
+    remove(path);
+    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m), nn_model_free(loaded);
 }
 
 /* ---------------------------------------------------------------- allocation failure */
@@ -365,11 +545,13 @@ TEST(allocation_failure_sweep_while_building) {
         nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
         const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
                                 "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
+                                "SeparableConv2D(3, 2, depth_multiplier=2)", "Conv2DTranspose(2, 3, strides=2)",
                                 "GlobalAveragePooling2D()" };
-        nn_layer *layers[5] = { 0 };
+        enum { COUNT = NN_ARRAY_LEN(texts) };
+        nn_layer *layers[COUNT + 1] = { 0 };
         bool parsed = true;
-        for (int i = 0; i < 4; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
-        for (int i = 0; !parsed && i < 4; i++) nn_layer_free(layers[i]);
+        for (int i = 0; i < COUNT; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
+        for (int i = 0; !parsed && i < COUNT; i++) nn_layer_free(layers[i]);
         /* nn_sequential stops at the first NULL: only whole lists are handed over */
         nn_model *m = parsed ? nn_sequential(layers) : NULL;
         int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
@@ -381,40 +563,67 @@ TEST(allocation_failure_sweep_while_building) {
     CHECK(finished);
 }
 
-/* The typed C constructors make the same layers as their Keras text. */
-TEST(typed_constructors_equal_keras_text) {
+/* Models of typed layers and of the same layers' Keras text, seeded alike, predict the same
+ * bits for an input of shape (2, dims...); the output shape is (2, out...). Takes the layers. */
+static void check_typed_equal_text(nn_layer **typed, const char *const *texts, int count, const int64_t dims[3],
+                                   const int64_t out[3]) {
     nn_model *models[2];
     for (int k = 0; k < 2; k++) {
+        nn_layer *layers[8] = { 0 };
+        for (int i = 0; i < count; i++) layers[i] = k ? nn_layer_parse(texts[i]) : typed[i];
         nn_set_seed(11);
-        models[k] = nn_sequential(k ? (nn_layer *[]){ nn_layer_parse("Conv2D(4, (3, 2), strides=2, padding='same', activation='relu', input_shape=(9, 8, 3))"),
-                                                      nn_layer_parse("MaxPooling2D((2, 2), padding='same')"),
-                                                      nn_layer_parse("AveragePooling2D(1)"), NULL }
-                                    : (nn_layer *[]){ nn_conv2d(4, .kernel_size = { 3, 2 }, .strides = { 2 }, .padding = "same",
-                                                                .activation = "relu", .input_shape = { 9, 8, 3 }),
-                                                      nn_max_pooling2d(.pool_size = { 2 }, .padding = "same"),
-                                                      nn_average_pooling2d(.pool_size = { 1 }), NULL });
+        models[k] = nn_sequential(layers);
         CHECK(models[k] != NULL);
     }
-    if (!models[0] || !models[1]) return;
-    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 2, 9, 8, 3 }), *a = NULL, *b = NULL;
-    for (int i = 0; i < 2 * 9 * 8 * 3; i++) nn_tensor_f32(x)[i] = (float)((i * 29 % 23) - 11) / 7.0f;
-    CHECK(nn_predict(models[0], x, NULL, &a) == NN_OK && nn_predict(models[1], x, NULL, &b) == NN_OK);
-    CHECK(a && b && a->ndim == 4 && a->shape[1] == 3 && a->shape[2] == 2 && a->shape[3] == 4);
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 2, dims[0], dims[1], dims[2] }), *a = NULL, *b = NULL;
+    for (int64_t i = 0; i < nn_tensor_size(x); i++) nn_tensor_f32(x)[i] = (float)((i * 29 % 23) - 11) / 7.0f;
+    CHECK(models[0] && nn_predict(models[0], x, NULL, &a) == NN_OK && models[1] && nn_predict(models[1], x, NULL, &b) == NN_OK);
+    CHECK(a && b && a->ndim == 4 && a->shape[1] == out[0] && a->shape[2] == out[1] && a->shape[3] == out[2]);
     CHECK(a && b && memcmp(a->data, b->data, (size_t)nn_tensor_size(a) * sizeof(float)) == 0);
     nn_tensor_free(x), nn_tensor_free(a), nn_tensor_free(b);
     nn_model_free(models[0]), nn_model_free(models[1]);
-    nn_layer *bad = nn_conv2d(0, .kernel_size = { 3 });
-    CHECK(bad && bad->error != NULL); /* carried to nn_sequential */
-    nn_layer_free(bad);
+}
+
+/* The typed C constructors make the same layers as their Keras text. */
+TEST(typed_constructors_equal_keras_text) {
+    check_typed_equal_text(
+        (nn_layer *[]){ nn_conv2d(4, .kernel_size = { 3, 2 }, .strides = { 2 }, .padding = "same", .activation = "relu",
+                                  .input_shape = { 9, 8, 3 }),
+                        nn_max_pooling2d(.pool_size = { 2 }, .padding = "same"), nn_average_pooling2d(.pool_size = { 1 }) },
+        (const char *[]){ "Conv2D(4, (3, 2), strides=2, padding='same', activation='relu', input_shape=(9, 8, 3))",
+                          "MaxPooling2D((2, 2), padding='same')", "AveragePooling2D(1)" },
+        3, (int64_t[]){ 9, 8, 3 }, (int64_t[]){ 3, 2, 4 });
+    check_typed_equal_text(
+        (nn_layer *[]){ nn_depthwise_conv2d({ 3, 2 }, .strides = { 2 }, .padding = "same", .depth_multiplier = 2,
+                                            .activation = "relu", .bias_initializer = "ones", .input_shape = { 9, 8, 3 }),
+                        nn_separable_conv2d(4, .kernel_size = { 3 }, .padding = "same", .depth_multiplier = 2,
+                                            .use_bias = NN_OFF, .pointwise_initializer = "he_normal"),
+                        nn_conv2d_transpose(3, .kernel_size = { 3 }, .strides = { 2 }, .output_padding = { 1, NN_OFF },
+                                            .bias_initializer = "ones") },
+        (const char *[]){ "DepthwiseConv2D((3, 2), strides=2, padding='same', depth_multiplier=2, activation='relu', "
+                          "bias_initializer='ones', input_shape=(9, 8, 3))",
+                          "SeparableConv2D(4, 3, padding='same', depth_multiplier=2, use_bias=False, pointwise_initializer='he_normal')",
+                          "Conv2DTranspose(3, 3, strides=2, output_padding=(1, 0), bias_initializer='ones')" },
+        3, (int64_t[]){ 9, 8, 3 }, (int64_t[]){ 12, 9, 3 });
+    nn_layer *bad[] = { nn_conv2d(0, .kernel_size = { 3 }), nn_depthwise_conv2d({ 0 }), nn_separable_conv2d(2),
+                        nn_conv2d_transpose(2, .kernel_size = { 3 }, .output_padding = { 1 }) };
+    for (size_t i = 0; i < NN_ARRAY_LEN(bad); i++) {
+        CHECK(bad[i] && bad[i]->error != NULL); /* carried to nn_sequential */
+        nn_layer_free(bad[i]);
+    }
 }
 
 int main(void) {
     RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
-              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, max_pool_gradient_valid_and_same,
+              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
+              conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
+              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
               pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,
+              depthwise_and_separable_match_keras, conv2d_transpose_matches_keras,
               configs_are_saved_as_keras_saves_them, option_errors_name_the_layer_and_option,
               shape_errors_name_the_layer_and_shapes, model_with_every_spatial_layer_trains,
+              model_with_depthwise_separable_transpose_trains_saves_and_loads,
               allocation_failure_sweep_while_building);
 }

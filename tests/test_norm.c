@@ -1,180 +1,97 @@
-/* Normalization and regularization layers: gradient checks of layer_norm, batch_norm (training
- * and inference), gaussian_noise and spatial_dropout; outputs against real Keras in both modes
- * and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm, made by
- * tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
+/* Normalization and regularization layers: gradient checks of layer_norm, group_norm, batch_norm
+ * (training and inference), gaussian_noise and spatial_dropout; outputs against real Keras in
+ * both modes and BatchNormalization's weights after Keras train_on_batch steps (tests/data/norm,
+ * made by tests/gen/make_norm_ref.py); training-only behaviour; option and shape errors.
  *
- * Gradient checks follow tests/test_ops.c: a batched INPUT times a trainable PARAM (so the
- * op's input needs a gradient), the op, then mul by fixed random weights and reduce_sum; every
- * trainable PARAM's gradient is compared with central differences computed in double. */
+ * Gradient checks use tests/gradcheck.h, with twice its usual tolerance: a normalization's
+ * curvature is large where a row's variance is small, and the central difference's O(step^2)
+ * error with it. */
 #include "../src/core/graph.h"
 #include "../src/model/model.h"
+#include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
 
 #include <stdlib.h>
 
-#define BATCH 4
-#define STEP 1e-3
-#define MAX_FLOATS 4096
+/* The seed of the training-mode forward passes below (noise, dropout masks). */
 #define RNG_SEED 99
 
-typedef struct gc {
-    nn_graph graph;
-    float params[MAX_FLOATS], grads[MAX_FLOATS];
-    size_t nparams;
-    int inputs[2];
-    float input_values[2][MAX_FLOATS];
-    int ninputs;
-    nn_rng rng;
-} gc;
-
-static void gc_init(gc *c, uint64_t seed) {
-    memset(c, 0, sizeof *c);
-    nn_rng_seed(&c->rng, seed);
-}
-
-static double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
-
-static int64_t product(int ndim, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-static int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable, double lo, double hi) {
-    int64_t size = product(ndim, shape);
-    NN_ASSERT(c->nparams + (size_t)size <= MAX_FLOATS);
-    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
-    NN_ASSERT(node >= 0);
-    c->graph.nodes[node].value_off = c->graph.nodes[node].grad_off = c->nparams;
-    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, lo, hi);
-    c->nparams += (size_t)size;
-    return node;
-}
-
-static int gc_input(gc *c, int ndim, const int64_t *sample_shape) {
-    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
-    NN_ASSERT(node >= 0 && c->ninputs < 2 && BATCH * product(ndim, sample_shape) <= MAX_FLOATS);
-    for (int64_t i = 0; i < BATCH * product(ndim, sample_shape); i++) c->input_values[c->ninputs][i] = (float)uniform(c, -1, 1);
-    c->inputs[c->ninputs++] = node;
-    return node;
-}
-
-static int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
-    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
-    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
-    NN_ASSERT(node >= 0);
-    return node;
-}
-
-/* A batched value (None, dims..., cols) that needs a gradient: an INPUT times a trainable PARAM. */
-static int gc_batched(gc *c, int ndim, const int64_t *sample_shape, int64_t cols) {
-    int x = gc_input(c, ndim, sample_shape);
-    int w = gc_param(c, 2, (int64_t[]){ sample_shape[ndim - 1], cols }, true, -1.5, 1.5);
-    return gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
-}
-
-static void gc_forward(gc *c, const nn_exec *e) {
-    for (int i = 0; i < c->ninputs; i++)
-        memcpy(nn_node_value(e, c->inputs[i]), c->input_values[i],
-               (size_t)nn_node_size(e, &c->graph.nodes[c->inputs[i]]) * sizeof(float));
-    nn_rng_seed(e->rng, RNG_SEED); /* noise and masks are the same on every pass */
-    nn_graph_forward(e);
-}
-
-static double gc_objective(const nn_exec *e, int out, int weight) {
-    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
-    double sum = 0.0;
-    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
-    return sum;
-}
-
-/* Finishes the graph after `out`, runs forward and backward, and returns the number of
- * trainable-parameter gradient elements that disagree with central differences. */
-static int gc_check(gc *c, int out, const char *label) {
-    const nn_node *o = &c->graph.nodes[out];
-    int weight = gc_input(c, o->ndim - 1, o->shape + 1);
-    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
-    gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
-    float *arena = nn_calloc(nn_plan_graph(&c->graph, BATCH, true), sizeof(float));
-    nn_rng rng;
-    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = BATCH, .rng = &rng };
-    gc_forward(c, &e);
-    memset(c->grads, 0, sizeof c->grads);
-    nn_graph_backward(&e);
-    int bad = 0, checked = 0;
-    for (int n = 0; n < c->graph.count; n++) {
-        const nn_node *p = &c->graph.nodes[n];
-        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
-        float *v = c->params + p->value_off;
-        for (int64_t i = 0; i < p->inner; i++, checked++) {
-            float saved = v[i];
-            double plus = v[i] = (float)(saved + STEP);
-            gc_forward(c, &e);
-            double f_plus = gc_objective(&e, out, weight);
-            double minus = v[i] = (float)(saved - STEP);
-            gc_forward(c, &e);
-            double f_minus = gc_objective(&e, out, weight);
-            v[i] = saved;
-            double numeric = (f_plus - f_minus) / (plus - minus), analytic = c->grads[p->grad_off + (size_t)i];
-            /* twice test_ops's tolerance: a normalization's curvature is large where a row's
-             * variance is small, and the central difference's O(step^2) error with it */
-            if (fabs(numeric - analytic) > 2e-3 * fmax(fabs(numeric), fabs(analytic)) + 5e-4 && bad++ < 5)
-                printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n, (long long)i,
-                       analytic, numeric);
-        }
-    }
-    nn_free(arena);
-    nn_graph_free(&c->graph);
-    return checked ? bad : 1;
+static gc *norm_gc(uint64_t seed) {
+    gc *c = gc_new(seed);
+    c->rel_tol = 2e-3;
+    c->abs_tol = 5e-4;
+    return c;
 }
 
 /* ---------------------------------------------------------------- gradient checks */
 
 TEST(layer_norm_gradient) {
-    gc c;
     for (int variant = 0; variant < 2; variant++) {
-        gc_init(&c, 1 + variant);
-        int h = gc_batched(&c, 2, (int64_t[]){ 3, 4 }, 6);
-        int gamma = gc_param(&c, 1, (int64_t[]){ 6 }, true, 0.5, 1.5);
+        gc *c = norm_gc(1 + variant);
+        int h = gc_batched(c, 2, (int64_t[]){ 3, 4 }, 6, -1.5, 1.5);
+        int gamma = gc_param_in(c, 1, (int64_t[]){ 6 }, true, 0.5, 1.5);
         nn_attr attr = { .f = { 1e-3 } };
-        int y = gc_op(&c, NN_OP_LAYER_NORM, (int[]){ h, gamma }, variant ? 1 : 2, &attr);
-        CHECK(gc_check(&c, y, variant ? "layer_norm without gamma" : "layer_norm") == 0);
+        int y = gc_op(c, NN_OP_LAYER_NORM, (int[]){ h, gamma }, variant ? 1 : 2, &attr);
+        CHECK(gc_check(c, y, variant ? "layer_norm without gamma" : "layer_norm") == 0);
+        gc_free(c);
     }
 }
 
 TEST(batch_norm_gradient_training_and_inference) {
-    gc c;
     /* 260 channels: more than one block of the per-channel sums */
     for (int variant = 0; variant < 5; variant++) {
-        gc_init(&c, 10 + variant);
+        gc *c = norm_gc(10 + variant);
         bool training = variant != 2 && variant != 3, spatial = variant % 2;
         int64_t channels = variant == 4 ? 260 : spatial ? 3 : 4;
-        int h = spatial ? gc_batched(&c, 3, (int64_t[]){ 2, 3, 4 }, 3) : gc_batched(&c, 1, (int64_t[]){ 2 }, channels);
-        int mean = gc_param(&c, 1, &channels, false, -0.5, 0.5), var = gc_param(&c, 1, &channels, false, 0.5, 1.5);
-        int gamma = gc_param(&c, 1, &channels, true, 0.5, 1.5);
+        int h = spatial ? gc_batched(c, 3, (int64_t[]){ 2, 3, 4 }, 3, -1.5, 1.5)
+                        : gc_batched(c, 1, (int64_t[]){ 2 }, channels, -1.5, 1.5);
+        int mean = gc_param_in(c, 1, &channels, false, -0.5, 0.5), var = gc_param_in(c, 1, &channels, false, 0.5, 1.5);
+        int gamma = gc_param_in(c, 1, &channels, true, 0.5, 1.5);
         nn_attr attr = { .f = { 1e-3, 0.99 } };
-        int y = gc_op(&c, training ? NN_OP_BATCH_NORM : NN_OP_BATCH_NORM_INFERENCE, (int[]){ h, mean, var, gamma }, 4, &attr);
-        CHECK(gc_check(&c, y, training ? "batch_norm" : "batch_norm_inference") == 0);
+        int y = gc_op(c, training ? NN_OP_BATCH_NORM : NN_OP_BATCH_NORM_INFERENCE, (int[]){ h, mean, var, gamma }, 4, &attr);
+        CHECK(gc_check(c, y, training ? "batch_norm" : "batch_norm_inference") == 0);
+        gc_free(c);
     }
 }
 
 TEST(noise_and_spatial_dropout_gradients) {
-    gc c;
-    gc_init(&c, 20);
-    int h = gc_batched(&c, 1, (int64_t[]){ 3 }, 5);
+    gc *c = norm_gc(20);
+    int h = gc_batched(c, 1, (int64_t[]){ 3 }, 5, -1.5, 1.5);
     nn_attr noise = { .f = { 0.3 } };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_GAUSSIAN_NOISE, &h, 1, &noise), "gaussian_noise") == 0);
-    gc_init(&c, 21);
-    h = gc_batched(&c, 3, (int64_t[]){ 2, 2, 3 }, 6);
+    CHECK(gc_check(c, gc_op(c, NN_OP_GAUSSIAN_NOISE, &h, 1, &noise), "gaussian_noise") == 0);
+    gc_free(c);
+    c = norm_gc(21);
+    h = gc_batched(c, 3, (int64_t[]){ 2, 2, 3 }, 6, -1.5, 1.5);
     nn_attr drop = { .f = { 0.5 } };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_SPATIAL_DROPOUT, &h, 1, &drop), "spatial_dropout") == 0);
+    CHECK(gc_check(c, gc_op(c, NN_OP_SPATIAL_DROPOUT, &h, 1, &drop), "spatial_dropout") == 0);
+    gc_free(c);
+}
+
+/* Groups of 2 and 3 channels over 1-D and 2-D positions, one group, one group per channel;
+ * with and without gamma. */
+TEST(group_norm_gradient) {
+    const struct { int ndim; int64_t shape[3]; int64_t groups; bool gamma; } cases[] = {
+        { 3, { 2, 3, 6 }, 3, true }, { 2, { 4, 6 }, 2, false }, { 1, { 5 }, 1, true }, { 2, { 3, 4 }, 4, true },
+    };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) {
+        gc *c = norm_gc(30 + i);
+        int64_t channels = cases[i].shape[cases[i].ndim - 1];
+        int x = gc_spatial(c, cases[i].ndim, cases[i].shape, false);
+        int gamma = gc_param_in(c, 1, &channels, true, 0.5, 1.5);
+        nn_attr attr = { .f = { 1e-3 }, .shape = { cases[i].groups } };
+        int y = gc_op(c, NN_OP_GROUP_NORM, (int[]){ x, gamma }, cases[i].gamma ? 2 : 1, &attr);
+        char label[64];
+        snprintf(label, sizeof label, "group_norm case %zu", i);
+        CHECK(gc_check(c, y, label) == 0);
+        gc_free(c);
+    }
 }
 
 /* Large enough to split over threads: one thread and two give the same bits. */
 TEST(norm_ops_give_the_same_bits_on_two_threads) {
     enum { B = 8, H = 64, C = 64 };
-    for (int kind = 0; kind < 2; kind++) {
+    for (int kind = 0; kind < 3; kind++) {
         nn_graph g = { 0 };
         static float params[C * C + 3 * C], grads[C * C + 3 * C], grads1[C * C + 3 * C];
         nn_rng rng;
@@ -188,9 +105,9 @@ TEST(norm_ops_give_the_same_bits_on_two_threads) {
         const size_t offsets[] = { 0, C * C, C * C + C, C * C + 2 * C };
         for (int i = 0; i < 4; i++) g.nodes[w + i].value_off = g.nodes[w + i].grad_off = offsets[i];
         int h = nn_graph_op(&g, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL, "test");
-        nn_attr attr = { .f = { 1e-3, 0.9 } };
-        int y = kind ? nn_graph_op(&g, NN_OP_BATCH_NORM, (int[]){ h, mean, var, gamma }, 4, &attr, "test")
-                     : nn_graph_op(&g, NN_OP_LAYER_NORM, (int[]){ h, gamma }, 2, &attr, "test");
+        nn_attr attr = { .f = { 1e-3, 0.9 }, .shape = { 8 } };
+        int y = kind == 1 ? nn_graph_op(&g, NN_OP_BATCH_NORM, (int[]){ h, mean, var, gamma }, 4, &attr, "test")
+                          : nn_graph_op(&g, kind ? NN_OP_GROUP_NORM : NN_OP_LAYER_NORM, (int[]){ h, gamma }, 2, &attr, "test");
         int sq = nn_graph_op(&g, NN_OP_MUL, (int[]){ y, h }, 2, NULL, "test");
         int total = nn_graph_op(&g, NN_OP_REDUCE_SUM, &sq, 1, NULL, "test");
         CHECK(total >= 0);
@@ -306,6 +223,12 @@ TEST(batch_normalization_matches_keras_in_both_modes) {
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
 }
 
+TEST(group_normalization_matches_keras) {
+    const char *cases[] = { "group_norm_4d", "group_norm_3d_eps_no_center", "group_norm_instance", "group_norm_2d",
+                            "group_norm_one_group" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) check_keras_case(cases[i]);
+}
+
 /* The same batches through nn_train_on_batch: gamma and beta (SGD) and the moving statistics
  * (updated by the training forward) end where Keras's do. */
 TEST(batch_normalization_weights_after_train_on_batch_match_keras) {
@@ -407,6 +330,13 @@ TEST(defaults_and_weights_are_keras_ones) {
     CHECK(m && nn_model_build(m, 1, (int64_t[]){ 5 }) == NN_OK && nn_model_weight_count(m) == 1);
     CHECK(m && strcmp(nn_model_weight_name(m, 0), "layer_normalization/gamma") == 0);
     nn_model_free(m);
+    nn_layer *gn = nn_layer_parse("GroupNormalization(scale=False)");
+    CHECK(gn && (v = nn_value_get(&gn->config, "groups")) && v->number == 32);
+    CHECK(gn && (v = nn_value_get(&gn->config, "epsilon")) && v->number == 1e-3);
+    m = gn ? nn_sequential((nn_layer *[]){ gn, NULL }) : NULL;
+    CHECK(m && nn_model_build(m, 2, (int64_t[]){ 3, 64 }) == NN_OK && nn_model_weight_count(m) == 1);
+    CHECK(m && strcmp(nn_model_weight_name(m, 0), "group_normalization/beta") == 0);
+    nn_model_free(m);
 }
 
 static void check_parse_error(const char *text, const char *message) {
@@ -430,6 +360,12 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("GaussianNoise(-0.1)", "'stddev' must be >= 0");
     check_parse_error("SpatialDropout1D(1.0)", "layer 'spatial_dropout1d' (SpatialDropout1D): 'rate' must be in [0, 1)");
     check_parse_error("SpatialDropout2D(0.2, data_format='channels_first')", "'data_format' must be channels_last");
+    check_parse_error("GroupNormalization(0)",
+                      "layer 'group_normalization' (GroupNormalization): 'groups' must be an integer >= 1, or -1 (one group per channel)");
+    check_parse_error("GroupNormalization(2.5)", "'groups' must be an integer >= 1, or -1");
+    check_parse_error("GroupNormalization(2, axis=1)", "(GroupNormalization): 'axis' must be -1");
+    check_parse_error("GroupNormalization(2, beta_constraint='non_neg')", "'beta_constraint' must be None");
+    check_parse_error("GroupNormalization(2, momentum=0.9)", "layer GroupNormalization: unknown argument 'momentum'");
 }
 
 static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
@@ -445,6 +381,9 @@ TEST(shape_errors_name_the_layer_and_shapes) {
                       "layer 'spatial_dropout2d' (SpatialDropout2D): expected an input of shape (batch, height, width, channels), got (None, 5, 3)");
     check_build_error("SpatialDropout1D(0.1)", 1, (int64_t[]){ 5 },
                       "layer 'spatial_dropout1d' (SpatialDropout1D): expected an input of shape (batch, steps, channels), got (None, 5)");
+    check_build_error("GroupNormalization(4)", 2, (int64_t[]){ 5, 6 },
+                      "layer 'group_normalization' (GroupNormalization): 4 groups do not divide the input's 6 channels (shape (None, 5, 6))");
+    check_build_error("GroupNormalization()", 3, (int64_t[]){ 4, 4, 16 }, "32 groups do not divide the input's 16 channels");
     /* the ops' own shape rules */
     nn_graph g = { 0 };
     int x = nn_graph_input(&g, 1, (int64_t[]){ 6 }, "test");
@@ -453,7 +392,69 @@ TEST(shape_errors_name_the_layer_and_shapes) {
     CHECK_CONTAINS(nn_last_error(), "layer 'ln': layer_norm: every weight must be a vector as long as the input's last axis: (None, 6) and (5,)");
     CHECK(nn_graph_op(&g, NN_OP_SPATIAL_DROPOUT, &x, 1, &(nn_attr){ .f = { 0.5 } }, "sd") == NN_ERR_SHAPE);
     CHECK_CONTAINS(nn_last_error(), "layer 'sd': spatial_dropout: expected an input (batch, steps, channels) or (batch, height, width, channels), got (None, 6)");
+    CHECK(nn_graph_op(&g, NN_OP_GROUP_NORM, &x, 1, &(nn_attr){ .f = { 1e-3 }, .shape = { 4 } }, "gn") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'gn': group_norm: the channels (the last axis) must be a multiple of the groups: (None, 6)");
     nn_graph_free(&g);
+}
+
+/* Every key of a's config has the same value in b's, and b has no other key. */
+static bool same_config(const nn_layer *a, const nn_layer *b) {
+    bool same = a && b && !a->error && !b->error && a->config.count == b->config.count;
+    for (int i = 0; same && i < a->config.count; i++) {
+        const nn_value *other = nn_value_get(&b->config, a->config.keys[i]);
+        char *x = NULL, *y = NULL;
+        same = other && nn_value_to_json(&a->config.items[i], &x) == NN_OK && nn_value_to_json(other, &y) == NN_OK &&
+               strcmp(x, y) == 0;
+        if (!same) printf("  %s: '%s' is %s, from the Keras config %s\n", a->name, a->config.keys[i], x ? x : "?", y ? y : "?");
+        nn_free(x), nn_free(y);
+    }
+    return same;
+}
+
+/* The typed C constructors make the layers that the same Keras config makes (the config a
+ * model file holds; Keras's defaults filled alike), NN_OFF being False or 0. */
+TEST(typed_constructors_equal_keras_configs) {
+    nn_layer *typed[] = {
+        nn_batch_normalization(.momentum = NN_OFF, .epsilon = 0.01, .center = NN_OFF, .moving_variance_initializer = "zeros",
+                               .gamma_regularizer = { .l2 = 0.5 }, .input_shape = { 4, 3 }),
+        nn_batch_normalization(),
+        nn_layer_normalization(.epsilon = 1e-5, .scale = NN_OFF, .beta_initializer = "ones", .name = "ln"),
+        nn_layer_normalization(),
+        nn_group_normalization(.groups = 4, .center = NN_OFF, .gamma_regularizer = { .l1 = 0.1 }),
+        nn_group_normalization(.groups = -1, .epsilon = 0.5),
+        nn_group_normalization(),
+        nn_gaussian_noise(0.25, .seed = 7, .input_shape = { 5 }),
+        nn_spatial_dropout1d(0.3),
+        nn_spatial_dropout2d(0.4, .seed = 3, .name = "drop"),
+    };
+    const char *configs[][2] = {
+        { "BatchNormalization", "{\"momentum\": 0, \"epsilon\": 0.01, \"center\": false, \"moving_variance_initializer\": "
+                                "\"zeros\", \"gamma_regularizer\": {\"l1\": 0, \"l2\": 0.5}, \"input_shape\": [4, 3]}" },
+        { "BatchNormalization", "{}" },
+        { "LayerNormalization", "{\"epsilon\": 1e-5, \"scale\": false, \"beta_initializer\": \"ones\", \"name\": \"ln\"}" },
+        { "LayerNormalization", "{}" },
+        { "GroupNormalization", "{\"groups\": 4, \"center\": false, \"gamma_regularizer\": {\"l1\": 0.1, \"l2\": 0}}" },
+        { "GroupNormalization", "{\"groups\": -1, \"epsilon\": 0.5}" },
+        { "GroupNormalization", "{}" },
+        { "GaussianNoise", "{\"stddev\": 0.25, \"seed\": 7, \"input_shape\": [5]}" },
+        { "SpatialDropout1D", "{\"rate\": 0.3}" },
+        { "SpatialDropout2D", "{\"rate\": 0.4, \"seed\": 3, \"name\": \"drop\"}" },
+    };
+    for (size_t i = 0; i < NN_ARRAY_LEN(configs); i++) {
+        nn_value config;
+        NN_ASSERT(nn_value_from_json(configs[i][1], strlen(configs[i][1]), &config) == NN_OK);
+        nn_layer *keras = nn_layer_from_config(nn_layer_find(configs[i][0]), config);
+        if (!same_config(typed[i], keras)) printf("  case %zu: %s %s\n", i, configs[i][0], configs[i][1]);
+        CHECK(same_config(typed[i], keras));
+        nn_layer_free(typed[i]), nn_layer_free(keras);
+    }
+    nn_layer *bad = nn_group_normalization(.groups = -3);
+    CHECK(bad && bad->error != NULL);
+    CHECK_CONTAINS(bad ? bad->error : NULL, "'groups' must be an integer >= 1, or -1");
+    nn_layer_free(bad);
+    bad = nn_batch_normalization(.momentum = 2);
+    CHECK(bad && bad->error != NULL);
+    nn_layer_free(bad);
 }
 
 /* A model with every new layer trains, saves and loads back with the same predictions (the
@@ -461,7 +462,8 @@ TEST(shape_errors_name_the_layer_and_shapes) {
 TEST(model_with_norm_layers_trains_saves_and_loads) {
     nn_model *m = nn_sequential((nn_layer *[]){
         nn_layer_parse("GaussianNoise(0.1, input_shape=(6, 4, 2))"), nn_layer_parse("SpatialDropout2D(0.2)"),
-        nn_layer_parse("BatchNormalization()"), nn_layer_parse("Reshape((6, 8))"), nn_layer_parse("SpatialDropout1D(0.1)"),
+        nn_layer_parse("BatchNormalization()"), nn_layer_parse("GroupNormalization(2)"), nn_layer_parse("Reshape((6, 8))"),
+        nn_layer_parse("SpatialDropout1D(0.1)"),
         nn_layer_parse("LayerNormalization()"), nn_layer_parse("Flatten()"), nn_layer_parse("Dense(2, activation='softmax')"),
         NULL });
     CHECK(m && nn_compile(m, &(nn_compile_opts){ .optimizer = "adam", .loss = "sparse_categorical_crossentropy" }) == NN_OK);
@@ -492,9 +494,11 @@ TEST(model_with_norm_layers_trains_saves_and_loads) {
 
 int main(void) {
     RUN_TESTS(layer_norm_gradient, batch_norm_gradient_training_and_inference, noise_and_spatial_dropout_gradients,
+              group_norm_gradient, group_normalization_matches_keras,
               norm_ops_give_the_same_bits_on_two_threads,
               layer_normalization_matches_keras, batch_normalization_matches_keras_in_both_modes,
               batch_normalization_weights_after_train_on_batch_match_keras, noise_and_spatial_dropout_act_in_training_only,
               defaults_and_weights_are_keras_ones, option_errors_name_the_layer_and_option,
-              shape_errors_name_the_layer_and_shapes, model_with_norm_layers_trains_saves_and_loads);
+              shape_errors_name_the_layer_and_shapes, typed_constructors_equal_keras_configs,
+              model_with_norm_layers_trains_saves_and_loads);
 }

@@ -1,39 +1,15 @@
-/* Gradient checks for every op in src/ops/ops.def, and the ops' shape errors.
+/* Gradient checks for the core ops of src/ops/ops.def (the spatial and normalization ops have
+ * theirs in test_conv.c and test_norm.c), and the ops' shape errors.
  *
- * Each check builds a tiny graph: the op under test, then mul by a fixed random weight tensor
- * (so the upstream gradient is not all ones) and reduce_sum. It plans the graph for training,
- * runs forward + backward, and compares the gradient of every trainable PARAM against central
- * finite differences of that objective, recomputed in double from the op's float output.
- * Values whose gradient is checked go through trainable PARAM nodes (INPUT nodes never need a
- * gradient); batched INPUTs reach an op through matmul with a trainable PARAM, so the batched
- * paths are checked through that parameter's gradient. Values are kept off kinks. */
+ * Each check builds a tiny graph with tests/gradcheck.h: the op under test, then mul by a fixed
+ * random weight tensor and reduce_sum, and compares the gradient of every trainable PARAM
+ * against central finite differences of that objective. Values whose gradient is checked go
+ * through trainable PARAM nodes (INPUT nodes never need a gradient); batched INPUTs reach an op
+ * through matmul with a trainable PARAM (gc_batched), so the batched paths are checked through
+ * that parameter's gradient. Values are kept off kinks. */
 #include "../src/core/graph.h"
+#include "gradcheck.h"
 #include "test.h"
-
-#define GC_BATCH 3
-#define GC_MAX_PARAMS 2048
-#define GC_MAX_INPUTS 4
-#define GC_MAX_INPUT_SIZE 512
-#define GC_STEP 1e-3
-#define GC_DROPOUT_SEED 1234
-
-/* A gradient-check fixture: the graph, the parameter block and the batched inputs' values. */
-typedef struct gc {
-    nn_graph graph;
-    float params[GC_MAX_PARAMS], grads[GC_MAX_PARAMS];
-    size_t nparams;
-    int input_node[GC_MAX_INPUTS];
-    float input_values[GC_MAX_INPUTS][GC_MAX_INPUT_SIZE];
-    int ninputs;
-    nn_rng rng;
-} gc;
-
-static void gc_init(gc *c, uint64_t seed) {
-    memset(c, 0, sizeof *c);
-    nn_rng_seed(&c->rng, seed);
-}
-
-static double uniform(gc *c, double lo, double hi) { return lo + (hi - lo) * nn_rng_uniform(&c->rng); }
 
 /* Uniform in [lo, hi] but at least `gap` away from 0, keeping relu-like kinks out of reach. */
 static double uniform_off_zero(gc *c, double lo, double hi, double gap) {
@@ -43,169 +19,51 @@ static double uniform_off_zero(gc *c, double lo, double hi, double gap) {
     return x;
 }
 
-static int64_t product(int ndim, const int64_t *shape) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    return n;
-}
-
-/* A PARAM node with its own slice of the parameter block, filled uniformly from [lo, hi]. */
-static int gc_param(gc *c, int ndim, const int64_t *shape, bool trainable, double lo, double hi) {
-    int64_t size = product(ndim, shape);
-    NN_ASSERT(c->nparams + (size_t)size <= GC_MAX_PARAMS);
-    int node = nn_graph_param(&c->graph, (int)c->nparams, ndim, shape, trainable, "test");
-    NN_ASSERT(node >= 0);
-    c->graph.nodes[node].value_off = c->nparams;
-    c->graph.nodes[node].grad_off = c->nparams;
-    for (int64_t i = 0; i < size; i++) c->params[c->nparams + (size_t)i] = (float)uniform(c, lo, hi);
-    c->nparams += (size_t)size;
-    return node;
-}
-
-static float *gc_param_values(gc *c, int node) { return c->params + c->graph.nodes[node].value_off; }
-
-/* A batched INPUT of GC_BATCH samples, filled uniformly from [lo, hi]. */
-static int gc_input(gc *c, int ndim, const int64_t *sample_shape, double lo, double hi) {
-    int64_t size = GC_BATCH * product(ndim, sample_shape);
-    NN_ASSERT(c->ninputs < GC_MAX_INPUTS && size <= GC_MAX_INPUT_SIZE);
-    int node = nn_graph_input(&c->graph, ndim, sample_shape, "test");
-    NN_ASSERT(node >= 0);
-    for (int64_t i = 0; i < size; i++) c->input_values[c->ninputs][i] = (float)uniform(c, lo, hi);
-    c->input_node[c->ninputs++] = node;
-    return node;
-}
-
-static float *gc_input_values(gc *c, int node) {
-    for (int i = 0; i < c->ninputs; i++)
-        if (c->input_node[i] == node) return c->input_values[i];
-    NN_ASSERT(!"not an input");
-    return NULL;
-}
-
-static int gc_op(gc *c, nn_op op, const int *inputs, int ninputs, const nn_attr *attr) {
-    int node = nn_graph_op(&c->graph, op, inputs, ninputs, attr, "test");
-    if (node < 0) printf("  building %s failed: %s\n", nn_op_get(op)->name, nn_last_error());
-    NN_ASSERT(node >= 0);
-    return node;
-}
-
-/* A batched value that needs a gradient: x (None, cols_in) from an INPUT times a trainable
- * (cols_in, cols_out) PARAM. */
-static int gc_batched(gc *c, int64_t cols_in, int64_t cols_out, double lo, double hi) {
-    int x = gc_input(c, 1, &cols_in, -1.0, 1.0);
-    int w = gc_param(c, 2, (int64_t[]){ cols_in, cols_out }, true, lo, hi);
-    return gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
-}
-
-static void gc_forward(gc *c, const nn_exec *e) {
-    for (int i = 0; i < c->ninputs; i++)
-        memcpy(nn_node_value(e, c->input_node[i]), c->input_values[i],
-               (size_t)nn_node_size(e, &c->graph.nodes[c->input_node[i]]) * sizeof(float));
-    /* the same seed before every pass: dropout draws the same mask each time */
-    nn_rng_seed(e->rng, GC_DROPOUT_SEED);
-    nn_graph_forward(e);
-}
-
-/* sum(out * weight) in double from the tested op's float output. */
-static double gc_objective(const nn_exec *e, int out, int weight) {
-    const float *y = nn_node_value(e, out), *w = nn_node_value(e, weight);
-    double sum = 0.0;
-    for (int64_t i = 0, size = nn_node_size(e, &e->graph->nodes[out]); i < size; i++) sum += (double)y[i] * w[i];
-    return sum;
-}
-
-/* Finishes the graph after `out`, runs it and checks every trainable parameter's gradient.
- * Returns the number of mismatching elements (each one printed). */
-static int gc_check(gc *c, int out, const char *label) {
-    const nn_node *o = &c->graph.nodes[out];
-    int weight = o->batched ? gc_input(c, o->ndim - 1, o->shape + 1, -1.0, 1.0)
-                            : gc_param(c, o->ndim, o->shape, false, -1.0, 1.0);
-    int weighted = gc_op(c, NN_OP_MUL, (int[]){ out, weight }, 2, NULL);
-    int total = gc_op(c, NN_OP_REDUCE_SUM, &weighted, 1, NULL);
-    size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
-    float *arena = nn_calloc(arena_size, sizeof(float));
-    nn_rng rng;
-    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH, .rng = &rng };
-    gc_forward(c, &e);
-    double objective = gc_objective(&e, out, weight);
-    CHECK_NEAR(*nn_node_value(&e, total), objective, 1e-5 * (1.0 + fabs(objective)));
-    memset(c->grads, 0, sizeof c->grads);
-    nn_graph_backward(&e);
-    int bad = 0, checked = 0;
-    for (int n = 0; n < c->graph.count; n++) {
-        const nn_node *p = &c->graph.nodes[n];
-        if (p->op != NN_OP_PARAM || !p->needs_grad) continue;
-        float *v = c->params + p->value_off;
-        for (int64_t i = 0; i < p->inner; i++) {
-            float saved = v[i];
-            v[i] = (float)(saved + GC_STEP);
-            double x_plus = v[i];
-            gc_forward(c, &e);
-            double f_plus = gc_objective(&e, out, weight);
-            v[i] = (float)(saved - GC_STEP);
-            double x_minus = v[i];
-            gc_forward(c, &e);
-            double f_minus = gc_objective(&e, out, weight);
-            v[i] = saved;
-            double numeric = (f_plus - f_minus) / (x_plus - x_minus), analytic = c->grads[p->grad_off + (size_t)i];
-            checked++;
-            if (fabs(numeric - analytic) > 1e-3 * fmax(fabs(numeric), fabs(analytic)) + 2e-4) {
-                if (bad++ < 5)
-                    printf("  %s: node %d element %lld: backward %.7g, finite difference %.7g\n", label, n,
-                           (long long)i, analytic, numeric);
-            }
-        }
-    }
-    if (checked == 0) printf("  %s: no gradient checked\n", label);
-    nn_free(arena);
-    nn_graph_free(&c->graph);
-    return checked ? bad : 1;
-}
-
 static const int64_t MATRIX[2] = { GC_BATCH, 5 };
 
 /* ---------------------------------------------------------------- matmul, bias_add */
 
 TEST(matmul_gradient_unbatched) {
-    gc c;
-    gc_init(&c, 1);
-    int a = gc_param(&c, 2, MATRIX, true, -1, 1);
-    int b = gc_param(&c, 2, (int64_t[]){ 5, 7 }, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_MATMUL, (int[]){ a, b }, 2, NULL), "matmul") == 0);
+    gc *c = gc_new(1);
+    int a = gc_param(c, 2, MATRIX, true);
+    int b = gc_param(c, 2, (int64_t[]){ 5, 7 }, true);
+    CHECK(gc_check(c, gc_op(c, NN_OP_MATMUL, (int[]){ a, b }, 2, NULL), "matmul") == 0);
+    gc_free(c);
 }
 
 TEST(matmul_gradient_batched_with_leading_dims) {
-    gc c;
-    gc_init(&c, 2);
-    int x = gc_input(&c, 2, (int64_t[]){ 2, 5 }, -1, 1);
-    int w = gc_param(&c, 2, (int64_t[]){ 5, 7 }, true, -1, 1);
-    int y = gc_op(&c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
-    CHECK(c.graph.nodes[y].ndim == 3 && c.graph.nodes[y].shape[2] == 7);
-    CHECK(gc_check(&c, y, "matmul (None, 2, 5)") == 0);
+    gc *c = gc_new(2);
+    int x = gc_input_in(c, 2, (int64_t[]){ 2, 5 }, -1, 1);
+    int w = gc_param(c, 2, (int64_t[]){ 5, 7 }, true);
+    int y = gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
+    CHECK(c->graph.nodes[y].ndim == 3 && c->graph.nodes[y].shape[2] == 7);
+    CHECK(gc_check(c, y, "matmul (None, 2, 5)") == 0);
+    gc_free(c);
 }
 
 /* One kernel used by two matmuls: both backward passes must add into its gradient. */
 TEST(matmul_shared_weight_gradient_accumulates) {
-    gc c;
-    gc_init(&c, 6);
-    int x = gc_input(&c, 1, (int64_t[]){ 5 }, -1, 1);
-    int w = gc_param(&c, 2, (int64_t[]){ 5, 5 }, true, -1, 1);
-    int h = gc_op(&c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
+    gc *c = gc_new(6);
+    int x = gc_input_in(c, 1, (int64_t[]){ 5 }, -1, 1);
+    int w = gc_param(c, 2, (int64_t[]){ 5, 5 }, true);
+    int h = gc_op(c, NN_OP_MATMUL, (int[]){ x, w }, 2, NULL);
     nn_attr tanh_attr = { .ptr = nn_activation_find("tanh") };
-    int t = gc_op(&c, NN_OP_ACTIVATION, &h, 1, &tanh_attr);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_MATMUL, (int[]){ t, w }, 2, NULL), "shared kernel") == 0);
+    int t = gc_op(c, NN_OP_ACTIVATION, &h, 1, &tanh_attr);
+    CHECK(gc_check(c, gc_op(c, NN_OP_MATMUL, (int[]){ t, w }, 2, NULL), "shared kernel") == 0);
+    gc_free(c);
 }
 
 TEST(bias_add_gradient) {
-    gc c;
-    gc_init(&c, 3);
-    int x = gc_param(&c, 2, (int64_t[]){ GC_BATCH, 7 }, true, -1, 1);
-    int b = gc_param(&c, 1, (int64_t[]){ 7 }, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_BIAS_ADD, (int[]){ x, b }, 2, NULL), "bias_add") == 0);
-    gc_init(&c, 4);
-    int h = gc_batched(&c, 5, 7, -1, 1);
-    b = gc_param(&c, 1, (int64_t[]){ 7 }, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_BIAS_ADD, (int[]){ h, b }, 2, NULL), "bias_add batched") == 0);
+    gc *c = gc_new(3);
+    int x = gc_param(c, 2, (int64_t[]){ GC_BATCH, 7 }, true);
+    int b = gc_param(c, 1, (int64_t[]){ 7 }, true);
+    CHECK(gc_check(c, gc_op(c, NN_OP_BIAS_ADD, (int[]){ x, b }, 2, NULL), "bias_add") == 0);
+    gc_free(c);
+    c = gc_new(4);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
+    b = gc_param(c, 1, (int64_t[]){ 7 }, true);
+    CHECK(gc_check(c, gc_op(c, NN_OP_BIAS_ADD, (int[]){ h, b }, 2, NULL), "bias_add batched") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- activations */
@@ -215,39 +73,40 @@ TEST(activation_gradients_every_activation) {
     const nn_activation_def *table = nn_activation_table(&count);
     CHECK(count >= 4);
     for (size_t i = 0; i < count; i++) {
-        gc c;
-        gc_init(&c, 10 + i);
+        gc *c = gc_new(10 + i);
         /* in (-2, 2) and 0.05 away from 0: clear of relu's, relu6's and hard_sigmoid's kinks */
-        int x = gc_param(&c, 2, (int64_t[]){ GC_BATCH, 7 }, true, 0, 0);
-        for (int k = 0; k < GC_BATCH * 7; k++) gc_param_values(&c, x)[k] = (float)uniform_off_zero(&c, -2, 2, 0.05);
+        int x = gc_param_in(c, 2, (int64_t[]){ GC_BATCH, 7 }, true, 0, 0);
+        for (int k = 0; k < GC_BATCH * 7; k++) gc_param_values(c, x)[k] = (float)uniform_off_zero(c, -2, 2, 0.05);
         nn_attr attr = { .ptr = &table[i] };
-        int y = gc_op(&c, NN_OP_ACTIVATION, &x, 1, &attr);
-        if (gc_check(&c, y, table[i].name) != 0) {
+        int y = gc_op(c, NN_OP_ACTIVATION, &x, 1, &attr);
+        if (gc_check(c, y, table[i].name) != 0) {
             printf("  activation %s\n", table[i].name);
             CHECK(!"activation gradient");
         }
+        gc_free(c);
     }
 }
 
 TEST(softmax_gradient_batched) {
-    gc c;
-    gc_init(&c, 5);
-    int h = gc_batched(&c, 5, 7, -1, 1);
+    gc *c = gc_new(5);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
     nn_attr attr = { .ptr = nn_activation_find("softmax") };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_ACTIVATION, &h, 1, &attr), "softmax batched") == 0);
+    CHECK(gc_check(c, gc_op(c, NN_OP_ACTIVATION, &h, 1, &attr), "softmax batched") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- add, sub, mul */
 
 static void check_binary(nn_op op, uint64_t seed) {
-    gc c;
-    gc_init(&c, seed);
-    int a = gc_param(&c, 2, MATRIX, true, -1, 1), b = gc_param(&c, 2, MATRIX, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, op, (int[]){ a, b }, 2, NULL), nn_op_get(op)->name) == 0);
+    gc *c = gc_new(seed);
+    int a = gc_param(c, 2, MATRIX, true), b = gc_param(c, 2, MATRIX, true);
+    CHECK(gc_check(c, gc_op(c, op, (int[]){ a, b }, 2, NULL), nn_op_get(op)->name) == 0);
     /* one input twice: both halves of the backward accumulate into the same gradient */
-    gc_init(&c, seed + 100);
-    int h = gc_batched(&c, 5, 7, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, op, (int[]){ h, h }, 2, NULL), nn_op_get(op)->name) == 0);
+    gc_free(c);
+    c = gc_new(seed + 100);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
+    CHECK(gc_check(c, gc_op(c, op, (int[]){ h, h }, 2, NULL), nn_op_get(op)->name) == 0);
+    gc_free(c);
 }
 
 TEST(add_gradient) { check_binary(NN_OP_ADD, 20); }
@@ -256,93 +115,94 @@ TEST(mul_gradient) { check_binary(NN_OP_MUL, 22); }
 
 /* A value read by two ops: the later consumer zeroes its gradient, the earlier one adds. */
 TEST(fan_out_gradient_accumulates) {
-    gc c;
-    gc_init(&c, 23);
-    int h = gc_batched(&c, 5, 7, -1, 1);
+    gc *c = gc_new(23);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
     nn_attr tanh_attr = { .ptr = nn_activation_find("tanh") };
-    int t = gc_op(&c, NN_OP_ACTIVATION, &h, 1, &tanh_attr);
+    int t = gc_op(c, NN_OP_ACTIVATION, &h, 1, &tanh_attr);
     nn_attr scale = { .f = { -0.7, 0.1 } };
-    int s = gc_op(&c, NN_OP_SCALE_SHIFT, &h, 1, &scale);
-    int y = gc_op(&c, NN_OP_MUL, (int[]){ t, s }, 2, NULL);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_ADD, (int[]){ y, h }, 2, NULL), "fan-out") == 0);
+    int s = gc_op(c, NN_OP_SCALE_SHIFT, &h, 1, &scale);
+    int y = gc_op(c, NN_OP_MUL, (int[]){ t, s }, 2, NULL);
+    CHECK(gc_check(c, gc_op(c, NN_OP_ADD, (int[]){ y, h }, 2, NULL), "fan-out") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- scale_shift, normalize */
 
 TEST(scale_shift_gradient) {
-    gc c;
-    gc_init(&c, 30);
-    int x = gc_param(&c, 2, MATRIX, true, -1, 1);
+    gc *c = gc_new(30);
+    int x = gc_param(c, 2, MATRIX, true);
     nn_attr attr = { .f = { 1.7, -0.3 } };
-    int y = gc_op(&c, NN_OP_SCALE_SHIFT, &x, 1, &attr);
-    CHECK(gc_check(&c, y, "scale_shift") == 0);
+    int y = gc_op(c, NN_OP_SCALE_SHIFT, &x, 1, &attr);
+    CHECK(gc_check(c, y, "scale_shift") == 0);
+    gc_free(c);
 }
 
 TEST(normalize_gradient_and_value) {
-    gc c;
-    gc_init(&c, 31);
-    int x = gc_param(&c, 2, MATRIX, true, -1, 1);
-    int mean = gc_param(&c, 1, (int64_t[]){ 5 }, false, -0.5, 0.5);
-    int var = gc_param(&c, 1, (int64_t[]){ 5 }, false, 0.3, 2.0);
-    int y = gc_op(&c, NN_OP_NORMALIZE, (int[]){ x, mean, var }, 3, NULL);
+    gc *c = gc_new(31);
+    int x = gc_param(c, 2, MATRIX, true);
+    int mean = gc_param_in(c, 1, (int64_t[]){ 5 }, false, -0.5, 0.5);
+    int var = gc_param_in(c, 1, (int64_t[]){ 5 }, false, 0.3, 2.0);
+    int y = gc_op(c, NN_OP_NORMALIZE, (int[]){ x, mean, var }, 3, NULL);
     float xs[GC_BATCH * 5], ms[5], vs[5];
-    memcpy(xs, gc_param_values(&c, x), sizeof xs);
-    memcpy(ms, gc_param_values(&c, mean), sizeof ms);
-    memcpy(vs, gc_param_values(&c, var), sizeof vs);
+    memcpy(xs, gc_param_values(c, x), sizeof xs);
+    memcpy(ms, gc_param_values(c, mean), sizeof ms);
+    memcpy(vs, gc_param_values(c, var), sizeof vs);
     /* value: (x - mean) / sqrt(var), run alone before the gradient check consumes the graph */
-    size_t size = nn_plan_graph(&c.graph, GC_BATCH, false);
+    size_t size = nn_plan_graph(&c->graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = NULL };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH, .rng = NULL };
     nn_graph_forward(&e);
     for (int i = 0; i < GC_BATCH * 5; i++)
         CHECK_NEAR(nn_node_value(&e, y)[i], (xs[i] - ms[i % 5]) / sqrt(vs[i % 5]), 1e-6);
     nn_free(arena);
-    CHECK(gc_check(&c, y, "normalize") == 0);
+    CHECK(gc_check(c, y, "normalize") == 0);
+    gc_free(c);
 }
 
 /* Keras: a zero variance divides by 1e-7, not by 0. */
 TEST(normalize_zero_variance_uses_epsilon) {
-    gc c;
-    gc_init(&c, 32);
-    int x = gc_param(&c, 2, (int64_t[]){ 1, 2 }, false, 0, 0);
-    int mean = gc_param(&c, 1, (int64_t[]){ 2 }, false, 0, 0);
-    int var = gc_param(&c, 1, (int64_t[]){ 2 }, false, 0, 0);
-    int y = gc_op(&c, NN_OP_NORMALIZE, (int[]){ x, mean, var }, 3, NULL);
-    gc_param_values(&c, x)[0] = 1e-7f, gc_param_values(&c, x)[1] = 3.0f;
-    gc_param_values(&c, var)[1] = 4.0f;
-    size_t size = nn_plan_graph(&c.graph, 1, false);
+    gc *c = gc_new(32);
+    int x = gc_param_in(c, 2, (int64_t[]){ 1, 2 }, false, 0, 0);
+    int mean = gc_param_in(c, 1, (int64_t[]){ 2 }, false, 0, 0);
+    int var = gc_param_in(c, 1, (int64_t[]){ 2 }, false, 0, 0);
+    int y = gc_op(c, NN_OP_NORMALIZE, (int[]){ x, mean, var }, 3, NULL);
+    gc_param_values(c, x)[0] = 1e-7f, gc_param_values(c, x)[1] = 3.0f;
+    gc_param_values(c, var)[1] = 4.0f;
+    size_t size = nn_plan_graph(&c->graph, 1, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = 1, .rng = NULL };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = 1, .rng = NULL };
     nn_graph_forward(&e);
     CHECK_NEAR(nn_node_value(&e, y)[0], 1.0, 1e-6);
     CHECK_NEAR(nn_node_value(&e, y)[1], 1.5, 1e-6);
     nn_free(arena);
-    nn_graph_free(&c.graph);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- reshape */
 
 TEST(reshape_gradient) {
-    gc c;
-    gc_init(&c, 40);
-    int h = gc_batched(&c, 5, 6, -1, 1);
+    gc *c = gc_new(40);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 6, -1, 1);
     nn_attr attr = { .ndim = 2, .shape = { 2, 3 } };
-    int y = gc_op(&c, NN_OP_RESHAPE, &h, 1, &attr);
-    CHECK(c.graph.nodes[y].ndim == 3 && c.graph.nodes[y].shape[1] == 2 && c.graph.nodes[y].shape[2] == 3);
-    CHECK(gc_check(&c, y, "reshape") == 0);
-    gc_init(&c, 41);
-    h = gc_batched(&c, 5, 6, -1, 1);
+    int y = gc_op(c, NN_OP_RESHAPE, &h, 1, &attr);
+    CHECK(c->graph.nodes[y].ndim == 3 && c->graph.nodes[y].shape[1] == 2 && c->graph.nodes[y].shape[2] == 3);
+    CHECK(gc_check(c, y, "reshape") == 0);
+    gc_free(c);
+    c = gc_new(41);
+    h = gc_batched(c, 1, (int64_t[]){ 5 }, 6, -1, 1);
     nn_attr inferred = { .ndim = 3, .shape = { 3, -1, 1 } };
-    y = gc_op(&c, NN_OP_RESHAPE, &h, 1, &inferred);
-    CHECK(c.graph.nodes[y].shape[2] == 2);
-    CHECK(gc_check(&c, y, "reshape with -1") == 0);
+    y = gc_op(c, NN_OP_RESHAPE, &h, 1, &inferred);
+    CHECK(c->graph.nodes[y].shape[2] == 2);
+    CHECK(gc_check(c, y, "reshape with -1") == 0);
     /* an unbatched value (a parameter) gets no batch axis */
-    gc_init(&c, 42);
-    int w = gc_param(&c, 2, (int64_t[]){ 3, 4 }, true, -1, 1);
+    gc_free(c);
+    c = gc_new(42);
+    int w = gc_param(c, 2, (int64_t[]){ 3, 4 }, true);
     nn_attr flat = { .ndim = 2, .shape = { 2, 6 } };
-    y = gc_op(&c, NN_OP_RESHAPE, &w, 1, &flat);
-    CHECK(!c.graph.nodes[y].batched && c.graph.nodes[y].ndim == 2 && c.graph.nodes[y].shape[0] == 2);
-    CHECK(gc_check(&c, y, "unbatched reshape") == 0);
+    y = gc_op(c, NN_OP_RESHAPE, &w, 1, &flat);
+    CHECK(!c->graph.nodes[y].batched && c->graph.nodes[y].ndim == 2 && c->graph.nodes[y].shape[0] == 2);
+    CHECK(gc_check(c, y, "unbatched reshape") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- dropout */
@@ -350,68 +210,69 @@ TEST(reshape_gradient) {
 /* With the rng reseeded before every forward, the mask is fixed, so the finite difference of
  * the forward is the gradient the backward must give: the forward's own mask, not a new one. */
 TEST(dropout_gradient_reuses_the_forward_mask) {
-    gc c;
-    gc_init(&c, 50);
-    int x = gc_param(&c, 2, (int64_t[]){ GC_BATCH, 7 }, true, 0.5, 1.5);
+    gc *c = gc_new(50);
+    int x = gc_param_in(c, 2, (int64_t[]){ GC_BATCH, 7 }, true, 0.5, 1.5);
     nn_attr attr = { .f = { 0.4 } };
-    int y = gc_op(&c, NN_OP_DROPOUT, &x, 1, &attr);
+    int y = gc_op(c, NN_OP_DROPOUT, &x, 1, &attr);
     /* the forward itself: every value dropped or scaled by 1 / (1 - rate), both seen */
-    size_t size = nn_plan_graph(&c.graph, GC_BATCH, false);
+    size_t size = nn_plan_graph(&c->graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
     nn_rng rng;
-    nn_rng_seed(&rng, GC_DROPOUT_SEED);
-    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = &rng };
+    nn_rng_seed(&rng, GC_RNG_SEED);
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH, .rng = &rng };
     nn_graph_forward(&e);
     int dropped = 0, kept = 0;
     for (int i = 0; i < GC_BATCH * 7; i++) {
-        float v = nn_node_value(&e, y)[i], in = gc_param_values(&c, x)[i];
+        float v = nn_node_value(&e, y)[i], in = gc_param_values(c, x)[i];
         if (v == 0.0f) dropped++;
         else if (fabsf(v - in / 0.6f) <= 1e-6f) kept++;
     }
     CHECK(dropped > 0 && kept > 0 && dropped + kept == GC_BATCH * 7);
     nn_free(arena);
-    CHECK(gc_check(&c, y, "dropout") == 0);
+    CHECK(gc_check(c, y, "dropout") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- reductions, penalty */
 
 TEST(reduce_sum_gradient) {
-    gc c;
-    gc_init(&c, 60);
-    int x = gc_param(&c, 2, MATRIX, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_REDUCE_SUM, &x, 1, NULL), "reduce_sum") == 0);
+    gc *c = gc_new(60);
+    int x = gc_param(c, 2, MATRIX, true);
+    CHECK(gc_check(c, gc_op(c, NN_OP_REDUCE_SUM, &x, 1, NULL), "reduce_sum") == 0);
+    gc_free(c);
 }
 
 TEST(reduce_mean_gradient) {
-    gc c;
-    gc_init(&c, 61);
-    int x = gc_param(&c, 2, MATRIX, true, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_REDUCE_MEAN, &x, 1, NULL), "reduce_mean") == 0);
+    gc *c = gc_new(61);
+    int x = gc_param(c, 2, MATRIX, true);
+    CHECK(gc_check(c, gc_op(c, NN_OP_REDUCE_MEAN, &x, 1, NULL), "reduce_mean") == 0);
     /* batched: the mean runs over batch * inner elements at the current batch size */
-    gc_init(&c, 62);
-    int h = gc_batched(&c, 5, 7, -1, 1);
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_REDUCE_MEAN, &h, 1, NULL), "reduce_mean batched") == 0);
+    gc_free(c);
+    c = gc_new(62);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
+    CHECK(gc_check(c, gc_op(c, NN_OP_REDUCE_MEAN, &h, 1, NULL), "reduce_mean batched") == 0);
+    gc_free(c);
 }
 
 TEST(penalty_gradient_and_value) {
-    gc c;
-    gc_init(&c, 70);
-    int w = gc_param(&c, 2, MATRIX, true, 0, 0);
+    gc *c = gc_new(70);
+    int w = gc_param_in(c, 2, MATRIX, true, 0, 0);
     double l1 = 0.0, l2 = 0.0;
     for (int i = 0; i < GC_BATCH * 5; i++) {
-        float v = (float)uniform_off_zero(&c, -1, 1, 0.05);
-        gc_param_values(&c, w)[i] = v;
+        float v = (float)uniform_off_zero(c, -1, 1, 0.05);
+        gc_param_values(c, w)[i] = v;
         l1 += fabs(v), l2 += (double)v * v;
     }
     nn_attr attr = { .f = { 0.03, 0.02 } };
-    int p = gc_op(&c, NN_OP_PENALTY, &w, 1, &attr);
-    size_t size = nn_plan_graph(&c.graph, GC_BATCH, false);
+    int p = gc_op(c, NN_OP_PENALTY, &w, 1, &attr);
+    size_t size = nn_plan_graph(&c->graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { .graph = &c.graph, .arena = arena, .params = c.params, .grads = c.grads, .batch = GC_BATCH, .rng = NULL };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH, .rng = NULL };
     nn_graph_forward(&e);
     CHECK_NEAR(*nn_node_value(&e, p), 0.03 * l1 + 0.02 * l2, 1e-6);
     nn_free(arena);
-    CHECK(gc_check(&c, p, "penalty") == 0);
+    CHECK(gc_check(c, p, "penalty") == 0);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- losses */
@@ -485,25 +346,25 @@ TEST(loss_gradients_every_loss) {
         nn_loss *loss = nn_loss_new(lc->name, &lc->opts);
         CHECK(loss != NULL);
         if (!loss) continue;
-        gc c;
-        gc_init(&c, 80 + i);
+        gc *c = gc_new(80 + i);
         int64_t cols = 5;
-        int pred = gc_param(&c, 2, (int64_t[]){ GC_BATCH, cols }, true, lc->pred_lo, lc->pred_hi);
+        int pred = gc_param_in(c, 2, (int64_t[]){ GC_BATCH, cols }, true, lc->pred_lo, lc->pred_hi);
         bool sparse = lc->truth == TRUTH_CLASS;
-        int truth = gc_param(&c, 2, (int64_t[]){ GC_BATCH, sparse ? 1 : cols }, false, 0, 0);
-        fill_truth(&c, lc, gc_param_values(&c, truth), gc_param_values(&c, pred), cols);
+        int truth = gc_param_in(c, 2, (int64_t[]){ GC_BATCH, sparse ? 1 : cols }, false, 0, 0);
+        fill_truth(c, lc, gc_param_values(c, truth), gc_param_values(c, pred), cols);
         if (strcmp(lc->name, "hinge") == 0)
-            keep_hinge_off_kink(gc_param_values(&c, pred), gc_param_values(&c, truth), GC_BATCH * cols);
+            keep_hinge_off_kink(gc_param_values(c, pred), gc_param_values(c, truth), GC_BATCH * cols);
         nn_attr attr = { .ptr = loss };
-        int y = gc_op(&c, NN_OP_LOSS, (int[]){ pred, truth }, 2, &attr);
-        CHECK(c.graph.nodes[y].ndim == 1 && c.graph.nodes[y].inner == GC_BATCH);
+        int y = gc_op(c, NN_OP_LOSS, (int[]){ pred, truth }, 2, &attr);
+        CHECK(c->graph.nodes[y].ndim == 1 && c->graph.nodes[y].inner == GC_BATCH);
         char label[96];
         snprintf(label, sizeof label, "%s (from_logits=%d, label_smoothing=%g, delta=%g)", lc->name,
                  lc->opts.from_logits, lc->opts.label_smoothing, lc->opts.delta);
-        if (gc_check(&c, y, label) != 0) {
+        if (gc_check(c, y, label) != 0) {
             printf("  loss case %zu: %s\n", i, label);
             CHECK(!"loss gradient");
         }
+        gc_free(c);
         nn_loss_free(loss);
     }
 }
@@ -511,15 +372,15 @@ TEST(loss_gradients_every_loss) {
 /* The loss op batched, as compile builds it: class indices from an INPUT of one per sample. */
 TEST(sparse_loss_gradient_batched) {
     nn_loss *loss = nn_loss_sparse_categorical_crossentropy(.from_logits = true);
-    gc c;
-    gc_init(&c, 99);
-    int h = gc_batched(&c, 5, 7, -1, 1);
-    int labels = gc_input(&c, 1, (int64_t[]){ 1 }, 0, 0);
-    float *l = gc_input_values(&c, labels);
+    gc *c = gc_new(99);
+    int h = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
+    int labels = gc_input_in(c, 1, (int64_t[]){ 1 }, 0, 0);
+    float *l = gc_input_values(c, labels);
     l[0] = 6, l[1] = 0, l[2] = 3;
     nn_attr attr = { .ptr = loss };
-    CHECK(gc_check(&c, gc_op(&c, NN_OP_LOSS, (int[]){ h, labels }, 2, &attr), "sparse batched") == 0);
+    CHECK(gc_check(c, gc_op(c, NN_OP_LOSS, (int[]){ h, labels }, 2, &attr), "sparse batched") == 0);
     nn_loss_free(loss);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- shape errors */

@@ -1,7 +1,9 @@
 /* Convolution, pooling and spatial reshaping layers (channels_last, as Keras): Conv1D, Conv2D,
- * MaxPooling1D/2D, AveragePooling1D/2D, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D,
- * ZeroPadding2D, Cropping2D, UpSampling2D. Each reads its Keras config and builds the spatial
- * ops of src/ops/conv.c; the 1-D layers use the same ops on (batch, steps, channels) values.
+ * DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, MaxPooling1D/2D, AveragePooling1D/2D,
+ * GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, ZeroPadding2D, Cropping2D, UpSampling2D.
+ * Each reads its Keras config and builds the spatial ops of src/ops/conv.c; the 1-D layers use
+ * the same ops on (batch, steps, channels) values. A depthwise convolution is conv2d with one
+ * group per input channel.
  *
  * The options live in the config (normalized by configure: tuples where Keras saves tuples);
  * build reads them back with the same functions, which then cannot fail. */
@@ -23,6 +25,9 @@ typedef struct window_opts {
     int64_t dilation[2];  /* dilation_rate (1 for pools) */
     int64_t groups;
     int padding;
+    int64_t multiplier;         /* depth_multiplier */
+    bool output_padding_given;  /* Conv2DTranspose's output_padding, when not None */
+    int64_t output_padding[2];
 } window_opts;
 
 static int rank_of(const nn_layer *l) { return strstr(l->def->class_name, "1D") ? 1 : 2; }
@@ -172,21 +177,36 @@ static nn_attr window_attr(const nn_node *x, const window_opts *o, const int64_t
 
 /* ------------------------------------------------------------------ Conv1D, Conv2D */
 
-static int conv_options(nn_layer *l, window_opts *o) {
+/* kernel_size, strides, padding (Conv1D's may be causal), data_format and dilation_rate. */
+static int cfg_window(nn_layer *l, window_opts *o) {
     int rank = o->rank = rank_of(l);
     const int64_t ones[2] = { 1, 1 };
-    int status = nn_cfg_int(l, "filters", 0, 1, &l->units);
-    if (!status) status = cfg_int_tuple(l, "kernel_size", rank, NULL, 1, o->taps);
+    o->groups = o->multiplier = 1;
+    o->output_padding_given = false;
+    int status = cfg_int_tuple(l, "kernel_size", rank, NULL, 1, o->taps);
     if (!status) status = cfg_int_tuple(l, "strides", rank, ones, 1, o->strides);
     if (!status) status = cfg_choice(l, "padding", "valid", rank == 1 ? conv1d_paddings : window_paddings, &o->padding);
     if (!status) status = cfg_data_format(l);
     if (!status) status = cfg_int_tuple(l, "dilation_rate", rank, ones, 1, o->dilation);
-    if (!status) status = nn_cfg_int(l, "groups", 1, 1, &o->groups);
-    if (status) return status;
-    for (int i = 0; i < rank; i++)
+    return status;
+}
+
+/* Keras's Conv and Conv2DTranspose refuse strides and dilation both above 1 (the depthwise
+ * layers take them). */
+static int strides_without_dilation(nn_layer *l, const window_opts *o) {
+    for (int i = 0; i < o->rank; i++)
         if (o->strides[i] > 1 && o->dilation[i] > 1)
             return nn_error(NN_ERR_ARG, "layer '%s' (%s): strides > 1 are not supported together with dilation_rate > 1",
                             l->name, l->def->class_name);
+    return NN_OK;
+}
+
+static int conv_options(nn_layer *l, window_opts *o) {
+    int status = nn_cfg_int(l, "filters", 0, 1, &l->units);
+    if (!status) status = cfg_window(l, o);
+    if (!status) status = nn_cfg_int(l, "groups", 1, 1, &o->groups);
+    if (!status) status = strides_without_dilation(l, o);
+    if (status) return status;
     if (l->units % o->groups != 0)
         return nn_error(NN_ERR_ARG, "layer '%s' (%s): filters (%lld) must be a multiple of groups (%lld)", l->name,
                         l->def->class_name, (long long)l->units, (long long)o->groups);
@@ -248,6 +268,204 @@ const nn_layer_def nn_layer_conv2d = {
     .keys = CONV_KEYS,
     .configure = conv_configure,
     .build = conv_build,
+};
+
+/* ------------------------------------------------------------------ DepthwiseConv2D, SeparableConv2D */
+
+static bool is_separable(const nn_layer *l) { return strncmp(l->def->class_name, "Separable", 9) == 0; }
+
+/* SeparableConv2D's filters, the window, depth_multiplier; the kernel options of the depthwise
+ * kernel (SeparableConv2D's pointwise one: pointwise_options). */
+static int depthwise_options(nn_layer *l, window_opts *o) {
+    int status = is_separable(l) ? nn_cfg_int(l, "filters", 0, 1, &l->units) : NN_OK;
+    if (!status) status = cfg_window(l, o);
+    if (!status) status = nn_cfg_int(l, "depth_multiplier", 1, 1, &o->multiplier);
+    return status;
+}
+
+static int pointwise_options(nn_layer *l, nn_initializer_opts *init, nn_regularizer_opts *reg) {
+    int status = nn_cfg_initializer(l, "pointwise_initializer", "glorot_uniform", init);
+    return status ? status : nn_cfg_regularizer(l, "pointwise_regularizer", reg);
+}
+
+static int depthwise_configure(nn_layer *l) {
+    window_opts o;
+    nn_initializer_opts init;
+    nn_regularizer_opts reg;
+    int status = depthwise_options(l, &o);
+    if (!status) status = nn_cfg_named_kernel_options(l, "depthwise");
+    if (!status && is_separable(l)) status = pointwise_options(l, &init, &reg);
+    return status;
+}
+
+/* The depthwise convolution of x by `kernel` (kh, kw, channels, multiplier), Keras's layout: a
+ * conv2d with one group per channel, whose kernel (kh, kw, 1, channels * multiplier) holds the
+ * same values in the same order (output channel c * multiplier + m reads input channel c). */
+static int depthwise_conv(nn_layer *l, nn_builder *b, int input, int kernel, int bias, const window_opts *o, int *y) {
+    const nn_node *x = &b->graph->nodes[input];
+    int64_t channels = x->shape[x->ndim - 1];
+    nn_attr flat = { .ndim = 4, .shape = { o->taps[0], o->taps[1], 1, channels * o->multiplier } };
+    nn_attr attr = window_attr(x, o, o->dilation);
+    int grouped;
+    int status = add_op(b, l, NN_OP_RESHAPE, &kernel, 1, &flat, &grouped);
+    return status ? status : add_op(b, l, NN_OP_CONV2D, (int[]){ input, grouped, bias }, bias ? 3 : 2, &attr, y);
+}
+
+/* DepthwiseConv2D: kernel (kh, kw, channels, multiplier) [+ bias (channels * multiplier)].
+ * SeparableConv2D: depthwise_kernel, then pointwise_kernel (1, 1, channels * multiplier,
+ * filters) [+ bias (filters)]. The weights are made in Keras's order before any op. */
+static int depthwise_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    window_opts o;
+    const nn_node *x;
+    nn_initializer_opts pointwise_init;
+    nn_regularizer_opts pointwise_reg;
+    bool separable = is_separable(l);
+    int status = depthwise_options(l, &o);
+    if (!status && separable) status = pointwise_options(l, &pointwise_init, &pointwise_reg);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (status) return status;
+    int64_t channels = x->shape[x->ndim - 1], depth = channels * o.multiplier, filters = separable ? l->units : depth;
+    int64_t depthwise_shape[4] = { o.taps[0], o.taps[1], channels, o.multiplier };
+    int kernel = nn_builder_weight(b, l, separable ? "depthwise_kernel" : "kernel", 4, depthwise_shape, &l->kernel_init,
+                                   &l->kernel_reg, true);
+    if (kernel < 0) return kernel;
+    int pointwise = separable ? nn_builder_weight(b, l, "pointwise_kernel", 4, (int64_t[]){ 1, 1, depth, filters },
+                                                  &pointwise_init, &pointwise_reg, true)
+                              : 0;
+    if (pointwise < 0) return pointwise;
+    int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &filters, &l->bias_init, &l->bias_reg, true) : 0;
+    if (bias < 0) return bias;
+    int y;
+    status = depthwise_conv(l, b, input, kernel, separable ? 0 : bias, &o, &y);
+    if (!status && separable) {
+        nn_attr pointwise_attr = { .shape = { 1, 1, 1, 1, 0, 0, 0, 0 } };
+        status = add_op(b, l, NN_OP_CONV2D, (int[]){ y, pointwise, bias }, bias ? 3 : 2, &pointwise_attr, &y);
+    }
+    return status ? status : nn_layer_activate(b, l, y, output);
+}
+
+#define DEPTHWISE_KEYS                                                                                     \
+    (const char *const[]) {                                                                                \
+        "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation", \
+            "use_bias", "depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer", \
+            NULL                                                                                           \
+    }
+#define SEPARABLE_KEYS                                                                                     \
+    (const char *const[]) {                                                                                \
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "depth_multiplier", \
+            "activation", "use_bias", "depthwise_initializer", "pointwise_initializer", "bias_initializer", \
+            "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", NULL                     \
+    }
+
+const nn_layer_def nn_layer_depthwise_conv2d = {
+    .class_name = "DepthwiseConv2D",
+    .base_name = "depthwise_conv2d",
+    .positional = DEPTHWISE_KEYS,
+    .keys = DEPTHWISE_KEYS,
+    .configure = depthwise_configure,
+    .build = depthwise_build,
+};
+const nn_layer_def nn_layer_separable_conv2d = {
+    .class_name = "SeparableConv2D",
+    .base_name = "separable_conv2d",
+    .positional = SEPARABLE_KEYS,
+    .keys = SEPARABLE_KEYS,
+    .configure = depthwise_configure,
+    .build = depthwise_build,
+};
+
+/* ------------------------------------------------------------------ Conv2DTranspose */
+
+/* output_padding: None, or an integer or a tuple of 2, each below its stride (Keras's rule).
+ * The config keeps None or the tuple. */
+static int cfg_output_padding(nn_layer *l, window_opts *o) {
+    const nn_value *v = nn_value_get(&l->config, "output_padding");
+    if (!v || v->type == NN_VALUE_NULL)
+        return v ? NN_OK : nn_value_dict_set(&l->config, "output_padding", (nn_value){ NN_VALUE_NULL });
+    int status = cfg_int_tuple(l, "output_padding", o->rank, NULL, 0, o->output_padding);
+    for (int i = 0; !status && i < o->rank; i++)
+        if (o->output_padding[i] >= o->strides[i])
+            return bad_option(l, "output_padding", "below strides in every dimension");
+    o->output_padding_given = true;
+    return status;
+}
+
+/* TensorFlow's transposed convolutions need dilation_rate 1 on the CPU, so nn (checked
+ * against them) takes no other. */
+static int transpose_options(nn_layer *l, window_opts *o) {
+    int status = nn_cfg_int(l, "filters", 0, 1, &l->units);
+    if (!status) status = cfg_window(l, o);
+    if (!status) status = cfg_output_padding(l, o);
+    for (int i = 0; !status && i < o->rank; i++)
+        if (o->dilation[i] != 1) return bad_option(l, "dilation_rate", "1 (dilated transposed convolutions are not supported)");
+    return status;
+}
+
+static int transpose_configure(nn_layer *l) {
+    window_opts o;
+    int status = transpose_options(l, &o);
+    return status ? status : nn_cfg_kernel_options(l);
+}
+
+/* Keras's output size (deconv_output_length) along each axis, and the padding of the conv whose
+ * input gradient gives it: valid none, same TensorFlow's for that conv; the bottom (right)
+ * amount closes (in - 1) * stride + span - top - bottom = out, negative for rows past the
+ * conv's last window. The conv must map the output back onto the input's size. */
+static int transpose_attr(nn_layer *l, const nn_node *x, const window_opts *o, nn_attr *a) {
+    *a = (nn_attr){ .shape = { 1, 1, 1, 1, 0, 0, 0, 0 } };
+    for (int axis = 0; axis < 2; axis++) {
+        int64_t in = x->shape[1 + axis], stride = o->strides[axis], span = o->taps[axis], pad = o->output_padding[axis];
+        bool same = o->padding == PADDING_SAME;
+        int64_t out = !o->output_padding_given ? (same ? in * stride : (in - 1) * stride + (span > stride ? span : stride))
+                                               : (in - 1) * stride + (same ? span % 2 : span) + pad;
+        int64_t top = 0, bottom = 0;
+        if (same) nn_same_padding(out, span, stride, &top, &bottom);
+        if (same && (out + stride - 1) / stride != in) {
+            char shape[96];
+            return nn_error(NN_ERR_SHAPE, "layer '%s' (%s): output_padding %lld with strides %lld and padding 'same' gives "
+                            "%lld positions, which do not convolve back to the input's %lld (input shape %s)", l->name,
+                            l->def->class_name, (long long)pad, (long long)stride, (long long)out, (long long)in,
+                            nn_node_shape_str(x, shape, sizeof shape));
+        }
+        a->shape[NN_ATTR_STRIDE_H + axis] = stride;
+        a->shape[NN_ATTR_PAD_TOP + 2 * axis] = top;
+        a->shape[NN_ATTR_PAD_TOP + 2 * axis + 1] = (in - 1) * stride + span - out - top;
+    }
+    return NN_OK;
+}
+
+static int transpose_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    window_opts o;
+    const nn_node *x;
+    nn_attr attr;
+    int status = transpose_options(l, &o);
+    if (!status) status = spatial_input(l, b, input, &x);
+    if (!status) status = transpose_attr(l, x, &o, &attr);
+    if (status) return status;
+    int64_t kernel_shape[4] = { o.taps[0], o.taps[1], l->units, x->shape[x->ndim - 1] };
+    int kernel = nn_builder_weight(b, l, "kernel", 4, kernel_shape, &l->kernel_init, &l->kernel_reg, true);
+    if (kernel < 0) return kernel;
+    int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &l->units, &l->bias_init, &l->bias_reg, true) : 0;
+    if (bias < 0) return bias;
+    int y;
+    status = add_op(b, l, NN_OP_CONV2D_TRANSPOSE, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
+    return status ? status : nn_layer_activate(b, l, y, output);
+}
+
+#define TRANSPOSE_KEYS                                                                                     \
+    (const char *const[]) {                                                                                \
+        "filters", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",   \
+            "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",     \
+            "bias_regularizer", NULL                                                                      \
+    }
+
+const nn_layer_def nn_layer_conv2d_transpose = {
+    .class_name = "Conv2DTranspose",
+    .base_name = "conv2d_transpose",
+    .positional = TRANSPOSE_KEYS,
+    .keys = TRANSPOSE_KEYS,
+    .configure = transpose_configure,
+    .build = transpose_build,
 };
 
 /* ------------------------------------------------------------------ pooling */

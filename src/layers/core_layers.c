@@ -32,12 +32,17 @@ int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output) {
 
 /* ---------------------------------------------------------------- Dense */
 
-int nn_cfg_kernel_options(nn_layer *l) {
+int nn_cfg_kernel_options(nn_layer *l) { return nn_cfg_named_kernel_options(l, "kernel"); }
+
+int nn_cfg_named_kernel_options(nn_layer *l, const char *kernel) {
+    char init_key[48], reg_key[48];
+    snprintf(init_key, sizeof init_key, "%s_initializer", kernel);
+    snprintf(reg_key, sizeof reg_key, "%s_regularizer", kernel);
     int status = nn_cfg_activation(l, "activation", &l->activation);
     if (!status) status = nn_cfg_bool(l, "use_bias", true, &l->use_bias);
-    if (!status) status = nn_cfg_initializer(l, "kernel_initializer", "glorot_uniform", &l->kernel_init);
+    if (!status) status = nn_cfg_initializer(l, init_key, "glorot_uniform", &l->kernel_init);
     if (!status) status = nn_cfg_initializer(l, "bias_initializer", "zeros", &l->bias_init);
-    if (!status) status = nn_cfg_regularizer(l, "kernel_regularizer", &l->kernel_reg);
+    if (!status) status = nn_cfg_regularizer(l, reg_key, &l->kernel_reg);
     if (!status) status = nn_cfg_regularizer(l, "bias_regularizer", &l->bias_reg);
     return status;
 }

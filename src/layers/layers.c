@@ -17,6 +17,8 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_input, &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average, &nn_layer_maximum,
     &nn_layer_minimum, &nn_layer_concatenate, &nn_layer_permute, &nn_layer_repeat_vector,
     &nn_layer_multi_head_attention,
+    &nn_layer_depthwise_conv2d, &nn_layer_separable_conv2d, &nn_layer_conv2d_transpose,
+    &nn_layer_group_normalization,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */
@@ -291,47 +293,101 @@ static nn_layer *finish(const nn_layer_def *def, config_builder c) {
     return nn_layer_from_config(def, c.dict);
 }
 
+/* activation, use_bias, and the initializers and regularizers of the kernel (named by its
+ * Keras prefix: "kernel", "depthwise") and of the bias. */
+static void put_kernel_options(config_builder *c, const char *kernel, const char *activation, int use_bias,
+                               const char *kernel_init, const char *bias_init, nn_regularizer_opts kernel_reg,
+                               nn_regularizer_opts bias_reg) {
+    char init_key[48], reg_key[48];
+    snprintf(init_key, sizeof init_key, "%s_initializer", kernel);
+    snprintf(reg_key, sizeof reg_key, "%s_regularizer", kernel);
+    put_string(c, "activation", activation);
+    put(c, "use_bias", nn_value_bool(use_bias != NN_OFF));
+    put_string(c, init_key, kernel_init);
+    put_string(c, "bias_initializer", bias_init);
+    put_regularizer(c, reg_key, kernel_reg);
+    put_regularizer(c, "bias_regularizer", bias_reg);
+}
+
 nn_layer *nn_dense_layer(const nn_dense_opts *o) {
     config_builder c = config_start();
     put_string(&c, "name", o->name);
     put(&c, "units", nn_value_number((double)o->units));
-    put_string(&c, "activation", o->activation);
-    put(&c, "use_bias", nn_value_bool(o->use_bias != NN_OFF));
-    put_string(&c, "kernel_initializer", o->kernel_initializer);
-    put_string(&c, "bias_initializer", o->bias_initializer);
-    put_regularizer(&c, "kernel_regularizer", o->kernel_regularizer);
-    put_regularizer(&c, "bias_regularizer", o->bias_regularizer);
+    put_kernel_options(&c, "kernel", o->activation, o->use_bias, o->kernel_initializer, o->bias_initializer,
+                       o->kernel_regularizer, o->bias_regularizer);
     put_shape(&c, "input_shape", o->input_shape);
     return finish(&nn_layer_dense, c);
 }
 
-/* A pair of window sizes (kernel, strides, pools) as Keras's 2-tuple; absent when zero. */
+/* A pair of window sizes (kernel, strides, pools) as Keras's 2-tuple; absent when zero; a
+ * missing second value repeats the first; NN_OFF is an explicit 0 (output_padding). */
 static void put_pair(config_builder *c, const char *key, const int64_t pair[2]) {
     if (!pair[0] || c->status) return;
     nn_value list = { NN_VALUE_NULL };
     c->status = nn_value_list_new(&list);
-    for (int i = 0; i < 2 && !c->status; i++)
-        c->status = nn_value_list_push(&list, nn_value_number((double)(pair[i] ? pair[i] : pair[0])));
+    for (int i = 0; i < 2 && !c->status; i++) {
+        int64_t value = pair[i] ? pair[i] : pair[0];
+        c->status = nn_value_list_push(&list, nn_value_number(value == NN_OFF ? 0.0 : (double)value));
+    }
     put(c, key, list);
+}
+
+/* kernel_size, strides, padding and (unless NULL) dilation_rate. */
+static void put_window(config_builder *c, const int64_t kernel_size[2], const int64_t strides[2], const char *padding,
+                       const int64_t *dilation_rate) {
+    put_pair(c, "kernel_size", kernel_size);
+    put_pair(c, "strides", strides);
+    put_string(c, "padding", padding);
+    if (dilation_rate) put_pair(c, "dilation_rate", dilation_rate);
 }
 
 nn_layer *nn_conv2d_layer(const nn_conv2d_opts *o) {
     config_builder c = config_start();
     put_string(&c, "name", o->name);
     put(&c, "filters", nn_value_number((double)o->filters));
-    put_pair(&c, "kernel_size", o->kernel_size);
-    put_pair(&c, "strides", o->strides);
-    put_string(&c, "padding", o->padding);
-    put_pair(&c, "dilation_rate", o->dilation_rate);
+    put_window(&c, o->kernel_size, o->strides, o->padding, o->dilation_rate);
     if (o->groups) put(&c, "groups", nn_value_number((double)o->groups));
-    put_string(&c, "activation", o->activation);
-    put(&c, "use_bias", nn_value_bool(o->use_bias != NN_OFF));
-    put_string(&c, "kernel_initializer", o->kernel_initializer);
-    put_string(&c, "bias_initializer", o->bias_initializer);
-    put_regularizer(&c, "kernel_regularizer", o->kernel_regularizer);
-    put_regularizer(&c, "bias_regularizer", o->bias_regularizer);
+    put_kernel_options(&c, "kernel", o->activation, o->use_bias, o->kernel_initializer, o->bias_initializer,
+                       o->kernel_regularizer, o->bias_regularizer);
     put_shape(&c, "input_shape", o->input_shape);
     return finish(&nn_layer_conv2d, c);
+}
+
+nn_layer *nn_depthwise_conv2d_layer(const nn_depthwise_conv2d_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_window(&c, o->kernel_size, o->strides, o->padding, o->dilation_rate);
+    if (o->depth_multiplier) put(&c, "depth_multiplier", nn_value_number((double)o->depth_multiplier));
+    put_kernel_options(&c, "depthwise", o->activation, o->use_bias, o->depthwise_initializer, o->bias_initializer,
+                       o->depthwise_regularizer, o->bias_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_depthwise_conv2d, c);
+}
+
+nn_layer *nn_separable_conv2d_layer(const nn_separable_conv2d_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "filters", nn_value_number((double)o->filters));
+    put_window(&c, o->kernel_size, o->strides, o->padding, o->dilation_rate);
+    if (o->depth_multiplier) put(&c, "depth_multiplier", nn_value_number((double)o->depth_multiplier));
+    put_kernel_options(&c, "depthwise", o->activation, o->use_bias, o->depthwise_initializer, o->bias_initializer,
+                       o->depthwise_regularizer, o->bias_regularizer);
+    put_string(&c, "pointwise_initializer", o->pointwise_initializer);
+    put_regularizer(&c, "pointwise_regularizer", o->pointwise_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_separable_conv2d, c);
+}
+
+nn_layer *nn_conv2d_transpose_layer(const nn_conv2d_transpose_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "filters", nn_value_number((double)o->filters));
+    put_window(&c, o->kernel_size, o->strides, o->padding, NULL);
+    put_pair(&c, "output_padding", o->output_padding);
+    put_kernel_options(&c, "kernel", o->activation, o->use_bias, o->kernel_initializer, o->bias_initializer,
+                       o->kernel_regularizer, o->bias_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_conv2d_transpose, c);
 }
 
 static nn_layer *pool2d_layer(const nn_layer_def *def, const nn_pool2d_opts *o) {
@@ -372,13 +428,16 @@ nn_layer *nn_reshape_layer(const nn_reshape_opts *o) {
     return finish(&nn_layer_reshape, c);
 }
 
-nn_layer *nn_dropout_layer(const nn_dropout_opts *o) {
+/* Dropout, SpatialDropout1D, SpatialDropout2D: a rate and a seed. */
+static nn_layer *dropout_kind_layer(const nn_layer_def *def, const nn_dropout_opts *o) {
     config_builder c = config_start();
     put_string(&c, "name", o->name);
     put(&c, "rate", nn_value_number(o->rate));
     if (o->seed) put(&c, "seed", nn_value_number((double)o->seed));
-    return finish(&nn_layer_dropout, c);
+    return finish(def, c);
 }
+
+nn_layer *nn_dropout_layer(const nn_dropout_opts *o) { return dropout_kind_layer(&nn_layer_dropout, o); }
 
 nn_layer *nn_normalization_layer(const nn_normalization_opts *o) {
     config_builder c = config_start();
@@ -386,6 +445,62 @@ nn_layer *nn_normalization_layer(const nn_normalization_opts *o) {
     put_shape(&c, "input_shape", o->input_shape);
     return finish(&nn_layer_normalization, c);
 }
+
+/* The options the normalization layers share: epsilon (0 = default), center and scale (0 =
+ * default, NN_OFF = False), beta's and gamma's initializers and regularizers. */
+static void put_norm_options(config_builder *c, double epsilon, int center, int scale, const char *beta_init,
+                             const char *gamma_init, nn_regularizer_opts beta_reg, nn_regularizer_opts gamma_reg) {
+    if (epsilon) put(c, "epsilon", nn_value_number(epsilon));
+    if (center) put(c, "center", nn_value_bool(center != NN_OFF));
+    if (scale) put(c, "scale", nn_value_bool(scale != NN_OFF));
+    put_string(c, "beta_initializer", beta_init);
+    put_string(c, "gamma_initializer", gamma_init);
+    put_regularizer(c, "beta_regularizer", beta_reg);
+    put_regularizer(c, "gamma_regularizer", gamma_reg);
+}
+
+nn_layer *nn_batch_normalization_layer(const nn_batch_normalization_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    if (o->momentum) put(&c, "momentum", nn_value_number(o->momentum == NN_OFF ? 0.0 : o->momentum));
+    put_norm_options(&c, o->epsilon, o->center, o->scale, o->beta_initializer, o->gamma_initializer,
+                     o->beta_regularizer, o->gamma_regularizer);
+    put_string(&c, "moving_mean_initializer", o->moving_mean_initializer);
+    put_string(&c, "moving_variance_initializer", o->moving_variance_initializer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_batch_normalization, c);
+}
+
+nn_layer *nn_layer_normalization_layer(const nn_layer_normalization_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_norm_options(&c, o->epsilon, o->center, o->scale, o->beta_initializer, o->gamma_initializer,
+                     o->beta_regularizer, o->gamma_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_layer_normalization, c);
+}
+
+nn_layer *nn_group_normalization_layer(const nn_group_normalization_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    if (o->groups) put(&c, "groups", nn_value_number((double)o->groups));
+    put_norm_options(&c, o->epsilon, o->center, o->scale, o->beta_initializer, o->gamma_initializer,
+                     o->beta_regularizer, o->gamma_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_group_normalization, c);
+}
+
+nn_layer *nn_gaussian_noise_layer(const nn_gaussian_noise_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "stddev", nn_value_number(o->stddev));
+    if (o->seed) put(&c, "seed", nn_value_number((double)o->seed));
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_gaussian_noise, c);
+}
+
+nn_layer *nn_spatial_dropout1d_layer(const nn_dropout_opts *o) { return dropout_kind_layer(&nn_layer_spatial_dropout1d, o); }
+nn_layer *nn_spatial_dropout2d_layer(const nn_dropout_opts *o) { return dropout_kind_layer(&nn_layer_spatial_dropout2d, o); }
 
 nn_layer *nn_rescaling_layer(const nn_rescaling_opts *o) {
     config_builder c = config_start();

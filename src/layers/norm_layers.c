@@ -1,5 +1,6 @@
 /* Normalization and regularization layers: LayerNormalization, BatchNormalization,
- * GaussianNoise, SpatialDropout1D and SpatialDropout2D (channels_last, as Keras). Each reads
+ * GroupNormalization, GaussianNoise, SpatialDropout1D and SpatialDropout2D (channels_last, as
+ * Keras). Each reads
  * its Keras config and builds the ops of src/ops/norm.c (beta through bias_add).
  *
  * configure validates the options and fills Keras's defaults into the config; build reads them
@@ -76,7 +77,7 @@ static int build_normalization(nn_layer *l, nn_builder *b, nn_op kind, int *inpu
         return gamma;
     if (o->center && (beta = nn_builder_weight(b, l, "beta", 1, &channels, &l->bias_init, &l->bias_reg, true)) < 0)
         return beta;
-    if (kind != NN_OP_LAYER_NORM) {
+    if (kind == NN_OP_BATCH_NORM || kind == NN_OP_BATCH_NORM_INFERENCE) {
         nn_regularizer_opts none = { 0 };
         inputs[1] = nn_builder_weight(b, l, "moving_mean", 1, &channels, &o->moving_mean_init, &none, false);
         if (inputs[1] < 0) return inputs[1];
@@ -170,6 +171,59 @@ const nn_layer_def nn_layer_batch_normalization = {
                            "gamma_regularizer", "beta_constraint", "gamma_constraint", "synchronized", NULL },
     .configure = batch_norm_configure,
     .build = batch_norm_build,
+    .propagates_mask = true,
+};
+
+/* ------------------------------------------------------------------ GroupNormalization */
+
+/* groups: an integer >= 1, or -1 for one group per channel (Keras's instance normalization). */
+static int group_norm_options(nn_layer *l, norm_opts *o, int64_t *groups) {
+    double value = 0;
+    int status = nn_cfg_number(l, "groups", 32, &value);
+    if (status) return status;
+    if (value != floor(value) || (value < 1 && value != -1) || value > 1e9)
+        return bad_option(l, "groups", "an integer >= 1, or -1 (one group per channel)");
+    *groups = (int64_t)value;
+    return cfg_norm_options(l, o);
+}
+
+static int group_norm_configure(nn_layer *l) {
+    norm_opts o;
+    int64_t groups;
+    return group_norm_options(l, &o, &groups);
+}
+
+static int group_norm_build(nn_layer *l, nn_builder *b, int input, int *output) {
+    norm_opts o;
+    int64_t groups = 1, channels = 1;
+    int status = group_norm_options(l, &o, &groups);
+    if (!status) status = feature_axis(l, b, input, &channels);
+    if (status) return status;
+    if (groups == -1) groups = channels;
+    if (channels % groups != 0) {
+        char s[96];
+        return nn_error(NN_ERR_SHAPE, "layer '%s' (%s): %lld groups do not divide the input's %lld channels (shape %s)",
+                        l->name, l->def->class_name, (long long)groups, (long long)channels,
+                        nn_node_shape_str(&b->graph->nodes[input], s, sizeof s));
+    }
+    nn_attr attr = { .f = { o.epsilon }, .shape = { groups } };
+    int inputs[NN_MAX_OP_INPUTS] = { input };
+    return build_normalization(l, b, NN_OP_GROUP_NORM, inputs, 1, &o, &attr, output);
+}
+
+#define GROUP_NORM_KEYS                                                                                    \
+    (const char *const[]) {                                                                                \
+        "groups", "axis", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",           \
+            "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", NULL           \
+    }
+
+const nn_layer_def nn_layer_group_normalization = {
+    .class_name = "GroupNormalization",
+    .base_name = "group_normalization",
+    .positional = GROUP_NORM_KEYS,
+    .keys = GROUP_NORM_KEYS,
+    .configure = group_norm_configure,
+    .build = group_norm_build,
     .propagates_mask = true,
 };
 

@@ -104,6 +104,9 @@ int nn_cfg_null(nn_layer *l, const char *key, const char *unsupported);
 /* The options of a layer with a kernel (Dense, Conv): activation, use_bias, kernel/bias
  * initializers and regularizers, with Keras's defaults (src/layers/core_layers.c). */
 int nn_cfg_kernel_options(nn_layer *l);
+/* The same for a kernel with another Keras name: "depthwise" reads depthwise_initializer and
+ * depthwise_regularizer into kernel_init and kernel_reg. */
+int nn_cfg_named_kernel_options(nn_layer *l, const char *kernel);
 /* Adds the layer's activation op after `input` unless it is linear. */
 int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output);
 
@@ -131,13 +134,14 @@ extern const nn_layer_def nn_layer_dense, nn_layer_activation, nn_layer_flatten,
 extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling1d, nn_layer_max_pooling2d,
     nn_layer_average_pooling1d, nn_layer_average_pooling2d, nn_layer_global_average_pooling1d,
     nn_layer_global_average_pooling2d, nn_layer_global_max_pooling1d, nn_layer_global_max_pooling2d,
-    nn_layer_zero_padding2d, nn_layer_cropping2d, nn_layer_up_sampling2d;
+    nn_layer_zero_padding2d, nn_layer_cropping2d, nn_layer_up_sampling2d, nn_layer_depthwise_conv2d,
+    nn_layer_separable_conv2d, nn_layer_conv2d_transpose;
+/* Normalization and regularization layers (src/layers/norm_layers.c). */
+extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
+    nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d, nn_layer_group_normalization;
 /* Merging and reordering layers (src/layers/merge_layers.c). */
 extern const nn_layer_def nn_layer_add, nn_layer_subtract, nn_layer_multiply, nn_layer_average, nn_layer_maximum,
     nn_layer_minimum, nn_layer_concatenate, nn_layer_permute, nn_layer_repeat_vector;
-/* Normalization and regularization layers (src/layers/norm_layers.c). */
-extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
-    nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d;
 /* Attention layers (src/layers/attention_layers.c). */
 extern const nn_layer_def nn_layer_multi_head_attention;
 

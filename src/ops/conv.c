@@ -1,7 +1,8 @@
 /* Spatial ops on channels_last values (None, height, width, channels): conv2d (im2col onto the
- * GEMM), max and average pooling, pad2d (zero padding, or cropping with negative amounts) and
- * upsample2d (nearest). Attribute layout: src/ops/conv.h. A 1-D value (None, steps, channels)
- * is read as height 1, so the 1-D layers use the same ops.
+ * GEMM) and conv2d_transpose (its input gradient, from the same code), max and average
+ * pooling, pad2d (zero padding, or cropping with negative amounts) and upsample2d (nearest).
+ * Attribute layout: src/ops/conv.h. A 1-D value (None, steps, channels) is read as height 1,
+ * so the 1-D layers use the same ops.
  *
  * Loops that are not GEMMs split the batch over the exec's threads by whole samples, so every
  * thread writes its own samples and any split gives the same bits. */
@@ -38,16 +39,20 @@ static void spatial_dims(const nn_node *v, int64_t *h, int64_t *w, int64_t *c) {
     *c = v->shape[v->ndim - 1];
 }
 
+/* conv2d_transpose is described by the conv2d whose input gradient it computes: that conv's
+ * input has the transpose's output shape, and its output the transpose's input shape. */
 static geom geom_of(const nn_graph *graph, const nn_node *n, int64_t batch) {
     const int64_t *a = n->attr.shape;
     geom g = { .batch = batch, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
                .sh = a[NN_ATTR_STRIDE_H], .sw = a[NN_ATTR_STRIDE_W],
                .pad_top = a[NN_ATTR_PAD_TOP], .pad_left = a[NN_ATTR_PAD_LEFT], .groups = 1 };
-    spatial_dims(&graph->nodes[n->inputs[0]], &g.h, &g.w, &g.c);
-    spatial_dims(n, &g.oh, &g.ow, &g.f);
+    bool transposed = n->op == NN_OP_CONV2D_TRANSPOSE;
+    const nn_node *x = &graph->nodes[n->inputs[0]];
+    spatial_dims(transposed ? n : x, &g.h, &g.w, &g.c);
+    spatial_dims(transposed ? x : n, &g.oh, &g.ow, &g.f);
     g.cg = g.c;
     g.fg = g.f;
-    if (n->op == NN_OP_CONV2D) {
+    if (n->op == NN_OP_CONV2D || transposed) {
         const nn_node *k = &graph->nodes[n->inputs[1]];
         g.dh = g.kh;
         g.dw = g.kw;
@@ -160,9 +165,10 @@ static bool is_pointwise(const geom *g) {
            g->pad_top == 0 && g->pad_left == 0 && g->groups == 1;
 }
 
-/* Scratch: the column matrix (groups blocks of (rows, window_size)), kept from forward for the
- * kernel gradient; grouped convolutions add one group's outputs and one group's kernel. The
- * plan has per-sample scratch only, so the group's kernel is counted per sample too. */
+/* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
+ * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
+ * convolutions add one group's outputs and one group's kernel. The plan has per-sample scratch
+ * only, so the group's kernel is counted per sample too. */
 static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
     if (is_pointwise(&g)) return 0;
@@ -241,15 +247,22 @@ static void bias_gradient(float *db, const float *dy, int64_t rows, int64_t cols
         for (int64_t j = 0; j < cols; j++) db[j] += dy[r * cols + j];
 }
 
-/* One group: the samples go in chunks whose column rows stay in the cache between im2col and
- * the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel; backward:
- * dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so neither
- * do the bits. */
+/* The products a convolution is made of, on a geometry in the conv's own terms: input
+ * (batch, h, w, c), kernel (kh, kw, cg, f), output (batch, oh, ow, f). conv2d's forward is
+ * conv_apply and its backward conv_kernel_grad and conv_input_grad; conv2d_transpose's forward
+ * is conv_input_grad and its backward conv_apply and conv_kernel_grad.
+ *
+ * With one group, the samples go in chunks whose column rows stay in the cache between im2col
+ * and the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel;
+ * backward: dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so
+ * neither do the bits. */
 typedef struct chunk_task {
     geom g;
     const float *x, *w, *bias;
-    float *col, *y;   /* forward: y; backward: dy (read), with dx the input gradient */
+    float *col, *y;   /* forward: im2col(x) and y */
+    const float *dy;  /* backward: the output gradient, with dx the input gradient */
     float *dx;
+    bool accumulate;  /* forward: y += rather than y = */
     int64_t samples;  /* per chunk */
 } chunk_task;
 
@@ -259,15 +272,16 @@ static void run_chunks(void *ctx, int thread, int threads) {
     int64_t pixels = g->oh * g->ow, k = window_size(g);
     for (int64_t first = thread * t->samples; first < g->batch; first += threads * t->samples) {
         int64_t count = g->batch - first < t->samples ? g->batch - first : t->samples;
-        float *col = t->col + first * pixels * k, *y = t->y + first * pixels * g->f;
+        float *col = t->col + first * pixels * k;
+        int64_t out_at = first * pixels * g->f;
         sample_task windows = { *g, windows_range, t->x, t->col, t->dx };
-        if (t->dx) { /* y holds dy */
-            nn_gemm_cpu(col, y, t->w, count * pixels, k, g->f, false, true, false);
+        if (t->dx) {
+            nn_gemm_cpu(col, t->dy + out_at, t->w, count * pixels, k, g->f, false, true, false);
             windows_range(&windows, first, count);
         } else {
             windows_range(&windows, first, count);
-            nn_gemm_cpu(y, col, t->w, count * pixels, g->f, k, false, false, false);
-            if (t->bias) add_bias(y, t->bias, count * pixels, g->f);
+            nn_gemm_cpu(t->y + out_at, col, t->w, count * pixels, g->f, k, false, false, t->accumulate);
+            if (t->bias) add_bias(t->y + out_at, t->bias, count * pixels, g->f);
         }
     }
 }
@@ -278,68 +292,141 @@ static void over_chunks(const nn_exec *e, chunk_task *t) {
     nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
 }
 
-static void conv2d_forward(const nn_exec *e, const nn_node *n) {
-    geom g = geom_of(e->graph, n, e->batch);
-    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1), *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
-    float *y = OUT_VALUE(e, n), *col = nn_node_aux(e, SELF(e, n));
-    int64_t rows = output_rows(&g), k = window_size(&g);
-    if (!is_pointwise(&g) && g.groups == 1) {
-        chunk_task t = { .g = g, .x = x, .w = w, .bias = bias, .col = col, .y = y };
+/* y = conv(x, w) [+ bias] (y += with accumulate); col receives im2col(x) unless the kernel is
+ * pointwise. Grouped convolutions use the scratch after col for one group's outputs and kernel. */
+static void conv_apply(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias, float *y,
+                       float *col, bool accumulate) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (!is_pointwise(g) && g->groups == 1) { /* the chunks add the bias while the output is in the cache */
+        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .col = col, .y = y, .accumulate = accumulate };
         over_chunks(e, &t);
         return;
     }
-    if (is_pointwise(&g)) {
-        nn_gemm(e->threads, y, x, w, rows, g.f, g.c, false, false, false);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, y, x, w, rows, g->f, g->c, false, false, accumulate);
     } else {
-        lay_out_windows(e, &g, col, x, NULL);
-        float *y_group = col + rows * k * g.groups, *w_group = y_group + rows * g.fg;
-        for (int64_t grp = 0; grp < g.groups; grp++) {
-            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
-            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g.fg, k, false, false, false);
-            scatter_columns(y, y_group, rows, g.f, grp * g.fg, g.fg, false);
+        lay_out_windows(e, g, col, x, NULL);
+        float *y_group = col + rows * k * g->groups, *w_group = y_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g->fg, k, false, false, false);
+            scatter_columns(y, y_group, rows, g->f, grp * g->fg, g->fg, accumulate);
         }
     }
-    if (bias) add_bias(y, bias, rows, g.f);
+    if (bias) add_bias(y, bias, rows, g->f);
 }
 
-/* dbias += column sums of dy; dkernel += col^T . dy; dcol = dy . kernel^T (overwriting col once the kernel gradient has
- * used it), then col2im adds dcol onto dx. Per group with groups. */
+/* dw += col^T . dy, col holding im2col(x) (x itself when pointwise); per group with groups. */
+static void conv_kernel_grad(const nn_exec *e, const geom *g, const float *x, float *col, const float *dy, float *dw) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, dw, x, dy, g->c, g->f, rows, true, false, true);
+    } else if (g->groups == 1) {
+        nn_gemm(e->threads, dw, col, dy, k, g->f, rows, true, false, true);
+    } else {
+        float *dy_group = col + rows * k * g->groups, *dw_group = dy_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(dy_group, dy, rows, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, dw_group, col + grp * rows * k, dy_group, k, g->fg, rows, true, false, false);
+            scatter_columns(dw, dw_group, k, g->f, grp * g->fg, g->fg, true);
+        }
+    }
+}
+
+/* dx += col2im(dy . w^T), through col (overwritten); per group with groups. */
+static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, const float *w, float *dx, float *col) {
+    int64_t rows = output_rows(g), k = window_size(g);
+    if (is_pointwise(g)) {
+        nn_gemm(e->threads, dx, dy, w, rows, g->c, g->f, false, true, true);
+    } else if (g->groups == 1) {
+        chunk_task t = { .g = *g, .w = w, .col = col, .dy = dy, .dx = dx };
+        over_chunks(e, &t);
+    } else {
+        float *dy_group = col + rows * k * g->groups, *w_group = dy_group + rows * g->fg;
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            gather_columns(dy_group, dy, rows, g->f, grp * g->fg, g->fg);
+            gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
+            nn_gemm(e->threads, col + grp * rows * k, dy_group, w_group, rows, k, g->fg, false, true, false);
+        }
+        lay_out_windows(e, g, col, NULL, dx);
+    }
+}
+
+static void conv2d_forward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
+    conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, OUT_VALUE(e, n), nn_node_aux(e, SELF(e, n)), false);
+}
+
+/* dbias += column sums of dy; dkernel from the columns forward kept, then the input gradient
+ * (which overwrites them). */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
-    const float *x = IN_VALUE(e, n, 0), *w = IN_VALUE(e, n, 1);
-    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1);
+    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
-    int64_t rows = output_rows(&g), k = window_size(&g);
-    if (db) bias_gradient(db, dy, rows, g.f);
-    if (is_pointwise(&g)) {
-        if (dw) nn_gemm(e->threads, dw, x, dy, g.c, g.f, rows, true, false, true);
-        if (dx) nn_gemm(e->threads, dx, dy, w, rows, g.c, g.f, false, true, true);
-        return;
-    }
-    float *col = nn_node_aux(e, SELF(e, n));
-    if (g.groups == 1) {
-        if (dw) nn_gemm(e->threads, dw, col, dy, k, g.f, rows, true, false, true);
-        chunk_task t = { .g = g, .w = w, .col = col, .y = dy, .dx = dx };
-        if (dx) over_chunks(e, &t);
-        return;
-    }
-    float *dy_group = col + rows * k * g.groups, *w_group = dy_group + rows * g.fg;
-    for (int64_t grp = 0; grp < g.groups; grp++) {
-        float *col_group = col + grp * rows * k;
-        gather_columns(dy_group, dy, rows, g.f, grp * g.fg, g.fg);
-        if (dw) {
-            nn_gemm(e->threads, w_group, col_group, dy_group, k, g.fg, rows, true, false, false);
-            scatter_columns(dw, w_group, k, g.f, grp * g.fg, g.fg, true);
-        }
-        if (dx) {
-            gather_columns(w_group, w, k, g.f, grp * g.fg, g.fg);
-            nn_gemm(e->threads, col_group, dy_group, w_group, rows, k, g.fg, false, true, false);
-        }
-    }
-    if (dx) lay_out_windows(e, &g, col, NULL, dx);
+    if (db) bias_gradient(db, dy, output_rows(&g), g.f);
+    if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), col, dy, dw);
+    if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
 }
 
 const nn_op_def nn_op_conv2d = { "conv2d", conv2d_shape, conv2d_forward, conv2d_backward, conv2d_aux };
+
+/* ------------------------------------------------------------------ conv2d_transpose */
+
+/* x (None, H, W, C) * kernel (kh, kw, F, C) [+ bias (F)] -> (None, OH, OW, F): the input
+ * gradient of the conv2d from (None, OH, OW, F) to x's shape with the same kernel (Keras's
+ * Conv2DTranspose layout), strides, dilation rates (the extent) and padding, so
+ * OH = (H - 1) * stride + span - top - bottom. A negative bottom (right) amount adds rows
+ * (columns) past the conv's last window, which only the bias reaches: Keras's valid padding
+ * when the stride is larger than the window. A rank-3 input and kernel (kw, F, C) are 1-D. */
+static int conv2d_transpose_shape(const nn_graph *g, nn_node *n) {
+    int status = spatial_input(g, n);
+    if (status) return status;
+    const nn_node *x = &g->nodes[n->inputs[0]], *k = &g->nodes[n->inputs[1]];
+    if (k->ndim != x->ndim || k->shape[k->ndim - 1] != x->shape[x->ndim - 1])
+        return nn_shape_error(g, n, "the kernel must be (height, width, filters, channels) with the input's "
+                                    "channels; input and kernel");
+    int64_t f = k->shape[k->ndim - 2];
+    const nn_node *bias = n->ninputs > 2 ? &g->nodes[n->inputs[2]] : NULL;
+    if (bias && (bias->ndim != 1 || bias->shape[0] != f))
+        return nn_shape_error(g, n, "the bias must be (filters,); input and kernel");
+    const int64_t *a = n->attr.shape;
+    for (int i = 0; i < NN_ATTR_PAD_TOP; i++)
+        if (a[i] < 1) return nn_shape_error(g, n, "strides and dilation must be >= 1; input and kernel");
+    if (a[NN_ATTR_PAD_TOP] < 0 || a[NN_ATTR_PAD_LEFT] < 0)
+        return nn_shape_error(g, n, "top and left padding must be >= 0; input and kernel");
+    int64_t h, w, c, kh = k->ndim == 4 ? k->shape[0] : 1, kw = k->shape[k->ndim - 3];
+    spatial_dims(x, &h, &w, &c);
+    int64_t span_h = a[NN_ATTR_EXTENT_H] * (kh - 1) + 1, span_w = a[NN_ATTR_EXTENT_W] * (kw - 1) + 1;
+    int64_t oh = (h - 1) * a[NN_ATTR_STRIDE_H] + span_h - a[NN_ATTR_PAD_TOP] - a[NN_ATTR_PAD_BOTTOM];
+    int64_t ow = (w - 1) * a[NN_ATTR_STRIDE_W] + span_w - a[NN_ATTR_PAD_LEFT] - a[NN_ATTR_PAD_RIGHT];
+    if (oh < 1 || ow < 1) return nn_shape_error(g, n, "the padding leaves no output; input and kernel");
+    return set_spatial_shape(g, n, oh, ow, f);
+}
+
+/* y = 0, then the conv's input gradient of x, then the bias. */
+static void conv2d_transpose_forward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    float *y = OUT_VALUE(e, n);
+    memset(y, 0, (size_t)nn_node_size(e, n) * sizeof *y);
+    conv_input_grad(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), y, nn_node_aux(e, SELF(e, n)));
+    if (n->ninputs > 2) add_bias(y, IN_VALUE(e, n, 2), g.batch * g.h * g.w, g.c);
+}
+
+/* dx += the conv of dy (whose im2col fills the columns), then dkernel += im2col(dy)^T . x. */
+static void conv2d_transpose_backward(const nn_exec *e, const nn_node *n) {
+    geom g = geom_of(e->graph, n, e->batch);
+    const float *dy = OUT_GRAD(e, n);
+    float *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
+    float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
+    if (db) bias_gradient(db, dy, g.batch * g.h * g.w, g.c);
+    if (dx) conv_apply(e, &g, dy, IN_VALUE(e, n, 1), NULL, dx, col, true);
+    else if (dw && !is_pointwise(&g)) lay_out_windows(e, &g, col, dy, NULL);
+    if (dw) conv_kernel_grad(e, &g, dy, col, IN_VALUE(e, n, 0), dw);
+}
+
+const nn_op_def nn_op_conv2d_transpose = { "conv2d_transpose", conv2d_transpose_shape, conv2d_transpose_forward,
+                                           conv2d_transpose_backward, conv2d_aux };
 
 /* ------------------------------------------------------------------ pooling */
 

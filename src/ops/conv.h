@@ -7,6 +7,8 @@
 
 /* Indices into nn_attr.shape.
  *   conv2d:              strides, dilation rates, padding;
+ *   conv2d_transpose:    those of the conv2d whose input gradient it is (bottom and right may
+ *                        be negative: output rows past that conv's last window);
  *   max_pool2d, avg_pool2d: strides, pool size (the extent), padding;
  *   pad2d:               padding only (negative amounts crop);
  *   upsample2d:          the repeat factors (the extent).

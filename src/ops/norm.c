@@ -1,19 +1,19 @@
 /* Normalization and noise ops on channels-last values: layer_norm (over each row's last axis),
- * batch_norm and batch_norm_inference (each channel over all rows), gaussian_noise and
- * spatial_dropout.
+ * group_norm (each sample's groups of channels over all its positions), batch_norm and
+ * batch_norm_inference (each channel over all rows), gaussian_noise and spatial_dropout.
  *
  * Attributes: attr.f[0] = epsilon (norms), stddev (gaussian_noise) or rate (spatial_dropout);
- * attr.f[1] = momentum (batch_norm).
- * Inputs: layer_norm (x, [gamma]); batch_norm and batch_norm_inference (x, moving_mean,
- * moving_variance, [gamma]). An op has at most four inputs, so the layers add beta with
- * bias_add. batch_norm (the training graph's) normalizes with the batch's statistics and updates
+ * attr.f[1] = momentum (batch_norm); attr.shape[0] = groups (group_norm).
+ * Inputs: layer_norm and group_norm (x, [gamma]); batch_norm and batch_norm_inference (x,
+ * moving_mean, moving_variance, [gamma]). An op has at most four inputs, so the layers add beta
+ * with bias_add. batch_norm (the training graph's) normalizes with the batch's statistics and updates
  * the moving ones; batch_norm_inference normalizes with the moving statistics. */
 #include "ops/ops.h"
 
 /* ------------------------------------------------------------------ shared */
 
 /* gamma follows the op's fixed inputs when the layer scales. */
-static int gamma_input(const nn_node *n) { return n->op == NN_OP_LAYER_NORM ? 1 : 3; }
+static int gamma_input(const nn_node *n) { return n->op == NN_OP_LAYER_NORM || n->op == NN_OP_GROUP_NORM ? 1 : 3; }
 
 /* x must be batched with a last (feature) axis; every other input a vector of its length. */
 static int norm_shape(const nn_graph *g, nn_node *n) {
@@ -59,6 +59,7 @@ struct row_task {
     const float *x, *dy;
     float *out, *stats;  /* stats: layer_norm's per-row mean and inverse deviation, written */
     double epsilon;
+    int64_t groups, channels;  /* group_norm, whose rows are samples: per sample, per position */
     void (*fn)(const row_task *t, int64_t first, int64_t end);
 };
 
@@ -93,31 +94,42 @@ static void gamma_grad(const nn_exec *e, const nn_node *n, const norm_view *v, c
         }
 }
 
-/* A row's mean and inverse deviation (biased variance), summed in double: float sums lose
+/* Values normalized together: `runs` runs of `length` adjacent values, `stride` apart
+ * (layer_norm: one run, the row; group_norm: a sample's group, one run of the group's channels
+ * per position). gamma is indexed by the place in the run. */
+typedef struct span {
+    int64_t runs, length, stride;
+} span;
+
+/* A span's mean and inverse deviation (biased variance), summed in double: float sums lose
  * digits on long rows. */
-static void row_moments(const float *x, int64_t count, double epsilon, float *mean, float *inv_std) {
-    double sum = 0.0, squares = 0.0;
-    for (int64_t i = 0; i < count; i++) sum += x[i];
-    double mu = sum / (double)count;
-    for (int64_t i = 0; i < count; i++) squares += (x[i] - mu) * (x[i] - mu);
+static void span_moments(const float *x, span s, double epsilon, float *mean, float *inv_std) {
+    double sum = 0.0, squares = 0.0, count = (double)(s.runs * s.length);
+    for (int64_t r = 0; r < s.runs; r++)
+        for (int64_t j = 0; j < s.length; j++) sum += x[r * s.stride + j];
+    double mu = sum / count;
+    for (int64_t r = 0; r < s.runs; r++)
+        for (int64_t j = 0; j < s.length; j++) squares += (x[r * s.stride + j] - mu) * (x[r * s.stride + j] - mu);
     *mean = (float)mu;
-    *inv_std = (float)(1.0 / sqrt(squares / (double)count + epsilon));
+    *inv_std = (float)(1.0 / sqrt(squares / count + epsilon));
 }
 
-/* dx += inv_std * (g - mean(g) - xhat * mean(g * xhat)) over one row, with g = dy * gamma. */
-static void row_input_grad(const float *x, const float *dy, const float *gamma, int64_t count, float mean,
-                           float inv_std, float *dx) {
-    double sum_g = 0.0, sum_g_xhat = 0.0;
-    for (int64_t j = 0; j < count; j++) {
-        double g = dy[j] * (gamma ? gamma[j] : 1.0f);
-        sum_g += g;
-        sum_g_xhat += g * (x[j] - mean) * inv_std;
-    }
-    double mean_g = sum_g / (double)count, mean_g_xhat = sum_g_xhat / (double)count;
-    for (int64_t j = 0; j < count; j++) {
-        double g = dy[j] * (gamma ? gamma[j] : 1.0f), xhat = (x[j] - mean) * inv_std;
-        dx[j] += (float)(inv_std * (g - mean_g - xhat * mean_g_xhat));
-    }
+/* dx += inv_std * (g - mean(g) - xhat * mean(g * xhat)) over one span, with g = dy * gamma. */
+static void span_input_grad(const float *x, const float *dy, const float *gamma, span s, float mean, float inv_std,
+                            float *dx) {
+    double sum_g = 0.0, sum_g_xhat = 0.0, count = (double)(s.runs * s.length);
+    for (int64_t r = 0; r < s.runs; r++)
+        for (int64_t j = 0, k = r * s.stride; j < s.length; j++, k++) {
+            double g = dy[k] * (gamma ? gamma[j] : 1.0f);
+            sum_g += g;
+            sum_g_xhat += g * (x[k] - mean) * inv_std;
+        }
+    double mean_g = sum_g / count, mean_g_xhat = sum_g_xhat / count;
+    for (int64_t r = 0; r < s.runs; r++)
+        for (int64_t j = 0, k = r * s.stride; j < s.length; j++, k++) {
+            double g = dy[k] * (gamma ? gamma[j] : 1.0f), xhat = (x[k] - mean) * inv_std;
+            dx[k] += (float)(inv_std * (g - mean_g - xhat * mean_g_xhat));
+        }
 }
 
 /* ------------------------------------------------------------------ layer_norm */
@@ -135,8 +147,9 @@ static norm_view layer_norm_view(const nn_exec *e, const nn_node *n) {
 }
 
 static void layer_norm_forward_rows(const row_task *t, int64_t first, int64_t end) {
+    span row = { 1, t->v.cols, t->v.cols };
     for (int64_t i = first; i < end; i++)
-        row_moments(t->x + i * t->v.cols, t->v.cols, t->epsilon, &t->stats[i], &t->stats[t->v.rows + i]);
+        span_moments(t->x + i * t->v.cols, row, t->epsilon, &t->stats[i], &t->stats[t->v.rows + i]);
     normalize_rows(&t->v, t->x, t->out, first, end);
 }
 
@@ -148,8 +161,9 @@ static void layer_norm_forward(const nn_exec *e, const nn_node *n) {
 
 static void layer_norm_input_grad_rows(const row_task *t, int64_t first, int64_t end) {
     int64_t cols = t->v.cols;
+    span row = { 1, cols, cols };
     for (int64_t i = first; i < end; i++)
-        row_input_grad(t->x + i * cols, t->dy + i * cols, t->v.gamma, cols, t->v.mean[i], t->v.inv_std[i], t->out + i * cols);
+        span_input_grad(t->x + i * cols, t->dy + i * cols, t->v.gamma, row, t->v.mean[i], t->v.inv_std[i], t->out + i * cols);
 }
 
 static void layer_norm_backward(const nn_exec *e, const nn_node *n) {
@@ -160,6 +174,96 @@ static void layer_norm_backward(const nn_exec *e, const nn_node *n) {
 }
 
 const nn_op_def nn_op_layer_norm = { "layer_norm", norm_shape, layer_norm_forward, layer_norm_backward, layer_norm_aux };
+
+/* ------------------------------------------------------------------ group_norm */
+
+/* Each sample's channels fall in `groups` groups of adjacent channels; a group is normalized
+ * over all its values (every position's channels of the group), then scaled by gamma per
+ * channel. Keras's GroupNormalization. */
+static int group_norm_shape(const nn_graph *g, nn_node *n) {
+    int status = norm_shape(g, n);
+    if (status) return status;
+    int64_t groups = n->attr.shape[0], channels = n->shape[n->ndim - 1];
+    if (groups < 1 || channels % groups != 0)
+        return nn_shape_error(g, n, "the channels (the last axis) must be a multiple of the groups:");
+    return NN_OK;
+}
+
+/* A mean and an inverse deviation per sample and group. */
+static int64_t group_norm_aux(const nn_graph *g, const nn_node *n) {
+    (void)g;
+    return 2 * n->attr.shape[0];
+}
+
+/* rows: the batch's samples; cols: the values per sample. Statistics: mean[n * groups + g],
+ * inv_std likewise. */
+static row_task group_norm_task(const nn_exec *e, const nn_node *n) {
+    int64_t groups = n->attr.shape[0];
+    float *aux = nn_node_aux(e, SELF(e, n));
+    return (row_task){ .v = { .rows = e->batch, .cols = n->inner, .mean = aux, .inv_std = aux + e->batch * groups,
+                              .gamma = gamma_of(e, n) },
+                       .x = IN_VALUE(e, n, 0), .stats = aux, .epsilon = n->attr.f[0], .groups = groups,
+                       .channels = nn_node_cols(n) };
+}
+
+/* Group `group` of sample `sample`: its span and the offset of its first value. */
+static span group_span(const row_task *t, int64_t sample, int64_t group, int64_t *first) {
+    int64_t width = t->channels / t->groups;
+    *first = sample * t->v.cols + group * width;
+    return (span){ t->v.cols / t->channels, width, t->channels };
+}
+
+static void group_norm_forward_samples(const row_task *t, int64_t first, int64_t end) {
+    for (int64_t i = first; i < end; i++)
+        for (int64_t grp = 0, at; grp < t->groups; grp++) {
+            span s = group_span(t, i, grp, &at);
+            int64_t k = i * t->groups + grp;
+            float mean, inv_std;
+            span_moments(t->x + at, s, t->epsilon, &mean, &inv_std);
+            t->stats[k] = mean;
+            t->stats[t->v.rows * t->groups + k] = inv_std;
+            const float *gamma = t->v.gamma ? t->v.gamma + grp * s.length : NULL;
+            for (int64_t r = 0; r < s.runs; r++)
+                for (int64_t j = 0, o = at + r * s.stride; j < s.length; j++, o++) {
+                    float value = (t->x[o] - mean) * inv_std;
+                    t->out[o] = gamma ? value * gamma[j] : value;
+                }
+        }
+}
+
+static void group_norm_forward(const nn_exec *e, const nn_node *n) {
+    row_task t = group_norm_task(e, n);
+    t.out = OUT_VALUE(e, n);
+    t.fn = group_norm_forward_samples;
+    over_rows(e, &t);
+}
+
+static void group_norm_input_grad_samples(const row_task *t, int64_t first, int64_t end) {
+    for (int64_t i = first; i < end; i++)
+        for (int64_t grp = 0, at; grp < t->groups; grp++) {
+            span s = group_span(t, i, grp, &at);
+            int64_t k = i * t->groups + grp;
+            const float *gamma = t->v.gamma ? t->v.gamma + grp * s.length : NULL;
+            span_input_grad(t->x + at, t->dy + at, gamma, s, t->v.mean[k], t->v.inv_std[k], t->out + at);
+        }
+}
+
+/* dx per group as layer_norm's per row; dgamma[c] += the sum of dy * xhat over every sample
+ * and position. */
+static void group_norm_backward(const nn_exec *e, const nn_node *n) {
+    row_task t = group_norm_task(e, n);
+    t.dy = OUT_GRAD(e, n);
+    t.out = IN_GRAD(e, n, 0);
+    t.fn = group_norm_input_grad_samples;
+    if (t.out) over_rows(e, &t);
+    float *dgamma = n->ninputs > 1 ? IN_GRAD(e, n, 1) : NULL;
+    for (int64_t i = 0; dgamma && i < t.v.rows * t.v.cols; i++) {
+        int64_t c = i % t.channels, k = i / t.v.cols * t.groups + c / (t.channels / t.groups);
+        dgamma[c] += t.dy[i] * (t.x[i] - t.v.mean[k]) * t.v.inv_std[k];
+    }
+}
+
+const nn_op_def nn_op_group_norm = { "group_norm", group_norm_shape, group_norm_forward, group_norm_backward, group_norm_aux };
 
 /* ------------------------------------------------------------------ batch_norm, batch_norm_inference */
 

@@ -51,6 +51,22 @@ CASES = [
     ("zero_padding2d_int", "ZeroPadding2D(1)", (1, 2, 3, 2)),
     ("cropping2d", "Cropping2D(((1, 0), (2, 1)))", (2, 4, 5, 2)),
     ("up_sampling2d", "UpSampling2D((2, 3))", (2, 2, 3, 2)),
+    ("depthwise_valid", "DepthwiseConv2D(3)", (2, 6, 5, 3)),
+    ("depthwise_same_strided_multiplier",
+     "DepthwiseConv2D((3, 2), strides=2, padding='same', depth_multiplier=2, activation='relu')", (2, 7, 6, 3)),
+    ("depthwise_dilated_strided",
+     "DepthwiseConv2D(3, strides=2, padding='same', dilation_rate=2, depth_multiplier=3, use_bias=False)", (1, 9, 8, 2)),
+    ("separable_valid", "SeparableConv2D(4, 3)", (2, 6, 7, 3)),
+    ("separable_same_strided",
+     "SeparableConv2D(5, (2, 3), strides=2, padding='same', depth_multiplier=2, activation='tanh')", (2, 7, 8, 2)),
+    ("separable_dilated", "SeparableConv2D(3, 3, dilation_rate=(2, 1), depth_multiplier=2, use_bias=False)", (1, 8, 6, 2)),
+    ("conv2d_transpose_valid", "Conv2DTranspose(4, 3)", (2, 4, 5, 3)),
+    ("conv2d_transpose_same_strided", "Conv2DTranspose(3, (3, 2), strides=(2, 3), padding='same', activation='relu')",
+     (2, 4, 3, 2)),
+    ("conv2d_transpose_stride_past_kernel", "Conv2DTranspose(2, 2, strides=3, use_bias=False)", (1, 3, 4, 3)),
+    ("conv2d_transpose_output_padding", "Conv2DTranspose(3, 3, strides=2, output_padding=1)", (2, 3, 4, 2)),
+    ("conv2d_transpose_same_output_padding",
+     "Conv2DTranspose(2, 3, strides=(2, 3), padding='same', output_padding=(0, 2))", (1, 3, 3, 2)),
 ]
 
 

@@ -48,6 +48,11 @@ CASES = [
     ("batch_norm_predict_4d", "BatchNormalization(epsilon=0.01, center=False)", "predict", (2, 3, 4, 3)),
     ("batch_norm_train", "BatchNormalization()", "train", (6, 5)),
     ("batch_norm_train_4d", "BatchNormalization(scale=False)", "train", (2, 3, 2, 4)),
+    ("group_norm_4d", "GroupNormalization(2)", "predict", (2, 3, 4, 6)),
+    ("group_norm_3d_eps_no_center", "GroupNormalization(groups=3, epsilon=1e-5, center=False)", "train", (2, 5, 6)),
+    ("group_norm_instance", "GroupNormalization(-1, scale=False)", "predict", (3, 2, 2, 4)),
+    ("group_norm_2d", "GroupNormalization(4)", "predict", (4, 8)),
+    ("group_norm_one_group", "GroupNormalization(1)", "train", (2, 3, 3, 5)),
 ]
 STEPS = 5
 
