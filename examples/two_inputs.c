@@ -11,7 +11,9 @@
  *   out = Dense(1, activation="sigmoid")(h)
  *   model = Model([means, rest], out)
  *
- * Run from the project root: build/examples/two_inputs [data directory, default "data"] */
+ * Run from the project root: build/examples/two_inputs [data directory, default "data"] [SAVE.nn]
+ * With SAVE.nn the trained model is saved; `nn train --model SAVE.nn --x means --x rest --y y`
+ * trains it on, `nn predict SAVE.nn --x ... --x ...` predicts with it. */
 #include <nn.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,6 +80,7 @@ int main(int argc, char **argv) {
     if (!status) status = nn_fit(model, train, &(nn_fit_opts){ .epochs = 10, .batch_size = 32 }, NULL);
     if (!status) status = nn_evaluate(model, test, NULL, &result);
     if (!status) printf("test loss %.4f, test accuracy %.4f\n", result.loss, nn_metrics_get(&result, "accuracy"));
+    if (!status && argc > 2 && !(status = nn_model_save(model, argv[2]))) printf("saved %s\n", argv[2]);
     nn_model_free(model);
     nn_dataset_free(train), nn_dataset_free(test);
     return status ? fail("training") : 0;

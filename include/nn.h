@@ -70,6 +70,8 @@ int nn_get_num_threads(void);
 /* ---------------------------------------------------------------- tensor */
 
 #define NN_MAX_DIMS 8
+/* The most inputs, and outputs, a model (and a dataset) has. */
+#define NN_MAX_MODEL_IO 8
 
 /* Element types. Models compute in float32; the other types hold data as files store it
  * (uint8 images, int64 labels, ...) and are converted per batch or by nn_tensor_cast. */
@@ -590,6 +592,8 @@ nn_symbol *nn_call_output(nn_symbol *first, int i);
  * error carried by a symbol, an output that does not depend only on the given inputs, a layer
  * already owned by another model, a shape that does not fit. */
 nn_model *nn_model_new(nn_symbol *const *inputs, nn_symbol *const *outputs, const char *name);
+/* Whether nn_compile has succeeded on the model (a loaded model is compiled if it was saved so). */
+bool nn_model_is_compiled(const nn_model *m);
 /* Number of model inputs and outputs (1 and 1 for Sequential). */
 int nn_model_input_count(const nn_model *m);
 int nn_model_output_count(const nn_model *m);

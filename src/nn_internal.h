@@ -211,8 +211,7 @@ nn_tensor *nn_tensor_wrap_mapping(nn_dtype dtype, int ndim, const int64_t *shape
 /* ------------------------------------------------------------ batches (data/batches.c) */
 /* Rows of x, y (and per-sample weights) to feed a model: sample i of a pass is row
  * offset + index[i] (offset + i without an index) of the arrays, in any dtype. */
-#define NN_MAX_DATASET_ARRAYS 8
-#define NN_MAX_FEED_ARRAYS (2 * NN_MAX_DATASET_ARRAYS)
+#define NN_MAX_FEED_ARRAYS (2 * NN_MAX_MODEL_IO)
 typedef struct nn_feed {
     const nn_tensor *arrays[NN_MAX_FEED_ARRAYS]; /* the model's inputs, then its targets if any */
     int count;

@@ -94,7 +94,19 @@ expect "serve bad input" 1 "line 1: expected 30 numbers" -- sh -c "echo 1,2 | '$
 
 # the example builds and runs against the library
 expect "blog example" 0 "Test loss: " -- "$BUILD/examples/blog"
-expect "two-input functional example" 0 "test accuracy 0.9" -- "$BUILD/examples/two_inputs"
+expect "two-input functional example" 0 "test accuracy 0.9" -- "$BUILD/examples/two_inputs" data "$tmp/two.nn"
+# the saved functional model trains on and predicts through the command, one --x per input
+cut -d, -f1-10 data/breast_cancer_train.csv > "$tmp/means.csv"
+cut -d, -f11-30 data/breast_cancer_train.csv > "$tmp/rest.csv"
+cut -d, -f31 data/breast_cancer_train.csv > "$tmp/target.csv"
+expect "train a saved two-input model" 0 '"accuracy":.0\.9' -- "$NN" train --model "$tmp/two.nn" --x "$tmp/means.csv" \
+    --x "$tmp/rest.csv" --y "$tmp/target.csv" --epochs 2 --verbose 0 --json
+expect "train --model needs the inputs" 1 "takes 2 inputs, the data has 1 input arrays" -- "$NN" train --model "$tmp/two.nn" \
+    --x "$tmp/means.csv" --y "$tmp/target.csv" --verbose 0
+expect "predict with two inputs" 0 "wrote 455 predictions" -- "$NN" predict "$tmp/two.nn" --x "$tmp/means.csv" --x "$tmp/rest.csv" \
+    --out "$tmp/two.csv"
+expect "train --model and --layers" 2 "give --layers or --model, not both" -- "$NN" train --model "$tmp/two.nn" --layers "Dense(1)" \
+    --x "$tmp/means.csv"
 
 # install, then build the example through pkg-config as a user would
 if make -s install PREFIX="$tmp/prefix" BUILD="$BUILD" >/dev/null 2>&1 &&

@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 struct nn_dataset {
-    nn_tensor *x[NN_MAX_DATASET_ARRAYS], *y[NN_MAX_DATASET_ARRAYS]; /* y[0] NULL: unlabelled */
+    nn_tensor *x[NN_MAX_MODEL_IO], *y[NN_MAX_MODEL_IO]; /* y[0] NULL: unlabelled */
     int nx, ny;
     char **feature_names;    /* one nn_malloc'd block (pointers, then strings); NULL if none */
     int64_t feature_count;
@@ -55,9 +55,9 @@ nn_dataset *nn_dataset_new_multi(nn_tensor *const *inputs, nn_tensor *const *tar
     int nx = count_list(inputs), ny = count_list(targets);
     int status = NN_OK;
     if (nx == 0) status = nn_error(NN_ERR_ARG, "nn_dataset_new: x is NULL (no input arrays)");
-    else if (nx > NN_MAX_DATASET_ARRAYS || ny > NN_MAX_DATASET_ARRAYS)
+    else if (nx > NN_MAX_MODEL_IO || ny > NN_MAX_MODEL_IO)
         status = nn_error(NN_ERR_ARG, "nn_dataset_new: %d input and %d target arrays; at most %d of each", nx, ny,
-                          NN_MAX_DATASET_ARRAYS);
+                          NN_MAX_MODEL_IO);
     else status = check_arrays(inputs, nx, targets, ny);
     nn_dataset *d = status ? NULL : nn_calloc(1, sizeof *d);
     if (!d) {

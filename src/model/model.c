@@ -103,6 +103,7 @@ void nn_model_free(nn_model *m) {
 
 int nn_model_layer_count(const nn_model *m) { return m ? m->nlayers : 0; }
 int nn_model_input_count(const nn_model *m) { return m ? m->ninputs : 0; }
+bool nn_model_is_compiled(const nn_model *m) { return m && m->compiled; }
 int nn_model_output_count(const nn_model *m) { return m ? m->noutputs : 0; }
 
 void nn_model_input_shape(const nn_model *m, int i, int *ndim, int64_t *shape) {

@@ -32,8 +32,6 @@ typedef struct nn_layer_def {
 } nn_layer_def;
 
 #define NN_MAX_LAYER_IO 8
-/* Inputs and outputs of a model. */
-#define NN_MAX_MODEL_IO 8
 
 /* A symbolic tensor (Keras's KerasTensor): output `index` of call `call` of a layer. Symbols
  * live inside their layer's calls, so the layer owns them. */

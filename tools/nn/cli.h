@@ -24,6 +24,8 @@ typedef struct cli_option { const char *name; bool takes_value; } cli_option;
 /* Fails (message on stderr) on an unknown option or a missing value. */
 int cli_parse(int argc, char **argv, const cli_option *options, cli_args *out);
 const char *cli_get(const cli_args *a, const char *name);
+/* Every value of a repeatable option, in order: how many (at most max), or -1 with a message. */
+int cli_get_all(const cli_args *a, const char *name, const char **values, int max);
 bool cli_flag(const cli_args *a, const char *name);
 /* Parses an integer / number option; fails naming the option. */
 int cli_int(const cli_args *a, const char *name, int fallback, int *out);
@@ -37,7 +39,8 @@ int cli_fail_nn(const char *command);
 /* A dataset from one file: CSV (target column named by `target`) or .npz (members x and y). */
 int cli_load_dataset_file(const char *path, const char *target, nn_dataset **out);
 /* A dataset from --<data_opt> FILE (with --target) or --<x_opt> FILE [--<y_opt> FILE] (arrays in
- * any supported format). *out stays NULL (and 0 is returned) when none of them is given. */
+ * any supported format; --x once per model input and --y once per output for models of several).
+ * *out stays NULL (and 0 is returned) when none of them is given. */
 int cli_load_data(const cli_args *a, const char *data_opt, const char *x_opt, const char *y_opt, nn_dataset **out);
 /* As cli_load_data with --data/--x/--y, failing when none is given. */
 int cli_load_required(const cli_args *a, nn_dataset **out);

@@ -97,13 +97,29 @@ static bool has_suffix(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* x and y from two array files of any supported format. */
-static int load_xy(const char *x_path, const char *y_path, nn_dataset **out) {
-    nn_tensor *x = NULL, *y = NULL;
+int cli_get_all(const cli_args *a, const char *name, const char **values, int max) {
+    int n = 0;
+    for (int i = 0; i < a->count; i++)
+        if (strcmp(a->names[i], name) == 0) {
+            if (n == max) return nn_error(NN_ERR_ARG, "--%s is given more than %d times", name, max);
+            values[n++] = a->values[i];
+        }
+    return n;
+}
+
+/* Inputs and targets from array files of any supported format: one --x per model input, one
+ * --y per output. */
+static int load_arrays(const char *const *x_paths, int nx, const char *const *y_paths, int ny, nn_dataset **out) {
+    nn_tensor *x[NN_MAX_MODEL_IO + 1] = { 0 }, *y[NN_MAX_MODEL_IO + 1] = { 0 };
     *out = NULL;
-    if (nn_array_load(x_path, &x)) return 1;
-    if (y_path && nn_array_load(y_path, &y)) return nn_tensor_free(x), 1;
-    *out = nn_dataset_new(x, y);
+    int failed = 0;
+    for (int i = 0; i < nx && !failed; i++) failed = nn_array_load(x_paths[i], &x[i]) != NN_OK;
+    for (int i = 0; i < ny && !failed; i++) failed = nn_array_load(y_paths[i], &y[i]) != NN_OK;
+    if (failed) {
+        for (int i = 0; i < NN_MAX_MODEL_IO; i++) nn_tensor_free(x[i]), nn_tensor_free(y[i]);
+        return 1;
+    }
+    *out = nn_dataset_new_multi(x, y);
     return *out ? 0 : 1;
 }
 
@@ -128,12 +144,14 @@ int cli_load_dataset_file(const char *path, const char *target, nn_dataset **out
 }
 
 int cli_load_data(const cli_args *a, const char *data_opt, const char *x_opt, const char *y_opt, nn_dataset **out) {
-    const char *data = cli_get(a, data_opt), *x = cli_get(a, x_opt), *y = cli_get(a, y_opt);
+    const char *data = cli_get(a, data_opt), *xs[NN_MAX_MODEL_IO], *ys[NN_MAX_MODEL_IO];
+    int nx = cli_get_all(a, x_opt, xs, NN_MAX_MODEL_IO), ny = nx < 0 ? 0 : cli_get_all(a, y_opt, ys, NN_MAX_MODEL_IO);
     *out = NULL;
-    if (data && x) return nn_error(NN_ERR_ARG, "give --%s or --%s/--%s, not both", data_opt, x_opt, y_opt), 1;
+    if (nx < 0 || ny < 0) return 1;
+    if (data && nx) return nn_error(NN_ERR_ARG, "give --%s or --%s/--%s, not both", data_opt, x_opt, y_opt), 1;
     if (data) return cli_load_dataset_file(data, cli_get(a, "target"), out);
-    if (x) return load_xy(x, y, out);
-    if (y) return nn_error(NN_ERR_ARG, "--%s needs --%s", y_opt, x_opt), 1;
+    if (nx) return load_arrays(xs, nx, ys, ny, out);
+    if (ny) return nn_error(NN_ERR_ARG, "--%s needs --%s", y_opt, x_opt), 1;
     return 0;
 }
 

@@ -1,4 +1,5 @@
-/* nn train: a model from --layers, trained on CSV data; also the engine behind nn demo. */
+/* nn train: a model from --layers (or a saved one from --model), trained on CSV or array data;
+ * also the engine behind nn demo. */
 #include "train.h"
 
 #include <ctype.h>
@@ -8,6 +9,7 @@
 static const char train_help[] =
     "usage: nn train --data FILE --target COLUMN --layers \"LAYER LAYER ...\" --loss LOSS [options]\n"
     "       nn train --x FILE --y FILE --layers \"...\" --loss LOSS [options]\n"
+    "       nn train --model SAVED.nn --x FILE [--x FILE ...] --y FILE [options]\n"
     "\n"
     "Builds a Sequential model from Keras-style layer calls separated by spaces, e.g.\n"
     "  --layers \"Normalization() Dense(32, activation=relu) Dense(1, activation=sigmoid)\"\n"
@@ -16,15 +18,20 @@ static const char train_help[] =
     "data (a CSV with a header row and --target, or an .npz holding arrays x and y; --x/--y take\n"
     "any array file: .npy, .npz, .csv, IDX such as train-images-idx3-ubyte.gz):\n"
     "  --data FILE            training data; --target names the label column of CSV files\n"
-    "  --x FILE, --y FILE     training features and labels as two array files\n"
+    "  --x FILE, --y FILE     training features and labels as two array files; for a model of several\n"
+    "                         inputs or outputs, --x once per input and --y once per output, in order\n"
     "  --validation-data FILE, --validation-x FILE --validation-y FILE\n"
     "                         evaluated after each epoch (val_ figures)\n"
     "  --test-data FILE, --test-x FILE --test-y FILE\n"
     "                         evaluated after training (reported as \"test\")\n"
     "model and training:\n"
-    "  --layers TEXT          the layers (required), e.g. \"Dense(16, activation=relu) Dense(1)\"\n"
+    "  --layers TEXT          the layers of a Sequential model, e.g. \"Dense(16, activation=relu) Dense(1)\"\n"
+    "  --model FILE           or start from a saved model (any architecture, e.g. a functional one\n"
+    "                         from nn_model_save): its weights, and its compile settings unless\n"
+    "                         --optimizer/--loss/--metrics are given (then it is compiled afresh)\n"
     "  --optimizer NAME|CALL  adam, sgd, \"SGD(learning_rate=0.01, momentum=0.9)\", ... (default rmsprop)\n"
-    "  --loss NAME|CALL       binary_crossentropy, sparse_categorical_crossentropy, mse, ... (required)\n"
+    "  --loss NAME|CALL       binary_crossentropy, sparse_categorical_crossentropy, mse, ... (required\n"
+    "                         with --layers, and with a --model saved uncompiled)\n"
     "  --metrics A,B          comma-separated metric names, e.g. accuracy,auc\n"
     "  --epochs N             training epochs (default 1)\n"
     "  --batch-size N         samples per step (default 32)\n"
@@ -38,7 +45,7 @@ static const char train_help[] =
 static const cli_option train_options[] = {
     { "data", true }, { "target", true }, { "x", true }, { "y", true },
     { "validation-data", true }, { "validation-x", true }, { "validation-y", true },
-    { "test-data", true }, { "test-x", true }, { "test-y", true }, { "layers", true },
+    { "test-data", true }, { "test-x", true }, { "test-y", true }, { "layers", true }, { "model", true },
     { "optimizer", true }, { "loss", true }, { "metrics", true }, { "epochs", true },
     { "batch-size", true }, { "validation-split", true }, { "seed", true }, { "verbose", true },
     { "save", true }, { "history", true }, { "json", false }, { NULL, false },
@@ -91,11 +98,21 @@ int run_training(const char *command, const training_job *job, nn_model **traine
     const char *metric_names[NN_MAX_METRICS];
     int failed = 0;
     nn_set_seed(job->seed);
-    m = nn_sequential((nn_layer *[]){ NULL });
     split_metrics(job->metrics, metric_buf, sizeof metric_buf, metric_names, NN_MAX_METRICS);
-    if (!m || add_layers(m, job->layers) ||
-        nn_compile(m, &(nn_compile_opts){ .optimizer = job->optimizer, .loss = job->loss, .metrics = metric_names }))
-        failed = 1;
+    if (job->model) {
+        failed = nn_model_load(job->model, &m) != NN_OK;
+        /* a saved compiled model trains on as saved unless compile options are given */
+        bool recompile = job->optimizer || job->loss || job->metrics;
+        if (!failed && recompile && !job->loss) failed = nn_error(NN_ERR_ARG, "--optimizer or --metrics with --model also need --loss") != 0;
+        if (!failed && (recompile || !nn_model_is_compiled(m)) &&
+            nn_compile(m, &(nn_compile_opts){ .optimizer = job->optimizer, .loss = job->loss, .metrics = metric_names }))
+            failed = 1;
+    } else {
+        m = nn_sequential((nn_layer *[]){ NULL });
+        if (!m || add_layers(m, job->layers) ||
+            nn_compile(m, &(nn_compile_opts){ .optimizer = job->optimizer, .loss = job->loss, .metrics = metric_names }))
+            failed = 1;
+    }
     double start = nn_now_seconds();
     if (!failed && nn_fit(m, job->train, &(nn_fit_opts){ .epochs = job->epochs, .batch_size = job->batch_size,
                                                       .validation_split = job->validation_split,
@@ -164,11 +181,12 @@ int cmd_train(int argc, char **argv) {
     if (cli_parse(argc, argv, train_options, &a)) return 2;
     if (a.help) return fputs(train_help, stdout), 0;
     training_job job = { .epochs = 1, .batch_size = 32, .metrics = cli_get(&a, "metrics"),
-                         .layers = cli_get(&a, "layers"), .optimizer = cli_get(&a, "optimizer"),
-                         .loss = cli_get(&a, "loss") };
+                         .layers = cli_get(&a, "layers"), .model = cli_get(&a, "model"),
+                         .optimizer = cli_get(&a, "optimizer"), .loss = cli_get(&a, "loss") };
     if (parse_common_training(&a, &job)) return 2;
-    if (!job.layers) return cli_fail("train", "--layers is required (see 'nn train --help')"), 2;
-    if (!job.loss) return cli_fail("train", "--loss is required (see 'nn train --help')"), 2;
+    if (job.layers && job.model) return cli_fail("train", "give --layers or --model, not both"), 2;
+    if (!job.layers && !job.model) return cli_fail("train", "--layers or --model is required (see 'nn train --help')"), 2;
+    if (job.layers && !job.loss) return cli_fail("train", "--loss is required (see 'nn train --help')"), 2;
     nn_dataset *train = NULL, *validation = NULL, *test = NULL;
     int failed = cli_load_required(&a, &train) ||
                  cli_load_data(&a, "validation-data", "validation-x", "validation-y", &validation) ||

@@ -6,7 +6,7 @@
 
 typedef struct training_job {
     const nn_dataset *train, *validation, *test; /* validation and test may be NULL */
-    const char *layers, *optimizer, *loss, *metrics, *save, *history;
+    const char *layers, *model, *optimizer, *loss, *metrics, *save, *history; /* layers or model */
     int epochs, batch_size, verbose;
     double validation_split;
     uint64_t seed;
