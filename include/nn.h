@@ -592,6 +592,11 @@ nn_symbol *nn_call_output(nn_symbol *first, int i);
  * error carried by a symbol, an output that does not depend only on the given inputs, a layer
  * already owned by another model, a shape that does not fit. */
 nn_model *nn_model_new(nn_symbol *const *inputs, nn_symbol *const *outputs, const char *name);
+/* A built model (Sequential or functional) as a layer of another model, Keras's model(x): its
+ * weights become the outer model's, named "<model name>/<layer>/<weight>", starting from the
+ * model's current values (so a trained model can be reused); calling the layer twice shares
+ * them. Takes ownership of m, also on failure. NULL with a message if m is NULL or not built. */
+nn_layer *nn_model_as_layer(nn_model *m);
 /* Whether nn_compile has succeeded on the model (a loaded model is compiled if it was saved so). */
 bool nn_model_is_compiled(const nn_model *m);
 /* Number of model inputs and outputs (1 and 1 for Sequential). */

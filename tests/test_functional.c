@@ -386,10 +386,57 @@ TEST(a_transformer_encoder_block_trains) {
     nn_model_free(m);
 }
 
+/* A trained model used as a layer: its weights carry over, a second call shares them, and the
+ * outer model saves and loads. A Sequential model nests too. */
+TEST(a_model_used_as_a_layer_keeps_its_weights) {
+    nn_set_seed(13);
+    nn_symbol *e_in = nn_input({ 4 });
+    nn_symbol *e_out = nn_call(nn_dense(3, .activation = "tanh", .name = "code"), e_in);
+    nn_model *encoder = nn_model_new((nn_symbol *[]){ e_in, NULL }, (nn_symbol *[]){ e_out, NULL }, "encoder");
+    CHECK(encoder != NULL);
+    if (!encoder) return;
+    nn_rng rng;
+    nn_rng_seed(&rng, 3);
+    nn_tensor *x = random_matrix(6, 4, &rng), *x2 = random_matrix(6, 4, &rng), *codes = NULL;
+    CHECK(nn_predict(encoder, x, NULL, &codes) == NN_OK);
+    nn_symbol *a = nn_input({ 4 }), *b = nn_input({ 4 });
+    nn_layer *shared = nn_model_as_layer(encoder);
+    nn_symbol *ca = nn_call(shared, a), *cb = nn_call(shared, b);
+    nn_symbol *both = nn_call_many(nn_concatenate(), (nn_symbol *[]){ ca, cb, NULL });
+    nn_model *m = nn_model_new((nn_symbol *[]){ a, b, NULL }, (nn_symbol *[]){ both, NULL }, "siamese");
+    CHECK(m != NULL);
+    if (!m) return (void)printf("  %s\n", nn_last_error());
+    CHECK(nn_model_param_count(m, false) == 15);
+    CHECK(strcmp(nn_model_weight_name(m, 0), "encoder/code/kernel") == 0);
+    nn_tensor *out[1] = { NULL };
+    CHECK(nn_predict_multi(m, (const nn_tensor *[]){ x, x2, NULL }, NULL, out) == NN_OK);
+    for (int r = 0; out[0] && codes && r < 6; r++)
+        for (int k = 0; k < 3; k++) CHECK(nn_tensor_f32(out[0])[r * 6 + k] == nn_tensor_f32(codes)[r * 3 + k]);
+    const char *path = scratch_path("nested.nn");
+    CHECK(nn_model_save(m, path) == NN_OK);
+    nn_model *back = NULL;
+    CHECK(nn_model_load(path, &back) == NN_OK);
+    if (!back) printf("  %s\n", nn_last_error());
+    nn_tensor *again[1] = { NULL };
+    CHECK(back && nn_predict_multi(back, (const nn_tensor *[]){ x, x2, NULL }, NULL, again) == NN_OK);
+    CHECK(again[0] && out[0] && memcmp(again[0]->data, out[0]->data, 36 * sizeof(float)) == 0);
+    /* a Sequential model nested in a Sequential model */
+    nn_model *inner = nn_sequential((nn_layer *[]){ nn_dense(2, .input_shape = { 4 }), NULL });
+    CHECK(nn_model_build(inner, 1, (int64_t[]){ 4 }) == NN_OK);
+    nn_model *outer = nn_sequential((nn_layer *[]){ nn_model_as_layer(inner), nn_dense(1), NULL });
+    CHECK(outer && nn_model_build(outer, 1, (int64_t[]){ 4 }) == NN_OK && nn_model_param_count(outer, false) == 13);
+    /* an unbuilt model cannot be a layer */
+    CHECK(nn_model_as_layer(nn_sequential((nn_layer *[]){ nn_dense(2), NULL })) == NULL);
+    CHECK_CONTAINS(nn_last_error(), "is not built");
+    unlink(path);
+    nn_tensor_free(x), nn_tensor_free(x2), nn_tensor_free(codes), nn_tensor_free(out[0]), nn_tensor_free(again[0]);
+    nn_model_free(m), nn_model_free(back), nn_model_free(outer);
+}
+
 int main(void) {
     RUN_TESTS(two_inputs_and_a_residual_block_train, two_outputs_log_each_loss_and_metric,
               a_functional_chain_equals_its_sequential_model, a_shared_layer_keeps_one_set_of_weights,
               a_saved_functional_model_loads_with_the_same_outputs, misuse_is_reported_by_name,
               merge_ops_pass_gradient_checks, merge_and_reorder_layers_compute_keras_values,
-              a_transformer_encoder_block_trains);
+              a_transformer_encoder_block_trains, a_model_used_as_a_layer_keeps_its_weights);
 }

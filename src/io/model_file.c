@@ -804,10 +804,11 @@ static int functional_from(const nn_value *config, nn_model **out) {
     return status;
 }
 
-static int build_model(const nn_value *meta, nn_model **out) {
-    const nn_value *model, *class_name, *config;
-    int status = meta_get(meta, "model", NN_VALUE_DICT, false, "", &model);
-    if (!status) status = meta_get(model, "class_name", NN_VALUE_STRING, false, "model:", &class_name);
+int nn_model_from_config(const nn_value *model, nn_model **out) {
+    const nn_value *class_name, *config;
+    *out = NULL;
+    if (model->type != NN_VALUE_DICT) return nn_error(NN_ERR_FORMAT, "metadata: the model is not a dict");
+    int status = meta_get(model, "class_name", NN_VALUE_STRING, false, "model:", &class_name);
     if (!status) status = meta_get(model, "config", NN_VALUE_DICT, false, "model:", &config);
     if (status) return status;
     if (strcmp(class_name->string, "Sequential") == 0) return sequential_from(config, out);
@@ -815,6 +816,14 @@ static int build_model(const nn_value *meta, nn_model **out) {
         return functional_from(config, out);
     return nn_error(NN_ERR_FORMAT, "model class '%s' is not supported (Sequential or Functional)", class_name->string);
 }
+
+static int build_model(const nn_value *meta, nn_model **out) {
+    const nn_value *model;
+    int status = meta_get(meta, "model", NN_VALUE_DICT, false, "", &model);
+    return status ? status : nn_model_from_config(model, out);
+}
+
+int nn_model_config(const nn_model *m, nn_value *out) { return model_value(m, out); }
 
 /* A loss from its config: {"name": ..., options}. */
 static int loss_from(const nn_value *config, nn_loss **out) {

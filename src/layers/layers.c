@@ -14,7 +14,7 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_zero_padding2d, &nn_layer_cropping2d, &nn_layer_up_sampling2d,
     &nn_layer_layer_normalization, &nn_layer_batch_normalization, &nn_layer_gaussian_noise,
     &nn_layer_spatial_dropout1d, &nn_layer_spatial_dropout2d,
-    &nn_layer_input, &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average, &nn_layer_maximum,
+    &nn_layer_input, &nn_layer_functional_model, &nn_layer_sequential_model, &nn_layer_add, &nn_layer_subtract, &nn_layer_multiply, &nn_layer_average, &nn_layer_maximum,
     &nn_layer_minimum, &nn_layer_concatenate, &nn_layer_permute, &nn_layer_repeat_vector,
     &nn_layer_multi_head_attention,
     &nn_layer_depthwise_conv2d, &nn_layer_separable_conv2d, &nn_layer_conv2d_transpose,
@@ -234,6 +234,7 @@ void nn_layer_free(nn_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->ncalls; i++) nn_free(l->calls[i]);
     nn_free(l->calls);
+    nn_model_free(l->inner);
     nn_value_clear(&l->config);
     nn_free(l->error);
     nn_free(l);

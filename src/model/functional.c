@@ -317,3 +317,101 @@ int nn_model_keras_node_index(const nn_model *m, int k) {
     for (int j = 0; j < m->nnodes; j++) rank += m->nodes[j].layer == m->nodes[k].layer && m->nodes[j].call < m->nodes[k].call;
     return rank;
 }
+
+/* ------------------------------------------------------------ a model used as a layer */
+
+/* The layer's config is the inner model's Keras config; the inner model is made from it, so a
+ * loaded file and nn_model_as_layer take the same path. */
+static int nested_configure(nn_layer *l) {
+    nn_value model = { NN_VALUE_NULL }, config = { NN_VALUE_NULL }, class_name = { NN_VALUE_NULL };
+    int status = nn_value_dict_new(&model);
+    if (!status) status = nn_value_string(&class_name, l->def->class_name);
+    if (!status) status = nn_value_dict_set(&model, "class_name", class_name);
+    else nn_value_clear(&class_name);
+    if (!status) status = nn_value_copy(&config, &l->config);
+    if (!status) status = nn_value_dict_set(&model, "config", config);
+    else nn_value_clear(&config);
+    if (!status) status = nn_model_from_config(&model, &l->inner);
+    nn_value_clear(&model);
+    if (!status && !l->inner->built)
+        status = nn_error(NN_ERR_ARG, "model '%s' used as a layer is not built: give its first layer an input_shape", l->name);
+    /* the inner model keeps its weights to start from; the outer model makes the variables */
+    for (int i = 0; !status && i < l->inner->nlayers; i++) nn_layer_forget_vars(l->inner->layers[i]);
+    return status ? nn_error_context(status, "layer '%s' (%s)", l->name, l->def->class_name) : NN_OK;
+}
+
+static int nested_outputs(const nn_layer *l) { return l->inner ? l->inner->noutputs : 1; }
+
+/* The inner model's graph on the call's inputs; its variables belong to the outer model, named
+ * "<this layer>/<inner layer>/<weight>". */
+static int nested_build(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs) {
+    nn_model *inner = l->inner;
+    if (ninputs != inner->ninputs)
+        return nn_error(NN_ERR_ARG, "layer '%s' (model %s) takes %d inputs, got %d", l->name, l->def->class_name, inner->ninputs, ninputs);
+    char prefix[2 * NN_NAME_SIZE];
+    snprintf(prefix, sizeof prefix, "%s%s/", b->prefix ? b->prefix : "", l->name);
+    const char *outer_prefix = b->prefix;
+    bool creating = b->create;
+    b->prefix = prefix;
+    int status = nn_model_build_graph(inner, b, inputs, NULL, outputs);
+    b->prefix = outer_prefix;
+    b->create = creating;
+    if (status) return status;
+    if (creating) {
+        l->param_count = 0;
+        for (int i = 0; i < inner->nlayers; i++) l->param_count += inner->layers[i]->param_count;
+    }
+    return inner->noutputs;
+}
+
+#define NESTED_KEYS (const char *const[]){ "layers", "input_layers", "output_layers", "build_input_shape", NULL }
+
+const nn_layer_def nn_layer_functional_model = {
+    .class_name = "Functional",
+    .base_name = "functional",
+    .keys = NESTED_KEYS,
+    .configure = nested_configure,
+    .build_multi = nested_build,
+    .output_count = nested_outputs,
+};
+
+const nn_layer_def nn_layer_sequential_model = {
+    .class_name = "Sequential",
+    .base_name = "sequential",
+    .keys = NESTED_KEYS,
+    .configure = nested_configure,
+    .build_multi = nested_build,
+    .output_count = nested_outputs,
+};
+
+void nn_model_copy_nested_weights(nn_model *m) {
+    for (int i = 0; i < m->nlayers; i++) {
+        const nn_model *inner = m->layers[i]->inner;
+        for (int j = 0; inner && j < inner->nvars; j++) {
+            char name[4 * NN_NAME_SIZE];
+            snprintf(name, sizeof name, "%s/%s", m->layers[i]->name, inner->vars[j].name);
+            const nn_variable *v = nn_model_find_var(m, name);
+            if (v && v->size == inner->vars[j].size)
+                memcpy(m->params + v->offset, inner->params + inner->vars[j].offset, v->size * sizeof(float));
+        }
+    }
+}
+
+nn_layer *nn_model_as_layer(nn_model *m) {
+    if (!m) return nn_error(NN_ERR_ARG, "nn_model_as_layer: model is NULL"), NULL;
+    nn_value whole = { NN_VALUE_NULL }, config = { NN_VALUE_NULL };
+    int status = m->built ? nn_model_config(m, &whole)
+                          : nn_error(NN_ERR_STATE, "nn_model_as_layer: model '%s' is not built (give its first layer an input_shape)", m->name);
+    const nn_value *inner_config = status ? NULL : nn_value_get(&whole, "config");
+    if (inner_config) status = nn_value_copy(&config, inner_config);
+    nn_value_clear(&whole);
+    nn_layer *l = NULL;
+    if (!status) {
+        l = nn_layer_from_config(m->functional ? &nn_layer_functional_model : &nn_layer_sequential_model, config);
+        for (int i = 0; l && !l->error && i < m->nvars && i < l->inner->nvars; i++) /* it starts from m's weights */
+            if (l->inner->vars[i].size == m->vars[i].size)
+                memcpy(l->inner->params + l->inner->vars[i].offset, m->params + m->vars[i].offset, m->vars[i].size * sizeof(float));
+    }
+    nn_model_free(m);
+    return l;
+}

@@ -129,7 +129,7 @@ static int create_var(nn_builder *b, nn_layer *l, const char *name, int ndim, co
     nn_variable *v = &m->vars[m->nvars++];
     *v = (nn_variable){ .layer = b->layer, .ndim = ndim, .trainable = trainable, .keras_value_bytes = 4,
                         .init = *init, .reg = *reg };
-    snprintf(v->name, sizeof v->name, "%s/%s", l->name, name);
+    snprintf(v->name, sizeof v->name, "%s%s/%s", b->prefix ? b->prefix : "", l->name, name);
     if (ndim) memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
     v->size = (size_t)product(ndim, shape);
     v->offset = m->nparams;
@@ -196,20 +196,17 @@ int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninpu
 }
 
 /* Builds one node: its layer's call on the nodes' values. The layer's first call creates its
- * variables and records its output shape; later calls (a shared layer, a later program) find
+ * variables (in the model being built, b->model, which differs from m for a model used as a
+ * layer) and records its output shape; later calls (a shared layer, a later program) find
  * them again, so later builds only read the model and predictors can be made concurrently. */
 static int build_node(nn_model *m, nn_builder *b, const nn_model_node *node, int (*values)[NN_MAX_LAYER_IO]) {
     int *outputs = values[node - m->nodes];
-    if (node->layer < 0) {
-        outputs[0] = nn_graph_input(b->graph, m->input_ndim, m->input_shape, "input");
-        return outputs[0] < 0 ? outputs[0] : NN_OK;
-    }
     nn_layer *l = m->layers[node->layer];
     int inputs[NN_MAX_LAYER_IO];
     for (int i = 0; i < node->ninputs; i++) inputs[i] = values[node->inputs[i].node][node->inputs[i].index];
-    b->layer = node->layer;
+    if (m == b->model) b->layer = node->layer;
     b->create = !l->vars_made;
-    if (b->create) l->var_first = m->nvars, l->param_count = 0;
+    if (b->create) l->var_first = b->model->nvars, l->param_count = 0;
     else b->next_var = l->var_first;
     char in_shape[96] = "";
     if (node->ninputs == 1) nn_node_shape_str(&b->graph->nodes[inputs[0]], in_shape, sizeof in_shape);
@@ -236,18 +233,35 @@ static int build_node(nn_model *m, nn_builder *b, const nn_model_node *node, int
     return NN_OK;
 }
 
-/* Builds every node of the model's graph; x[] and pred[] receive the graph nodes of the
- * model's inputs and outputs. */
-static int build_nodes(nn_model *m, nn_builder *b, int *x, int *pred) {
+/* The model input that node k is, or -1. */
+static int input_index(const nn_model *m, int k) {
+    for (int i = 0; i < m->ninputs; i++)
+        if (m->inputs[i] == k) return i;
+    return -1;
+}
+
+int nn_model_build_graph(nn_model *m, nn_builder *b, const int *given, int *x, int *pred) {
     int (*values)[NN_MAX_LAYER_IO] = nn_malloc((size_t)m->nnodes * sizeof *values);
     if (!values) return NN_ERR_NOMEM;
     int status = NN_OK;
-    for (int k = 0; k < m->nnodes && !status; k++) status = build_node(m, b, &m->nodes[k], values);
-    for (int i = 0; i < m->ninputs && !status; i++) x[i] = values[m->inputs[i]][0];
+    for (int k = 0; k < m->nnodes && !status; k++) {
+        int input = input_index(m, k);
+        if (input >= 0 && given) {
+            values[k][0] = given[input];
+        } else if (m->nodes[k].layer < 0) {
+            values[k][0] = nn_graph_input(b->graph, m->input_ndim, m->input_shape, "input");
+            status = values[k][0] < 0 ? values[k][0] : NN_OK;
+        } else {
+            status = build_node(m, b, &m->nodes[k], values);
+        }
+    }
+    for (int i = 0; i < m->ninputs && !status && x; i++) x[i] = values[m->inputs[i]][0];
     for (int o = 0; o < m->noutputs && !status; o++) pred[o] = values[m->outputs[o].node][m->outputs[o].index];
     nn_free(values);
     return status;
 }
+
+static int build_nodes(nn_model *m, nn_builder *b, int *x, int *pred) { return nn_model_build_graph(m, b, NULL, x, pred); }
 
 /* A Sequential model's graph: its input, then each layer on the one before. */
 static int chain_nodes(nn_model *m) {
@@ -274,10 +288,15 @@ static int initialize_vars(nn_model *m) {
     return NN_OK;
 }
 
+void nn_layer_forget_vars(nn_layer *l) {
+    l->vars_made = false;
+    for (int i = 0; l->inner && i < l->inner->nlayers; i++) nn_layer_forget_vars(l->inner->layers[i]);
+}
+
 static void forget_vars(nn_model *m) {
     nn_free(m->vars), nn_free(m->params);
     m->vars = NULL, m->params = NULL, m->nvars = 0, m->nparams = 0;
-    for (int i = 0; i < m->nlayers; i++) m->layers[i]->vars_made = false;
+    for (int i = 0; i < m->nlayers; i++) nn_layer_forget_vars(m->layers[i]);
 }
 
 /* Creates the variables by building the graph once, then initializes them. */
@@ -291,6 +310,7 @@ int nn_model_create_vars(nn_model *m) {
         m->params = nn_calloc(m->nparams ? m->nparams : 1, sizeof(float));
         status = m->params ? initialize_vars(m) : NN_ERR_NOMEM;
     }
+    if (!status) nn_model_copy_nested_weights(m);
     if (!status && !m->threads) status = nn_threads_new(0, &m->threads);
     if (status) {
         forget_vars(m);

@@ -65,6 +65,7 @@ struct nn_layer {
     int64_t target_shape[NN_MAX_DIMS]; /* Reshape's target, Permute's dims */
     int axis;                /* Concatenate: counted with the batch axis, negative from the end */
     int64_t repeats;         /* RepeatVector's n */
+    nn_model *inner;         /* a model used as a layer (owned) */
     int input_ndim;          /* declared input shape (without batch), 0 if none */
     int64_t input_shape[NN_MAX_DIMS];
     /* set when the model is built */
@@ -116,6 +117,18 @@ int nn_layer_build_call(nn_layer *l, nn_builder *b, const int *inputs, int ninpu
 
 /* Keras's InputLayer, the source of a functional model's inputs (src/model/functional.c). */
 extern const nn_layer_def nn_layer_input;
+/* A model as Keras's {"class_name": "Functional" or "Sequential", "config": {...}}, and a new
+ * model (built, uncompiled) from one (src/io/model_file.c). */
+int nn_model_config(const nn_model *m, nn_value *out);
+int nn_model_from_config(const nn_value *model, nn_model **out);
+/* Models used as layers (src/model/functional.c). */
+extern const nn_layer_def nn_layer_functional_model, nn_layer_sequential_model;
+/* Marks a layer's variables (and those of a model it holds) as not made, so the next build
+ * creates them in the model being built. */
+void nn_layer_forget_vars(nn_layer *l);
+/* Copies the weights of every model used as a layer into m's variables (after m's build). */
+void nn_model_copy_nested_weights(nn_model *m);
+
 /* Records a call of layer l on symbols and returns its first output (or the layer's failed
  * symbol, with the error kept in the layer). InputLayers are called on nothing. */
 nn_symbol *nn_layer_record_call(nn_layer *l, nn_symbol *const *inputs, int ninputs);
@@ -168,7 +181,13 @@ struct nn_builder {
     int next_var;       /* variables consumed so far (when not creating) */
     int penalties[64];  /* regularization terms to add to the loss */
     int npenalties;
+    const char *prefix; /* "inner_model/" while a model used as a layer builds; NULL at the top */
 };
+
+/* Adds model m's graph to the builder's: the model's own (given NULL: INPUT nodes are made and
+ * x[] receives them) or, for a model used as a layer, on the graph nodes given[] as its inputs.
+ * pred[] receives the outputs. */
+int nn_model_build_graph(nn_model *m, nn_builder *b, const int *given, int *x, int *pred);
 
 /* A PARAM node for the layer's next weight; creates the variable on first build. */
 int nn_builder_weight(nn_builder *b, nn_layer *l, const char *name, int ndim, const int64_t *shape,
