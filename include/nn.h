@@ -266,6 +266,109 @@ int nn_class_weights(const nn_tensor *labels, double *weights, int capacity, int
 int nn_standardize(nn_tensor *x, float *mean, float *std);
 int nn_minmax_scale(nn_tensor *x, float *min, float *max);
 
+/* ---- text: Keras's TextVectorization, text corpora, the fortunes language data set */
+
+/* Keras's TextVectorization with output_mode="int". Texts are UTF-8 C strings; every step works
+ * on bytes as TensorFlow's string ops do:
+ *  - standardize "lower_and_strip_punctuation" (NULL, the default), "lower", "strip_punctuation"
+ *    or "none". Lowercasing maps ASCII A-Z only (tf.strings.lower: "ÀB" becomes "Àb"); stripping
+ *    removes the 32 ASCII punctuation characters !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~. Bytes >= 0x80
+ *    are kept as they are, so accented letters are word characters.
+ *  - split "whitespace" (NULL, the default: runs of ASCII space, \t, \n, \v, \f, \r separate
+ *    tokens; a no-break space does not), "character" (one token per Unicode code point; each
+ *    ill-formed UTF-8 subsequence becomes U+FFFD, as tf.strings.unicode_split) or "none" (the
+ *    whole text is one token).
+ *  - the vocabulary (nn_text_vectorizer_adapt) is "" (index 0, padding), "[UNK]" (1, every token
+ *    not in the vocabulary), then the corpus's tokens by descending count, ties by descending
+ *    byte order, cut to max_tokens entries in all. */
+typedef struct nn_text_vectorizer nn_text_vectorizer;
+typedef struct nn_text_vectorizer_opts {
+    int64_t max_tokens;             /* vocabulary size with "" and "[UNK]"; 0 = no limit, else >= 2 */
+    const char *standardize;        /* see above; NULL = "lower_and_strip_punctuation" */
+    const char *split;              /* see above; NULL = "whitespace" */
+    int64_t output_sequence_length; /* tokens per row: later tokens are dropped, short rows end in
+                                       0s; 0 = the longest text of each nn_text_vectorize call */
+} nn_text_vectorizer_opts;
+/* A vectorizer without a vocabulary (opts NULL = Keras's defaults). NULL, with a message naming
+ * the option, for an unknown standardize or split name, max_tokens 1 or negative, or a negative
+ * output_sequence_length. Free with nn_text_vectorizer_free. */
+nn_text_vectorizer *nn_text_vectorizer_new(const nn_text_vectorizer_opts *opts);
+void nn_text_vectorizer_free(nn_text_vectorizer *v);
+/* Keras's adapt: builds the vocabulary from texts[0..n), replacing any earlier one. The tokens
+ * "" and "[UNK]" are not counted. Errors: NULL texts or a NULL text (named by index), and a
+ * corpus without a single token (Keras would fail later, at the first call). */
+int nn_text_vectorizer_adapt(nn_text_vectorizer *v, const char *const *texts, int64_t n);
+/* Keras's set_vocabulary: tokens[0..n) in index order, starting with "" and "[UNK]" or not
+ * (they are added). Errors: an empty list, a repeated token, "" anywhere but first, more
+ * entries than max_tokens. Copies the strings. */
+int nn_text_vectorizer_set_vocabulary(nn_text_vectorizer *v, const char *const *tokens, int64_t n);
+/* Entries in the vocabulary, "" and "[UNK]" included (0 before adapt), and entry i (borrowed,
+ * valid until the vocabulary changes; NULL with a message when i is out of range). */
+int64_t nn_text_vectorizer_vocabulary_size(const nn_text_vectorizer *v);
+const char *nn_text_vectorizer_token(const nn_text_vectorizer *v, int64_t i);
+/* Writes the vocabulary as Keras saves it (assets/vocabulary.txt: the entries, "" and "[UNK]"
+ * first, joined by "\n"), via a temporary file and a rename. A token holding "\n" or "\r" cannot
+ * be a line and is an error naming its index. */
+int nn_text_vectorizer_save_vocabulary(const nn_text_vectorizer *v, const char *path);
+/* Reads such a file (lines end in "\n", "\r\n" or "\r"; trailing empty lines are ignored) and
+ * sets it as with nn_text_vectorizer_set_vocabulary. Errors name the file (and the line). */
+int nn_text_vectorizer_load_vocabulary(nn_text_vectorizer *v, const char *path);
+/* Vectorizes texts[0..n): *out = a new int64 tensor (n, output_sequence_length) of vocabulary
+ * indices, as Keras's call. Errors: no vocabulary yet (NN_ERR_STATE), NULL texts. */
+int nn_text_vectorize(const nn_text_vectorizer *v, const char *const *texts, int64_t n, nn_tensor **out);
+
+/* A list of texts, optionally labelled with class indices, as Keras's text_dataset_from_directory
+ * gives strings with labels and class_names. */
+typedef struct nn_texts nn_texts;
+typedef struct nn_text_corpus_opts {
+    const char *separator;  /* a line holding exactly this ends a record; NULL = "%" (the format of
+                               fortune files); "" = blank lines separate records */
+} nn_text_corpus_opts;
+/* Reads a text file as records separated by separator lines (a "\r" before "\n" is dropped).
+ * A record is its lines joined by "\n"; records that are empty or only whitespace are skipped.
+ * The bytes are kept as they are (UTF-8 expected, not checked). Errors: a missing or unreadable
+ * file, a NUL byte (named by line), a file over 1 GiB. */
+int nn_text_corpus_load(const char *path, const nn_text_corpus_opts *opts, nn_texts **out);
+void nn_texts_free(nn_texts *t);
+int64_t nn_texts_count(const nn_texts *t);
+/* The texts as an array of count strings (borrowed), ready for nn_text_vectorizer_adapt and
+ * nn_text_vectorize. */
+const char *const *nn_texts_strings(const nn_texts *t);
+/* Class indices, one per text (borrowed; NULL for unlabelled texts), and the class names. */
+const int64_t *nn_texts_labels(const nn_texts *t);
+int64_t nn_texts_class_count(const nn_texts *t);
+const char *nn_texts_class_name(const nn_texts *t, int64_t index);
+/* A dataset of vectorized texts: x = nn_text_vectorize's int64 (N, L), y = the labels as int64
+ * (N,) with the class names (y NULL for unlabelled texts). */
+int nn_text_dataset(const nn_text_vectorizer *v, const nn_texts *texts, nn_dataset **out);
+
+/* Language identification over Debian's fortune cookies: the entries of the fortune files of
+ * each language, labelled with the language. Classes, sorted by name as Keras's
+ * text_dataset_from_directory sorts them, with their packages and files under DIR
+ * (/usr/share/games/fortunes): English (fortunes-min and fortunes: DIR/fortunes, DIR/literature,
+ * ...), German (fortunes-de: DIR/de), Italian (fortunes-it: DIR/it), Portuguese (fortunes-br:
+ * DIR/brasil), Spanish (fortunes-es: the .fortunes files of DIR/es). Offensive sections,
+ * subdirectories and ASCII-art files are left out; overstrikes ("_\bx") are resolved; an entry
+ * that occurs twice is kept once, or dropped when two languages hold it. Each language is
+ * sampled down to max_per_language (seeded), then a stratified train/test split is made. */
+typedef struct nn_fortunes_opts {
+    const char *const *languages;   /* NULL-terminated subset of "English", "German", "Italian",
+                                       "Portuguese", "Spanish"; NULL = all */
+    int64_t max_per_language;       /* 0 = 2000; NN_OFF = every entry */
+    double test_size;               /* fraction for the test part; 0 = 0.2 */
+    uint64_t seed;                  /* sampling and split; 0 = the nn_set_seed seed */
+    nn_text_vectorizer_opts vectorizer; /* for nn_fortunes_load; here max_tokens 0 = 20000 and
+                                           output_sequence_length 0 = 64 */
+} nn_fortunes_opts;
+/* The labelled texts of the train and test parts (either output may be NULL). From `dir`, or
+ * (NULL) /usr/share/games/fortunes. A missing language names the Debian package to install. */
+int nn_fortunes_texts(const char *dir, const nn_fortunes_opts *opts, nn_texts **train, nn_texts **test);
+/* The same split as datasets (rows in nn_fortunes_texts's order): a vectorizer made from
+ * opts->vectorizer is adapted on the training texts only, then vectorizes both parts (x int64
+ * (N, L), y int64 (N,), class names = the languages). *vectorizer (if not NULL) receives it. */
+int nn_fortunes_load(const char *dir, const nn_fortunes_opts *opts, nn_dataset **train, nn_dataset **test,
+                     nn_text_vectorizer **vectorizer);
+
 /* ---------------------------------------------------------------- layers */
 
 typedef struct nn_layer nn_layer;

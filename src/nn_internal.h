@@ -202,6 +202,21 @@ void nn_dataset_set_feature_names(nn_dataset *d, char **names, int64_t count);
 /* Gives d its class names (same block layout as feature names). d takes ownership. */
 void nn_dataset_set_class_names(nn_dataset *d, char **names, int64_t count);
 
+/* ------------------------------------------------------------ texts (data/text.c, data/corpus.c) */
+/* nn_text_vectorizer_new with the status: NN_ERR_NAME, NN_ERR_ARG or NN_ERR_NOMEM. */
+int nn_text_vectorizer_make(const nn_text_vectorizer_opts *opts, nn_text_vectorizer **out);
+nn_texts *nn_texts_new(void);
+/* Appends text (nn_malloc'd; taken over, also on failure) with its class label (-1 = none). */
+int nn_texts_push(nn_texts *t, char *text, int64_t label);
+/* Appends the records of a corpus file (see nn_text_corpus_load), each first passed to clean
+ * (when not NULL, to edit it in place) and labelled `label`. */
+int nn_texts_read_corpus(nn_texts *t, const char *path, const char *separator, void (*clean)(char *),
+                         int64_t label);
+/* Copies names[0..count) as t's class names. */
+int nn_texts_set_classes(nn_texts *t, const char *const *names, int64_t count);
+/* A new list of t's texts index[0..count), labels and class names included. NULL: no memory. */
+nn_texts *nn_texts_take(const nn_texts *t, const int64_t *index, int64_t count);
+
 /* ------------------------------------------------------------ tensors (core/tensor.c) */
 /* A tensor over data inside a read-only file mapping [map_base, map_base + map_size), which
  * nn_tensor_free unmaps. NULL (mapping left to the caller) on a bad shape or no memory. */

@@ -75,6 +75,12 @@ expect "data idx" 0 "shape (3, 4, 5), dtype uint8" -- "$NN" data tests/data/idx/
 expect "data npz" 0 "x: shape" -- "$NN" data tests/data/idx/dispatch_xy.npz
 expect "data bad file" 1 "object.npy" -- "$NN" data tests/data/npy/object.npy
 expect "data help" 0 "usage: nn data" -- "$NN" data --help
+expect "data text" 0 "fortunes: 7 records, 51 tokens (per record: min 5, mean 7.3, max 10), vocabulary 39" -- \
+    "$NN" data tests/data/text/fortunes_tiny/fortunes --text
+expect "data text json" 0 '"most_frequent":\["penny","is","a",' -- "$NN" data tests/data/text/fortunes_tiny/fortunes --text --json
+expect "data text paragraphs" 0 "brasil: 1 records" -- "$NN" data tests/data/text/fortunes_tiny/brasil --text --separator ""
+expect "data separator alone" 2 "--separator goes with --text" -- "$NN" data $D --separator x
+expect "data text missing" 1 "cannot open 'no_such.txt'" -- "$NN" data no_such.txt --text
 F=tests/data/idx/fashion_tiny
 expect "train on IDX" 0 "saved $tmp/f.nn" -- "$NN" train --x $F/train-images-idx3-ubyte.gz \
     --y $F/train-labels-idx1-ubyte.gz --test-x $F/t10k-images-idx3-ubyte.gz --test-y $F/t10k-labels-idx1-ubyte.gz \

@@ -5,10 +5,16 @@
 
 static const char data_help[] =
     "usage: nn data FILE [--json]\n"
+    "       nn data FILE --text [--separator LINE] [--json]\n"
     "\n"
     "Prints the shape, dtype and size of an array file (.csv, .npy, .npz, IDX, gzipped or not)\n"
     "and statistics per column (the last axis of a 2-D array; the whole array otherwise): min,\n"
-    "max, mean, standard deviation and NaN count. Every member of an .npz is described.\n";
+    "max, mean, standard deviation and NaN count. Every member of an .npz is described.\n"
+    "\n"
+    "With --text, FILE is a text corpus: records separated by lines holding only LINE (default\n"
+    "\"%\", the fortune-file format; \"\" for blank lines). Prints the record count, tokens per\n"
+    "record (Keras TextVectorization's default standardization and whitespace split), the\n"
+    "vocabulary size (with \"\" and \"[UNK]\") and the most frequent tokens.\n";
 
 typedef struct column_stats { double min, max, sum, sumsq; int64_t count, nans; } column_stats;
 
@@ -87,6 +93,54 @@ static int describe(const char *name, const nn_tensor *t, const nn_dataset *labe
     return status;
 }
 
+/* A text corpus: records, tokens per record, vocabulary. */
+static int describe_text(const char *path, const char *separator, bool json, nn_value *out) {
+    nn_texts *texts = NULL;
+    nn_text_vectorizer *v = nn_text_vectorizer_new(NULL);
+    int status = v ? nn_text_corpus_load(path, &(nn_text_corpus_opts){ .separator = separator }, &texts) : NN_ERR_NOMEM;
+    int64_t n = nn_texts_count(texts), total = 0, least = 0, most = 0;
+    if (!status) status = nn_text_vectorizer_adapt(v, nn_texts_strings(texts), n);
+    for (int64_t i = 0; !status && i < n; i++) {
+        nn_tensor *row = NULL;
+        status = nn_text_vectorize(v, nn_texts_strings(texts) + i, 1, &row);
+        int64_t count = row ? row->shape[1] : 0;
+        total += count;
+        if (!i || count < least) least = count;
+        if (count > most) most = count;
+        nn_tensor_free(row);
+    }
+    int64_t size = nn_text_vectorizer_vocabulary_size(v), top = size - 2 < 10 ? size - 2 : 10;
+    if (!status && !json) {
+        printf("%s: %lld records, %lld tokens (per record: min %lld, mean %.1f, max %lld), vocabulary %lld\n", path,
+               (long long)n, (long long)total, (long long)least, n ? (double)total / (double)n : 0.0, (long long)most,
+               (long long)size);
+        printf("  most frequent:");
+        for (int64_t i = 2; i < 2 + top; i++) printf(" %s", nn_text_vectorizer_token(v, i));
+        printf("\n");
+    }
+    nn_value entry, tokens;
+    if (!status) status = nn_value_dict_new(&entry);
+    if (!status) {
+        const struct { const char *key; double v; } fields[] = {
+            { "records", (double)n }, { "tokens", (double)total }, { "min_tokens", (double)least },
+            { "max_tokens", (double)most }, { "vocabulary_size", (double)size },
+        };
+        for (size_t i = 0; !status && i < sizeof fields / sizeof fields[0]; i++)
+            status = nn_value_dict_set(&entry, fields[i].key, nn_value_number(fields[i].v));
+        if (!status) status = nn_value_list_new(&tokens);
+        for (int64_t i = 2; !status && i < 2 + top; i++) {
+            nn_value token;
+            status = nn_value_string(&token, nn_text_vectorizer_token(v, i));
+            if (!status) status = nn_value_list_push(&tokens, token);
+        }
+        if (!status) status = nn_value_dict_set(&entry, "most_frequent", tokens);
+        status = status ? (nn_value_clear(&entry), status) : nn_value_dict_set(out, path, entry);
+    }
+    nn_texts_free(texts);
+    nn_text_vectorizer_free(v);
+    return status;
+}
+
 static bool is_npz(const char *path) {
     size_t n = strlen(path);
     return n >= 4 && strcmp(path + n - 4, ".npz") == 0;
@@ -94,7 +148,10 @@ static bool is_npz(const char *path) {
 
 int cmd_data(int argc, char **argv) {
     cli_args a;
-    if (cli_parse(argc, argv, (const cli_option[]){ { "json", false }, { NULL, false } }, &a)) return 2;
+    if (cli_parse(argc, argv,
+                  (const cli_option[]){ { "json", false }, { "text", false }, { "separator", true }, { NULL, false } },
+                  &a))
+        return 2;
     if (a.help) return fputs(data_help, stdout), 0;
     if (a.npositional != 1) return cli_fail("data", "give exactly one FILE (see 'nn data --help')"), 2;
     const char *path = a.positional[0];
@@ -102,7 +159,11 @@ int cmd_data(int argc, char **argv) {
     nn_value result;
     int status = nn_value_dict_new(&result);
     size_t n = strlen(path);
-    if (!status && is_npz(path)) {
+    if (cli_get(&a, "separator") && !cli_flag(&a, "text"))
+        return nn_value_clear(&result), cli_fail("data", "--separator goes with --text"), 2;
+    if (!status && cli_flag(&a, "text")) {
+        status = describe_text(path, cli_get(&a, "separator"), json, &result);
+    } else if (!status && is_npz(path)) {
         nn_npz *z = NULL;
         status = nn_npz_load(path, NULL, &z);
         for (int i = 0; !status && i < nn_npz_count(z); i++)
