@@ -40,7 +40,7 @@ static void spatial_dims(const nn_node *v, int64_t *h, int64_t *w, int64_t *c) {
 
 static geom geom_of(const nn_graph *graph, const nn_node *n, int64_t batch) {
     const int64_t *a = n->attr.shape;
-    geom g = { .batch = batch, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
+    geom g = { .batch = batch * n->fold, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
                .sh = a[NN_ATTR_STRIDE_H], .sw = a[NN_ATTR_STRIDE_W],
                .pad_top = a[NN_ATTR_PAD_TOP], .pad_left = a[NN_ATTR_PAD_LEFT], .groups = 1 };
     spatial_dims(&graph->nodes[n->inputs[0]], &g.h, &g.w, &g.c);
