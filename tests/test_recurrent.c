@@ -353,6 +353,37 @@ TEST(masks_are_made_carried_and_dropped_as_keras) {
     nn_model_free(m);
 }
 
+/* GlobalAveragePooling1D averages the kept steps with keepdims too; GlobalMaxPooling1D ignores
+ * the mask, as Keras 3's. */
+TEST(global_pooling_over_masked_steps) {
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 2, 4 }), *outs[3] = { 0 };
+    const float ids[] = { 3, 1, 0, 0, 0, 2, 2, 0 };
+    memcpy(nn_tensor_f32(x), ids, sizeof ids);
+    const char *pools[] = { "GlobalAveragePooling1D()", "GlobalAveragePooling1D(keepdims=True)", "GlobalMaxPooling1D()" };
+    for (int k = 0; k < 3; k++) {
+        nn_set_seed(9);
+        nn_model *m = nn_sequential((nn_layer *[]){ nn_embedding(4, 3, .mask_zero = true, .input_shape = { 4 }), nn_layer_parse(pools[k]), NULL });
+        CHECK(m && nn_predict(m, x, NULL, &outs[k]) == NN_OK);
+        if (k == 0) {
+            nn_tensor *table = NULL;
+            CHECK(nn_model_get_weight(m, "embedding/embeddings", &table) == NN_OK);
+            const float *w = table ? nn_tensor_f32(table) : NULL, *y = outs[0] ? nn_tensor_f32(outs[0]) : NULL;
+            for (int j = 0; w && y && j < 3; j++) {
+                CHECK_NEAR(y[j], (w[3 * 3 + j] + w[1 * 3 + j]) / 2, 1e-7);
+                CHECK_NEAR(y[3 + j], w[2 * 3 + j], 1e-7);
+            }
+            nn_tensor_free(table);
+        }
+        nn_model_free(m);
+    }
+    CHECK(outs[1] && outs[1]->ndim == 3 && outs[1]->shape[1] == 1 && outs[1]->shape[2] == 3);
+    CHECK(outs[0] && outs[1] && memcmp(nn_tensor_f32(outs[0]), nn_tensor_f32(outs[1]), 6 * sizeof(float)) == 0);
+    /* the max runs over every step: row 0 of the table takes part */
+    CHECK(outs[2] && outs[2]->ndim == 2 && outs[0] && memcmp(nn_tensor_f32(outs[0]), nn_tensor_f32(outs[2]), 6 * sizeof(float)) != 0);
+    for (int k = 0; k < 3; k++) nn_tensor_free(outs[k]);
+    nn_tensor_free(x);
+}
+
 /* ---------------------------------------------------------------- training */
 
 /* Remember the sign of the first step through 7 more: the LSTM's carry must learn to hold it. */
@@ -675,7 +706,7 @@ int main(void) {
               time_ops_gradient, fold_time_gradient_through_a_convolution, folded_values_do_not_mix_with_unfolded_ones,
               simple_rnn_matches_keras, lstm_matches_keras, gru_matches_keras, embedding_and_masked_pooling_match_keras,
               bidirectional_matches_keras, time_distributed_matches_keras, returned_states_match_keras,
-              masks_are_made_carried_and_dropped_as_keras, lstm_learns_a_sequence_task_through_fit,
+              masks_are_made_carried_and_dropped_as_keras, global_pooling_over_masked_steps, lstm_learns_a_sequence_task_through_fit,
               masked_text_model_trains_and_ignores_padding, input_dropout_trains_and_is_off_in_predict,
               configs_are_saved_as_keras_saves_them, initial_weights_and_parameter_counts, wrapped_layers_save_and_load,
               typed_constructors_equal_keras_text,
