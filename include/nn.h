@@ -637,6 +637,64 @@ nn_layer *nn_spatial_dropout1d_layer(const nn_dropout_opts *opts);
 nn_layer *nn_spatial_dropout2d_layer(const nn_dropout_opts *opts);
 #define nn_spatial_dropout1d(...) nn_spatial_dropout1d_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
 #define nn_spatial_dropout2d(...) nn_spatial_dropout2d_layer(&(nn_dropout_opts){ .rate = __VA_ARGS__ })
+/* Keras's Embedding: nn_embedding(10000, 64, .mask_zero = true). Ids arrive as floats (any
+ * input dtype is converted per batch): each is truncated to an integer as Keras casts it, a
+ * negative id counts from the end as Keras's take; an id outside [-input_dim, input_dim), where
+ * Keras raises, reads a zero vector and trains nothing. With mask_zero, steps whose id is 0
+ * are masked for the layers after it (recurrent layers, GlobalAveragePooling1D). */
+typedef struct nn_embedding_opts {
+    int64_t input_dim, output_dim;
+    bool mask_zero;
+    const char *embeddings_initializer;   /* NULL = uniform in [-0.05, 0.05] */
+    nn_regularizer_opts embeddings_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];     /* e.g. { 200 } for sequences of 200 ids */
+} nn_embedding_opts;
+nn_layer *nn_embedding_layer(const nn_embedding_opts *opts);
+#define nn_embedding(...) nn_embedding_layer(&(nn_embedding_opts){ .input_dim = __VA_ARGS__ })
+
+/* Keras's SimpleRNN, LSTM and GRU on (batch, timesteps, features): nn_lstm(64,
+ * .return_sequences = true). Keras's defaults, gate order and weight names
+ * (lstm/lstm_cell/kernel, recurrent_kernel, bias). A masked step keeps the previous state.
+ * return_state gives several outputs, which a Sequential model refuses. */
+typedef struct nn_rnn_opts {
+    int64_t units;
+    const char *activation;            /* NULL = tanh */
+    const char *recurrent_activation;  /* NULL = sigmoid (LSTM and GRU only) */
+    int use_bias;                      /* 0 = true; NN_OFF = no bias */
+    bool return_sequences, return_state, go_backwards;
+    double dropout;                    /* on the inputs, in training: one mask per sample for every step */
+    int unit_forget_bias;              /* LSTM: 0 = true (the forget gate's bias starts at 1); NN_OFF = false */
+    int reset_after;                   /* GRU: 0 = true (Keras 3's default); NN_OFF = false */
+    const char *kernel_initializer;    /* NULL = glorot_uniform */
+    const char *recurrent_initializer; /* NULL = orthogonal */
+    const char *bias_initializer;      /* NULL = zeros */
+    nn_regularizer_opts kernel_regularizer, recurrent_regularizer, bias_regularizer;
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_rnn_opts;
+nn_layer *nn_simple_rnn_layer(const nn_rnn_opts *opts);
+nn_layer *nn_lstm_layer(const nn_rnn_opts *opts);
+nn_layer *nn_gru_layer(const nn_rnn_opts *opts);
+#define nn_simple_rnn(...) nn_simple_rnn_layer(&(nn_rnn_opts){ .units = __VA_ARGS__ })
+#define nn_lstm(...) nn_lstm_layer(&(nn_rnn_opts){ .units = __VA_ARGS__ })
+#define nn_gru(...) nn_gru_layer(&(nn_rnn_opts){ .units = __VA_ARGS__ })
+
+/* Keras's Bidirectional (a SimpleRNN, LSTM or GRU run both ways, weights under
+ * bidirectional/forward_lstm/... and bidirectional/backward_lstm/...) and TimeDistributed (any
+ * layer applied to every time step): nn_bidirectional(nn_lstm(32), .merge_mode = "sum").
+ * They take ownership of `layer`, also on failure; a NULL or failed layer gives a wrapper
+ * carrying the error. */
+typedef struct nn_wrapper_opts {
+    nn_layer *layer;
+    const char *merge_mode;  /* Bidirectional: concat (NULL), sum, mul or ave */
+    const char *name;
+    int64_t input_shape[NN_MAX_DIMS];
+} nn_wrapper_opts;
+nn_layer *nn_bidirectional_layer(const nn_wrapper_opts *opts);
+nn_layer *nn_time_distributed_layer(const nn_wrapper_opts *opts);
+#define nn_bidirectional(...) nn_bidirectional_layer(&(nn_wrapper_opts){ .layer = __VA_ARGS__ })
+#define nn_time_distributed(...) nn_time_distributed_layer(&(nn_wrapper_opts){ .layer = __VA_ARGS__ })
 
 /* Frees a layer not handed to a model (a model owns and frees its layers). */
 void nn_layer_free(nn_layer *layer);

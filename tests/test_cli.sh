@@ -48,6 +48,13 @@ expect "evaluate json" 0 '{"accuracy":' -- "$NN" evaluate "$tmp/m.nn" --data $T 
 expect "predict" 0 "wrote 114 predictions" -- "$NN" predict "$tmp/m.nn" --data $T --target target --out "$tmp/p.csv"
 if [ "$(wc -l < "$tmp/p.csv")" -eq 115 ] && head -n 1 "$tmp/p.csv" | grep -q output_0; then ok; else bad "predictions file"; fi
 expect "summary" 0 "dense (Dense)" -- "$NN" summary "$tmp/m.nn"
+# layers inside wrappers: the 30 features read as a sequence of 30 steps
+expect "train a wrapped recurrent layer" 0 "saved $tmp/r.nn" -- "$NN" train --data $D --target target \
+    --layers "Normalization() Reshape((30, 1)) Bidirectional(LSTM(4, return_sequences=True), merge_mode='sum') TimeDistributed(Dense(2)) GRU(3) Dense(1, activation=sigmoid)" \
+    --loss binary_crossentropy --epochs 1 --save "$tmp/r.nn" --verbose 2
+expect "summary of wrapped layers" 0 "bidirectional (Bidirectional)" -- "$NN" summary "$tmp/r.nn"
+expect "wrapped layer error" 1 "layer 'bidirectional' (Bidirectional): 'layer' must be a SimpleRNN, LSTM or GRU layer, got Dense" -- \
+    "$NN" train --data $D --target target --layers "Reshape((30, 1)) Bidirectional(Dense(2))" --loss mse
 
 expect "unknown layer" 1 "unknown layer 'Dens' (known: Dense" -- "$NN" train --data $D --target target \
     --layers "Dens(3)" --loss mse

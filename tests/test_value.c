@@ -343,6 +343,10 @@ TEST(test_call_forms) {
         { "f('it\\'s', \"a\\\"b\", 'tab\\t', 'x=1')", "f [\"it's\",\"a\\\"b\",\"tab\\t\",\"x=1\"] {} |" },
         { "f(a=b, c=d_1)", "f [] {\"a\":\"b\",\"c\":\"d_1\"} |" },
         { "_Private2()", "_Private2 [] {} |" },
+        { "Dense(k=HeNormal(seed=1))", "Dense [] {\"k\":{\"class_name\":\"HeNormal\",\"config\":{\"seed\":1}}} |" },
+        { "Bidirectional(LSTM(8, go_backwards=True), 'sum')",
+          "Bidirectional [{\"class_name\":\"LSTM\",\"config\":{\"go_backwards\":true},\"args\":[8]},\"sum\"] {} |" },
+        { "T(A(B()))", "T [{\"class_name\":\"A\",\"config\":{},\"args\":[{\"class_name\":\"B\",\"config\":{}}]}] {} |" },
     };
     for (size_t i = 0; i < NN_ARRAY_LEN(cases); i++) {
         const char *summary = call_summary(cases[i].text);
@@ -398,7 +402,8 @@ TEST(test_call_errors_quote_text_and_position) {
         { "Dense(1e)", "in 'Dense(1e)': expected digits in the exponent at position 8" },
         { "Dense(-x)", "in 'Dense(-x)': expected a number at position 7" },
         { "Dense(.)", "in 'Dense(.)': expected a number at position 7" },
-        { "Dense(k=HeNormal(seed=1))", "in 'Dense(k=HeNormal(seed=1))': calls inside arguments are not supported at position 17" },
+        { "Dense(k=HeNormal(seed=1)", "in 'Dense(k=HeNormal(seed=1)': missing ')' at position 25" },
+        { "T(A(1,,))", "in 'T(A(1,,))': expected a value at position 7" },
         { "Reshape((28, 28)", "in 'Reshape((28, 28)': missing ')' at position 17" },
         { "f([1, 2)", "in 'f([1, 2)': expected ',' or ']' at position 8" },
         { "f(@)", "in 'f(@)': expected a value at position 3" },

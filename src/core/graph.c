@@ -27,7 +27,7 @@ static nn_node *graph_push(nn_graph *g) {
         g->cap = cap;
     }
     nn_node *n = &g->nodes[g->count];
-    *n = (nn_node){ .var = -1, .grad_zero_by = -1, .mask = -1 };
+    *n = (nn_node){ .var = -1, .grad_zero_by = -1, .mask = -1, .fold = 1 };
     return n;
 }
 
@@ -66,10 +66,17 @@ int nn_graph_op(nn_graph *g, nn_op op, const int *inputs, int ninputs, const nn_
     if (!n) return NN_ERR_NOMEM;
     n->op = op;
     n->ninputs = ninputs;
+    int64_t fold = 0;
     for (int i = 0; i < ninputs; i++) {
+        const nn_node *in = &g->nodes[inputs[i]];
         n->inputs[i] = inputs[i];
-        n->needs_grad |= g->nodes[inputs[i]].needs_grad;
+        n->needs_grad |= in->needs_grad;
+        if (in->batched && fold && in->fold != fold)
+            return nn_error(NN_ERR_SHAPE, "layer '%s': %s: values with and without the time axis folded into the batch cannot be combined",
+                            where ? where : "?", nn_op_get(op)->name);
+        if (in->batched) fold = in->fold;
     }
+    n->fold = fold ? fold : 1; /* the shape rule may change it (fold_time, unfold_time) */
     if (attr) n->attr = *attr;
     n->where = where;
     int status = nn_op_get(op)->shape(g, n);
@@ -140,7 +147,7 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
     for (int i = 0; i < n; i++) {
         nn_node *node = &g->nodes[i];
         if (node->op == NN_OP_PARAM) continue;
-        int64_t rows = node->batched ? capacity : 1;
+        int64_t rows = node->batched ? capacity * node->fold : 1;
         int end = training ? 2 * n - 1 - i : (i == n - 1 || node->keep ? n : last_use[i]);
         if (node->op == NN_OP_INPUT) end = training ? 2 * n : n; /* filled before the pass */
         iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), node->op == NN_OP_INPUT ? -1 : i, end, &node->value_off };
@@ -160,8 +167,10 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
 
 /* ------------------------------------------------------------------ execution */
 
+int64_t nn_node_batch(const nn_exec *e, const nn_node *n) { return n->batched ? e->batch * n->fold : 1; }
+
 int64_t nn_node_size(const nn_exec *e, const nn_node *n) {
-    return n->batched ? e->batch * n->inner : n->inner;
+    return n->batched ? e->batch * n->fold * n->inner : n->inner;
 }
 
 int64_t nn_node_cols(const nn_node *n) {

@@ -33,6 +33,11 @@ typedef struct nn_node {
     int ndim;
     int64_t shape[NN_MAX_DIMS];
     int64_t inner;
+    /* Rows of the batch axis per sample: a batched value holds batch * fold rows. 1 but inside
+     * TimeDistributed, whose fold_time op folds the time axis into the batch so that any layer
+     * (convolutions included) runs on each step as on a sample; unfold_time restores it. Ops
+     * count rows with nn_node_size / nn_node_batch, never e->batch alone. */
+    int64_t fold;
     int var;            /* PARAM: index of the model variable */
     bool needs_grad;    /* some trainable parameter lies upstream */
     bool keep;          /* read after the pass (an output): lives to the end of the plan */
@@ -99,6 +104,7 @@ float *nn_node_value(const nn_exec *e, int node);
 float *nn_node_grad(const nn_exec *e, int node); /* NULL if the node needs no gradient */
 float *nn_node_aux(const nn_exec *e, int node);
 int64_t nn_node_size(const nn_exec *e, const nn_node *n);   /* elements at the current batch */
+int64_t nn_node_batch(const nn_exec *e, const nn_node *n);  /* rows of its batch axis: batch * fold */
 /* Rows and columns when the node is viewed as (everything but the last axis, last axis). */
 int64_t nn_node_cols(const nn_node *n);
 int64_t nn_node_rows(const nn_exec *e, const nn_node *n);

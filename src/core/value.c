@@ -699,12 +699,42 @@ static int call_quoted(call_reader *r, nn_value *out) {
     return NN_OK;
 }
 
-/* A bare name: True/False/None (Python's, and JSON's lower-case booleans), else a string. */
+static int call_arguments(call_reader *r, nn_value *args, nn_value *kwargs);
+
+/* A call inside the arguments, as in Bidirectional(LSTM(8)) or HeNormal(seed=1): Keras's
+ * serialized form {"class_name": name, "config": keyword arguments}, with the positional ones
+ * under "args" when there are any (the callee binds them to its own names). */
+static int call_nested(call_reader *r, const char *start, size_t n, const char *paren, nn_value *out) {
+    if (r->depth >= NN_VALUE_MAX_DEPTH) return call_fail(r, paren, "nesting deeper than %d", NN_VALUE_MAX_DEPTH);
+    nn_value args = { NN_VALUE_NULL }, kwargs = { NN_VALUE_NULL }, name = { NN_VALUE_NULL };
+    char *class_name = copy_span(start, n);
+    int status = class_name ? nn_value_dict_new(out) : NN_ERR_NOMEM;
+    if (!status) status = nn_value_list_new(&args);
+    if (!status) status = nn_value_dict_new(&kwargs);
+    if (!status) {
+        r->pos = paren;
+        r->depth++;
+        status = call_arguments(r, &args, &kwargs);
+        r->depth--;
+    }
+    if (!status) status = nn_value_string(&name, class_name);
+    if (!status) status = nn_value_dict_set(out, "class_name", name);
+    if (!status) status = nn_value_dict_set(out, "config", kwargs);
+    else nn_value_clear(&kwargs);
+    if (!status && args.count) status = nn_value_dict_set(out, "args", args);
+    else nn_value_clear(&args);
+    nn_free(class_name);
+    if (status) nn_value_clear(out);
+    return status;
+}
+
+/* A bare name: True/False/None (Python's, and JSON's lower-case booleans), else a string; a
+ * name followed by '(' is a nested call. */
 static int call_name_value(call_reader *r, nn_value *out) {
     const char *start = r->pos, *end = name_end(start);
     size_t n = (size_t)(end - start);
     const char *after = skip_space(end);
-    if (*after == '(') return call_fail(r, after, "calls inside arguments are not supported");
+    if (*after == '(') return call_nested(r, start, n, after, out);
     r->pos = end;
     const named_value constants[] = {
         { "True", { .type = NN_VALUE_BOOL, .boolean = true } },

@@ -553,14 +553,18 @@ static int global_pool_build(nn_layer *l, nn_builder *b, int input, int *output)
     for (int i = 0; i < o.rank; i++) o.taps[i] = x->shape[x->ndim - 1 - o.rank + i];
     nn_attr attr = window_attr(x, &o, o.taps);
     int64_t channels = x->shape[x->ndim - 1];
-    int pooled;
-    status = add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, &pooled);
-    if (status || keepdims) {
+    int pooled, mask = x->mask, rank = x->ndim;
+    if (o.rank == 1 && !is_max_pool(l) && mask >= 0) /* Keras averages over the kept steps */
+        status = add_op(b, l, NN_OP_MASKED_AVERAGE, (int[]){ input, mask }, 2, NULL, &pooled);
+    else
+        status = add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, &pooled);
+    /* the pools keep the rank, the masked average drops the steps axis */
+    if (status || keepdims == (b->graph->nodes[pooled].ndim == rank)) {
         *output = pooled;
         return status;
     }
-    nn_attr flat = { .ndim = 1, .shape = { channels } };
-    return add_op(b, l, NN_OP_RESHAPE, &pooled, 1, &flat, output);
+    nn_attr shaped = { .ndim = keepdims ? o.rank + 1 : 1, .shape = { keepdims ? 1 : channels, channels } };
+    return add_op(b, l, NN_OP_RESHAPE, &pooled, 1, &shaped, output);
 }
 
 #define GLOBAL_POOL_KEYS (const char *const[]){ "data_format", "keepdims", NULL }

@@ -19,6 +19,8 @@ static const nn_layer_def *const layer_table[] = {
     &nn_layer_multi_head_attention,
     &nn_layer_depthwise_conv2d, &nn_layer_separable_conv2d, &nn_layer_conv2d_transpose,
     &nn_layer_group_normalization,
+    &nn_layer_embedding, &nn_layer_masking, &nn_layer_simple_rnn, &nn_layer_lstm, &nn_layer_gru,
+    &nn_layer_bidirectional, &nn_layer_time_distributed,
 };
 
 /* Keys every layer accepts (Keras base Layer arguments). */
@@ -230,11 +232,44 @@ nn_layer *nn_layer_from_config(const nn_layer_def *def, nn_value config) {
     return l;
 }
 
+nn_layer *nn_layer_from_nested(const nn_value *spec, const char *where) {
+    const nn_value *cls = spec && spec->type == NN_VALUE_DICT ? nn_value_get(spec, "class_name") : NULL;
+    const nn_value *cfg = cls ? nn_value_get(spec, "config") : NULL, *args = cls ? nn_value_get(spec, "args") : NULL;
+    if (!cls || cls->type != NN_VALUE_STRING || (cfg && cfg->type != NN_VALUE_DICT) || (args && args->type != NN_VALUE_LIST)) {
+        nn_error(NN_ERR_ARG, "%s: 'layer' must be a layer, as LSTM(8) or {\"class_name\": \"LSTM\", \"config\": {...}}", where);
+        return NULL;
+    }
+    const nn_layer_def *def = nn_layer_find(cls->string);
+    if (!def) {
+        nn_error_context(NN_ERR_NAME, "%s", where);
+        return NULL;
+    }
+    nn_value config = { NN_VALUE_NULL }, positional = { NN_VALUE_NULL };
+    int status = cfg ? nn_value_copy(&config, cfg) : nn_value_dict_new(&config);
+    if (!status && args) status = nn_value_copy(&positional, args);
+    if (!status && args) status = nn_bind_positional(cls->string, def->class_name, def->positional, &positional, &config);
+    nn_value_clear(&positional);
+    if (status) {
+        nn_value_clear(&config);
+        nn_error_context(status, "%s", where);
+        return NULL;
+    }
+    nn_layer *l = nn_layer_from_config(def, config);
+    if (l && l->error) {
+        nn_error(NN_ERR_ARG, "%s: %s", where, l->error);
+        nn_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
 void nn_layer_free(nn_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->ncalls; i++) nn_free(l->calls[i]);
     nn_free(l->calls);
-    nn_model_free(l->inner);
+    nn_model_free(l->submodel);
+    nn_layer_free(l->inner[0]);
+    nn_layer_free(l->inner[1]);
     nn_value_clear(&l->config);
     nn_free(l->error);
     nn_free(l);
@@ -402,6 +437,72 @@ static nn_layer *pool2d_layer(const nn_layer_def *def, const nn_pool2d_opts *o) 
 
 nn_layer *nn_max_pooling2d_layer(const nn_pool2d_opts *o) { return pool2d_layer(&nn_layer_max_pooling2d, o); }
 nn_layer *nn_average_pooling2d_layer(const nn_pool2d_opts *o) { return pool2d_layer(&nn_layer_average_pooling2d, o); }
+
+nn_layer *nn_embedding_layer(const nn_embedding_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "input_dim", nn_value_number((double)o->input_dim));
+    put(&c, "output_dim", nn_value_number((double)o->output_dim));
+    put(&c, "mask_zero", nn_value_bool(o->mask_zero));
+    put_string(&c, "embeddings_initializer", o->embeddings_initializer);
+    put_regularizer(&c, "embeddings_regularizer", o->embeddings_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(&nn_layer_embedding, c);
+}
+
+static nn_layer *rnn_layer(const nn_layer_def *def, const nn_rnn_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put(&c, "units", nn_value_number((double)o->units));
+    put_string(&c, "activation", o->activation);
+    if (def != &nn_layer_simple_rnn) put_string(&c, "recurrent_activation", o->recurrent_activation);
+    put(&c, "use_bias", nn_value_bool(o->use_bias != NN_OFF));
+    put(&c, "return_sequences", nn_value_bool(o->return_sequences));
+    put(&c, "return_state", nn_value_bool(o->return_state));
+    put(&c, "go_backwards", nn_value_bool(o->go_backwards));
+    put(&c, "dropout", nn_value_number(o->dropout));
+    if (def == &nn_layer_lstm) put(&c, "unit_forget_bias", nn_value_bool(o->unit_forget_bias != NN_OFF));
+    if (def == &nn_layer_gru) put(&c, "reset_after", nn_value_bool(o->reset_after != NN_OFF));
+    put_string(&c, "kernel_initializer", o->kernel_initializer);
+    put_string(&c, "recurrent_initializer", o->recurrent_initializer);
+    put_string(&c, "bias_initializer", o->bias_initializer);
+    put_regularizer(&c, "kernel_regularizer", o->kernel_regularizer);
+    put_regularizer(&c, "recurrent_regularizer", o->recurrent_regularizer);
+    put_regularizer(&c, "bias_regularizer", o->bias_regularizer);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(def, c);
+}
+
+nn_layer *nn_simple_rnn_layer(const nn_rnn_opts *o) { return rnn_layer(&nn_layer_simple_rnn, o); }
+nn_layer *nn_lstm_layer(const nn_rnn_opts *o) { return rnn_layer(&nn_layer_lstm, o); }
+nn_layer *nn_gru_layer(const nn_rnn_opts *o) { return rnn_layer(&nn_layer_gru, o); }
+
+/* A wrapped layer as Keras nests it, {"class_name": ..., "config": ...}; the layer is freed. */
+static void put_layer(config_builder *c, const char *key, nn_layer *inner) {
+    nn_value spec = { NN_VALUE_NULL }, config = { NN_VALUE_NULL };
+    if (!c->status && !inner) c->status = nn_error(NN_ERR_ARG, "wrapper: the wrapped layer is NULL");
+    if (!c->status && inner->error) c->status = nn_error(NN_ERR_ARG, "%s", inner->error);
+    if (!c->status) c->status = nn_value_dict_new(&spec);
+    if (!c->status) c->status = nn_value_copy(&config, &inner->config);
+    if (!c->status) c->status = nn_value_dict_set(&spec, "config", config);
+    nn_value name = { NN_VALUE_NULL };
+    if (!c->status) c->status = nn_value_string(&name, inner->def->class_name);
+    if (!c->status) c->status = nn_value_dict_set(&spec, "class_name", name);
+    put(c, key, spec);
+    nn_layer_free(inner);
+}
+
+static nn_layer *wrapper_layer(const nn_layer_def *def, const nn_wrapper_opts *o) {
+    config_builder c = config_start();
+    put_string(&c, "name", o->name);
+    put_layer(&c, "layer", o->layer);
+    put_string(&c, "merge_mode", o->merge_mode);
+    put_shape(&c, "input_shape", o->input_shape);
+    return finish(def, c);
+}
+
+nn_layer *nn_bidirectional_layer(const nn_wrapper_opts *o) { return wrapper_layer(&nn_layer_bidirectional, o); }
+nn_layer *nn_time_distributed_layer(const nn_wrapper_opts *o) { return wrapper_layer(&nn_layer_time_distributed, o); }
 
 nn_layer *nn_activation_layer(const nn_activation_opts *o) {
     config_builder c = config_start();

@@ -331,21 +331,21 @@ static int nested_configure(nn_layer *l) {
     if (!status) status = nn_value_copy(&config, &l->config);
     if (!status) status = nn_value_dict_set(&model, "config", config);
     else nn_value_clear(&config);
-    if (!status) status = nn_model_from_config(&model, &l->inner);
+    if (!status) status = nn_model_from_config(&model, &l->submodel);
     nn_value_clear(&model);
-    if (!status && !l->inner->built)
+    if (!status && !l->submodel->built)
         status = nn_error(NN_ERR_ARG, "model '%s' used as a layer is not built: give its first layer an input_shape", l->name);
     /* the inner model keeps its weights to start from; the outer model makes the variables */
-    for (int i = 0; !status && i < l->inner->nlayers; i++) nn_layer_forget_vars(l->inner->layers[i]);
+    for (int i = 0; !status && i < l->submodel->nlayers; i++) nn_layer_forget_vars(l->submodel->layers[i]);
     return status ? nn_error_context(status, "layer '%s' (%s)", l->name, l->def->class_name) : NN_OK;
 }
 
-static int nested_outputs(const nn_layer *l) { return l->inner ? l->inner->noutputs : 1; }
+static int nested_outputs(const nn_layer *l) { return l->submodel ? l->submodel->noutputs : 1; }
 
 /* The inner model's graph on the call's inputs; its variables belong to the outer model, named
  * "<this layer>/<inner layer>/<weight>". */
 static int nested_build(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs) {
-    nn_model *inner = l->inner;
+    nn_model *inner = l->submodel;
     if (ninputs != inner->ninputs)
         return nn_error(NN_ERR_ARG, "layer '%s' (model %s) takes %d inputs, got %d", l->name, l->def->class_name, inner->ninputs, ninputs);
     char prefix[2 * NN_NAME_SIZE];
@@ -386,7 +386,7 @@ const nn_layer_def nn_layer_sequential_model = {
 
 void nn_model_copy_nested_weights(nn_model *m) {
     for (int i = 0; i < m->nlayers; i++) {
-        const nn_model *inner = m->layers[i]->inner;
+        const nn_model *inner = m->layers[i]->submodel;
         for (int j = 0; inner && j < inner->nvars; j++) {
             char name[4 * NN_NAME_SIZE];
             snprintf(name, sizeof name, "%s/%s", m->layers[i]->name, inner->vars[j].name);
@@ -408,9 +408,9 @@ nn_layer *nn_model_as_layer(nn_model *m) {
     nn_layer *l = NULL;
     if (!status) {
         l = nn_layer_from_config(m->functional ? &nn_layer_functional_model : &nn_layer_sequential_model, config);
-        for (int i = 0; l && !l->error && i < m->nvars && i < l->inner->nvars; i++) /* it starts from m's weights */
-            if (l->inner->vars[i].size == m->vars[i].size)
-                memcpy(l->inner->params + l->inner->vars[i].offset, m->params + m->vars[i].offset, m->vars[i].size * sizeof(float));
+        for (int i = 0; l && !l->error && i < m->nvars && i < l->submodel->nvars; i++) /* it starts from m's weights */
+            if (l->submodel->vars[i].size == m->vars[i].size)
+                memcpy(l->submodel->params + l->submodel->vars[i].offset, m->params + m->vars[i].offset, m->vars[i].size * sizeof(float));
     }
     nn_model_free(m);
     return l;

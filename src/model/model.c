@@ -120,6 +120,13 @@ static int64_t product(int ndim, const int64_t *shape) {
     return n;
 }
 
+/* "outer/inner/": the layer's path, through the wrappers around it, as Keras names weights. */
+static size_t layer_path(const nn_layer *l, char *buf, size_t size) {
+    size_t used = l->outer ? layer_path(l->outer, buf, size) : 0;
+    if (used < size) used += (size_t)snprintf(buf + used, size - used, "%s/", l->name);
+    return used;
+}
+
 static int create_var(nn_builder *b, nn_layer *l, const char *name, int ndim, const int64_t *shape,
                       const nn_initializer_opts *init, const nn_regularizer_opts *reg, bool trainable) {
     nn_model *m = b->model;
@@ -129,12 +136,14 @@ static int create_var(nn_builder *b, nn_layer *l, const char *name, int ndim, co
     nn_variable *v = &m->vars[m->nvars++];
     *v = (nn_variable){ .layer = b->layer, .ndim = ndim, .trainable = trainable, .keras_value_bytes = 4,
                         .init = *init, .reg = *reg };
-    snprintf(v->name, sizeof v->name, "%s%s/%s", b->prefix ? b->prefix : "", l->name, name);
+    size_t used = (size_t)snprintf(v->name, sizeof v->name, "%s", b->prefix ? b->prefix : "");
+    if (used < sizeof v->name) used += layer_path(l, v->name + used, sizeof v->name - used);
+    if (used < sizeof v->name) snprintf(v->name + used, sizeof v->name - used, "%s", name);
     if (ndim) memcpy(v->shape, shape, (size_t)ndim * sizeof *shape);
     v->size = (size_t)product(ndim, shape);
     v->offset = m->nparams;
     m->nparams += v->size;
-    l->param_count += (int64_t)v->size;
+    for (nn_layer *owner = l; owner; owner = owner->outer) owner->param_count += (int64_t)v->size;
     return NN_OK;
 }
 
@@ -284,13 +293,14 @@ static int initialize_vars(nn_model *m) {
         nn_variable *v = &m->vars[i];
         int status = nn_initializer_fill(&v->init, m->params + v->offset, v->ndim, v->shape, &m->rng);
         if (status) return nn_error_context(status, "initializing %s", v->name);
+        for (int64_t k = 0; k < v->ones_count; k++) m->params[v->offset + (size_t)(v->ones_from + k)] = 1.0f;
     }
     return NN_OK;
 }
 
 void nn_layer_forget_vars(nn_layer *l) {
     l->vars_made = false;
-    for (int i = 0; l->inner && i < l->inner->nlayers; i++) nn_layer_forget_vars(l->inner->layers[i]);
+    for (int i = 0; l->submodel && i < l->submodel->nlayers; i++) nn_layer_forget_vars(l->submodel->layers[i]);
 }
 
 static void forget_vars(nn_model *m) {

@@ -65,9 +65,15 @@ struct nn_layer {
     int64_t target_shape[NN_MAX_DIMS]; /* Reshape's target, Permute's dims */
     int axis;                /* Concatenate: counted with the batch axis, negative from the end */
     int64_t repeats;         /* RepeatVector's n */
-    nn_model *inner;         /* a model used as a layer (owned) */
+    nn_model *submodel;      /* a model used as a layer (owned) */
     int input_ndim;          /* declared input shape (without batch), 0 if none */
     int64_t input_shape[NN_MAX_DIMS];
+    /* Wrappers (Bidirectional, TimeDistributed): the wrapped layers, made by configure from the
+     * config's nested layers and owned here. A wrapped layer's `outer` is its wrapper: its
+     * weights are named under the wrapper ("bidirectional/forward_lstm/lstm_cell/kernel") and
+     * counted in the wrapper's parameters. */
+    nn_layer *inner[2];
+    nn_layer *outer;
     /* set when the model is built */
     int out_ndim;
     int64_t out_shape[NN_MAX_DIMS]; /* with the batch dimension (-1) */
@@ -150,6 +156,13 @@ extern const nn_layer_def nn_layer_conv1d, nn_layer_conv2d, nn_layer_max_pooling
 /* Normalization and regularization layers (src/layers/norm_layers.c). */
 extern const nn_layer_def nn_layer_layer_normalization, nn_layer_batch_normalization, nn_layer_gaussian_noise,
     nn_layer_spatial_dropout1d, nn_layer_spatial_dropout2d, nn_layer_group_normalization;
+/* Sequence layers and wrappers (src/layers/recurrent_layers.c). */
+extern const nn_layer_def nn_layer_embedding, nn_layer_masking, nn_layer_simple_rnn, nn_layer_lstm, nn_layer_gru,
+    nn_layer_bidirectional, nn_layer_time_distributed;
+/* A layer from Keras's nested form {"class_name": ..., "config": {...}} (as a wrapper's "layer"
+ * holds it; positional arguments of the call syntax under "args" are bound first). Returns
+ * NULL with a message naming `where` on a bad form, an unknown class or a config error. */
+nn_layer *nn_layer_from_nested(const nn_value *spec, const char *where);
 /* Merging and reordering layers (src/layers/merge_layers.c). */
 extern const nn_layer_def nn_layer_add, nn_layer_subtract, nn_layer_multiply, nn_layer_average, nn_layer_maximum,
     nn_layer_minimum, nn_layer_concatenate, nn_layer_permute, nn_layer_repeat_vector;
@@ -167,6 +180,9 @@ typedef struct nn_variable {
      * summary reports and what a Keras file stores, though nn keeps every value as float32. */
     int keras_value_bytes;
     nn_initializer_opts init;
+    /* Values [ones_from, ones_from + ones_count) set to 1 after the initializer: LSTM's
+     * unit_forget_bias (the forget gate's slice of the bias). */
+    int64_t ones_from, ones_count;
     nn_regularizer_opts reg;
 } nn_variable;
 

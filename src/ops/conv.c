@@ -43,7 +43,7 @@ static void spatial_dims(const nn_node *v, int64_t *h, int64_t *w, int64_t *c) {
  * input has the transpose's output shape, and its output the transpose's input shape. */
 static geom geom_of(const nn_graph *graph, const nn_node *n, int64_t batch) {
     const int64_t *a = n->attr.shape;
-    geom g = { .batch = batch, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
+    geom g = { .batch = batch * n->fold, .kh = a[NN_ATTR_EXTENT_H], .kw = a[NN_ATTR_EXTENT_W], .dh = 1, .dw = 1,
                .sh = a[NN_ATTR_STRIDE_H], .sw = a[NN_ATTR_STRIDE_W],
                .pad_top = a[NN_ATTR_PAD_TOP], .pad_left = a[NN_ATTR_PAD_LEFT], .groups = 1 };
     bool transposed = n->op == NN_OP_CONV2D_TRANSPOSE;

@@ -40,11 +40,13 @@ static void extremum_backward(const nn_exec *e, const nn_node *n) {
 
 const nn_op_def nn_op_extremum = { "extremum", extremum_shape, extremum_forward, extremum_backward, NULL };
 
-/* ---- concatenation along axis attr.ndim (counted with the batch axis, > 0) */
+/* ---- concatenation along axis attr.ndim (counted with the batch axis; 0 = the last axis) */
+
+static int concat_axis(const nn_node *n, const nn_node *first) { return n->attr.ndim ? n->attr.ndim : first->ndim - 1; }
 
 static int concat_shape(const nn_graph *g, nn_node *n) {
     const nn_node *first = &g->nodes[n->inputs[0]];
-    int axis = n->attr.ndim;
+    int axis = concat_axis(n, first);
     if (axis < 1 || axis >= first->ndim) return nn_shape_error(g, n, "the concatenation axis is outside the inputs' axes:");
     nn_shape_like(g, n, 0);
     for (int k = 1; k < n->ninputs; k++) {
@@ -65,7 +67,7 @@ static int64_t slab(const nn_node *x, int axis) {
 }
 
 static void concat_move(const nn_exec *e, const nn_node *n, bool forward) {
-    int axis = n->attr.ndim;
+    int axis = concat_axis(n, IN_NODE(e, n, 0));
     int64_t out_slab = slab(n, axis), rows = nn_node_size(e, n) / out_slab;
     float *y = forward ? OUT_VALUE(e, n) : OUT_GRAD(e, n);
     for (int64_t offset = 0, k = 0; k < n->ninputs; k++) {

@@ -429,7 +429,7 @@ static void spatial_dropout_run(const nn_exec *e, const nn_node *n, bool forward
     const float *in = forward ? IN_VALUE(e, n, 0) : OUT_GRAD(e, n);
     if (!out) return;
     float keep_scale = (float)(1.0 / (1.0 - n->attr.f[0]));
-    for (int64_t s = 0; s < e->batch; s++) {
+    for (int64_t s = 0; s < nn_node_batch(e, n); s++) {
         float *m = mask + s * channels;
         if (forward)
             for (int64_t c = 0; c < channels; c++) m[c] = nn_rng_uniform(e->rng) >= n->attr.f[0] ? keep_scale : 0.0f;
