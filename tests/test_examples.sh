@@ -1,6 +1,7 @@
 #!/bin/sh
 # The long examples: Fashion-MNIST MLP (the fmnist-mlp workload) through the library and through
-# `nn train`, and the CNN (fmnist-cnn), each reaching the issue's test accuracy. Run by `make test` in the optimized build
+# `nn train`, the CNN (fmnist-cnn), and the Embedding + GRU language identifier on Debian's
+# fortunes (library and `nn train`), each reaching its stated test accuracy. Run by `make test` in the optimized build
 # (LONG_TESTS=1); skipped under the sanitizers, and when Debian's dataset-fashion-mnist is absent.
 NN=${NN:-build/nn}
 BUILD=${BUILD:-build}
@@ -29,5 +30,18 @@ out=$("$NN" train --x $FMNIST/train-images-idx3-ubyte.gz --y $FMNIST/train-label
 at_least "nn train fmnist-mlp test accuracy" "$out" '"test":{"accuracy":' 0.865
 out=$("$BUILD/examples/fashion_cnn" 2>&1)
 at_least "examples/fashion_cnn test accuracy" "$out" "test accuracy: " 0.865
+# the text example: language identification on Debian's fortunes, through the library and `nn train`
+if [ -d /usr/share/games/fortunes/de ]; then
+    tmp=$(mktemp -d)
+    out=$("$BUILD/examples/text_language" /usr/share/games/fortunes "$tmp/fortunes" 2>&1)
+    at_least "examples/text_language test accuracy" "$out" "test accuracy: " 0.95
+    out=$("$NN" train --x "$tmp/fortunes_x_train.npy" --y "$tmp/fortunes_y_train.npy" --test-x "$tmp/fortunes_x_test.npy" \
+        --test-y "$tmp/fortunes_y_test.npy" --layers "Embedding(20000, 32, mask_zero=True) GRU(32) Dense(5, activation=softmax)" \
+        --optimizer adam --loss sparse_categorical_crossentropy --metrics accuracy --epochs 3 --batch-size 64 --verbose 2 --json 2>&1)
+    at_least "nn train text_language test accuracy" "$out" '"test":{"accuracy":' 0.95
+    rm -rf "$tmp"
+else
+    echo "  text example skipped: the fortunes packages are not installed"
+fi
 echo "tests/test_examples.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
