@@ -433,10 +433,26 @@ TEST(a_model_used_as_a_layer_keeps_its_weights) {
     nn_model_free(m), nn_model_free(back), nn_model_free(outer);
 }
 
+/* Names longer than the Layer column wrap at a space, as Keras's table does. */
+TEST(summary_wraps_long_layer_names) {
+    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse("BatchNormalization(input_shape=(4,))"), nn_dense(1), NULL });
+    CHECK(m && nn_model_build(m, 1, (int64_t[]){ 4 }) == NN_OK);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    CHECK(nn_model_summary(m, f) == NN_OK);
+    fclose(f);
+    CHECK_CONTAINS(text, "\u2502 batch_normalization             \u2502 (None, 4)");
+    CHECK_CONTAINS(text, "\u2502 (BatchNormalization)            \u2502                        \u2502");
+    free(text);
+    nn_model_free(m);
+}
+
 int main(void) {
     RUN_TESTS(two_inputs_and_a_residual_block_train, two_outputs_log_each_loss_and_metric,
               a_functional_chain_equals_its_sequential_model, a_shared_layer_keeps_one_set_of_weights,
               a_saved_functional_model_loads_with_the_same_outputs, misuse_is_reported_by_name,
               merge_ops_pass_gradient_checks, merge_and_reorder_layers_compute_keras_values,
-              a_transformer_encoder_block_trains, a_model_used_as_a_layer_keeps_its_weights);
+              a_transformer_encoder_block_trains, a_model_used_as_a_layer_keeps_its_weights,
+              summary_wraps_long_layer_names);
 }

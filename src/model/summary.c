@@ -50,10 +50,16 @@ static void row(FILE *f, const table *t, const char *bar, const char *const *cel
         for (int c = 0; c < t->ncols; c++) {
             int room = t->widths[c] - 2, len = (int)strcspn(rest[c], "\n");
             int take = len < room ? len : room;
+            /* wrap at the last space that fits, as Keras's table does */
+            for (int k = take; take < len && k > 0; k--)
+                if (rest[c][k] == ' ') {
+                    take = k;
+                    break;
+                }
             if (c == 2) fprintf(f, " %*.*s %s", room, take, rest[c], bar);
             else fprintf(f, " %-*.*s %s", room, take, rest[c], bar);
             rest[c] += take;
-            if (*rest[c] == '\n' && take == len) rest[c]++;
+            if ((*rest[c] == '\n' && take == len) || (*rest[c] == ' ' && take < len)) rest[c]++;
             more |= *rest[c] != '\0';
         }
         fputc('\n', f);
