@@ -3,6 +3,7 @@
  * and loading, the summary's "Connected to" column, and every misuse reported by name. */
 #include "../src/model/model.h"
 #include "gradcheck.h"
+#include "keras_ref.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -448,11 +449,57 @@ TEST(summary_wraps_long_layer_names) {
     nn_model_free(m);
 }
 
+/* The same functional model as tests/gen/make_functional_ref.py, given Keras's weights, gives
+ * Keras's outputs: two inputs, a shared layer, every merge layer, a residual Add, Permute,
+ * RepeatVector, Concatenate on the time axis and two outputs. */
+TEST(a_functional_model_matches_keras) {
+    FILE *f = fopen("tests/data/functional/two_inputs.txt", "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    nn_symbol *a = nn_input({ 2, 3 }, .name = "a"), *b = nn_input({ 2, 3 }, .name = "b");
+    nn_layer *shared = nn_dense(4, .activation = "tanh", .name = "shared");
+    nn_symbol *sa = nn_call(shared, a), *sb = nn_call(shared, b), *pair[] = { sa, sb, NULL };
+    nn_symbol *merged[] = { nn_call_many(nn_maximum(), pair), nn_call_many(nn_minimum(), pair), nn_call_many(nn_average(), pair),
+                            nn_call_many(nn_multiply(), pair), nn_call_many(nn_subtract(), pair), NULL };
+    nn_symbol *c = nn_call_many(nn_concatenate(.name = "concat"), merged);
+    nn_symbol *r = nn_call(nn_dense(20, .name = "inner"), nn_call(nn_dense(8, .activation = "relu", .name = "hidden"), c));
+    nn_symbol *h = nn_call_many(nn_add(.name = "residual"), (nn_symbol *[]){ c, r, NULL });
+    nn_symbol *p = nn_call(nn_permute({ 2, 1 }), h);
+    nn_symbol *out1 = nn_call(nn_dense(1, .name = "out1"), nn_call(nn_flatten(), p));
+    nn_symbol *v = nn_call(nn_repeat_vector(3), nn_call(nn_dense(2, .name = "squeeze"), nn_call(nn_flatten(), h)));
+    nn_symbol *out2 = nn_call_many(nn_concatenate(.axis = 1), (nn_symbol *[]){ v, nn_call(nn_dense(2, .name = "side"), sa), NULL });
+    nn_model *m = nn_model_new((nn_symbol *[]){ a, b, NULL }, (nn_symbol *[]){ out1, out2, NULL }, NULL);
+    CHECK(m != NULL);
+    if (!m) return (void)(printf("  %s\n", nn_last_error()), fclose(f));
+    ref_array in[2], w, want;
+    CHECK(read_array(f, "input", &in[0]) && read_array(f, "input", &in[1]));
+    char path[128];
+    while (fscanf(f, " path %127s", path) == 1 && read_array(f, "weight", &w)) {
+        nn_tensor *t = nn_tensor_wrap(NN_FLOAT32, w.ndim, w.shape, w.values);
+        CHECK(nn_model_set_weight(m, path, t) == NN_OK);
+        nn_tensor_free(t);
+        free(w.values);
+    }
+    nn_tensor *x[2], *outs[2] = { NULL, NULL };
+    for (int i = 0; i < 2; i++) x[i] = nn_tensor_wrap(NN_FLOAT32, in[i].ndim, in[i].shape, in[i].values);
+    CHECK(nn_predict_multi(m, (const nn_tensor *[]){ x[0], x[1], NULL }, NULL, outs) == NN_OK);
+    for (int o = 0; o < 2; o++) {
+        CHECK(read_array(f, "output", &want));
+        CHECK(outs[o] && nn_tensor_size(outs[o]) == ref_size(&want));
+        for (int64_t i = 0; outs[o] && i < ref_size(&want); i++)
+            CHECK_NEAR(nn_tensor_f32(outs[o])[i], want.values[i], 1e-5 * (1 + fabs(want.values[i])));
+        free(want.values);
+    }
+    for (int i = 0; i < 2; i++) nn_tensor_free(x[i]), free(in[i].values), nn_tensor_free(outs[i]);
+    fclose(f);
+    nn_model_free(m);
+}
+
 int main(void) {
     RUN_TESTS(two_inputs_and_a_residual_block_train, two_outputs_log_each_loss_and_metric,
               a_functional_chain_equals_its_sequential_model, a_shared_layer_keeps_one_set_of_weights,
               a_saved_functional_model_loads_with_the_same_outputs, misuse_is_reported_by_name,
               merge_ops_pass_gradient_checks, merge_and_reorder_layers_compute_keras_values,
               a_transformer_encoder_block_trains, a_model_used_as_a_layer_keeps_its_weights,
-              summary_wraps_long_layer_names);
+              summary_wraps_long_layer_names, a_functional_model_matches_keras);
 }
