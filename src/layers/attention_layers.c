@@ -185,13 +185,6 @@ static int check_inputs(nn_layer *l, nn_builder *b, const mha_opts *o, const int
 
 /* ------------------------------------------------------------------ build */
 
-static int add_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
-    int made = nn_graph_op(b->graph, kind, inputs, count, attr, l->name);
-    if (made < 0) return made;
-    *node = made;
-    return NN_OK;
-}
-
 static int64_t product(const int64_t *dims, int count) {
     int64_t n = 1;
     for (int i = 0; i < count; i++) n *= dims[i];
@@ -224,12 +217,12 @@ static int einsum_dense(nn_builder *b, nn_layer *l, const mha_opts *o, int x, co
     snprintf(name, sizeof name, "%s/kernel", prefix);
     int kernel = weight_view(b, l, name, ndim, shape, in_axes, &init, &l->kernel_reg);
     if (kernel < 0) return kernel;
-    int status = add_op(b, l, NN_OP_MATMUL, (int[]){ x, kernel }, 2, NULL, out);
+    int status = nn_layer_op(b, l, NN_OP_MATMUL, (int[]){ x, kernel }, 2, NULL, out);
     if (status || !o->use_bias) return status;
     snprintf(name, sizeof name, "%s/bias", prefix);
     int bias = weight_view(b, l, name, ndim - in_axes, shape + in_axes, 0, &l->bias_init, &l->bias_reg);
     if (bias < 0) return bias;
-    return add_op(b, l, NN_OP_BIAS_ADD, (int[]){ *out, bias }, 2, NULL, out);
+    return nn_layer_op(b, l, NN_OP_BIAS_ADD, (int[]){ *out, bias }, 2, NULL, out);
 }
 
 static int64_t last_dim(nn_builder *b, int node) {
@@ -251,7 +244,7 @@ static int attention_mask(nn_builder *b, nn_layer *l, const int *io, int nio, in
     if (q->ndim != 3) return input_error(l, b, io, nio, "masks need inputs of shape (batch, steps, features)");
     nn_attr attr = { .shape = { [NN_ATTN_MASK_QUERY_STEPS] = q->shape[1], [NN_ATTN_MASK_KEY_STEPS] = v->shape[1],
                                 [NN_ATTN_MASK_HAS_QUERY] = query_mask >= 0 } };
-    return add_op(b, l, NN_OP_ATTENTION_MASK, masks, count, &attr, mask);
+    return nn_layer_op(b, l, NN_OP_ATTENTION_MASK, masks, count, &attr, mask);
 }
 
 /* Attention over the projected q, k, v (and the mask), then the gate when use_gate. */
@@ -260,11 +253,11 @@ static int attend(nn_builder *b, nn_layer *l, const mha_opts *o, const int *qkv,
                                 [NN_ATTN_EMPTY_ZERO] = o->dropout > 0 },
                      .f = { 1.0 / sqrt((double)o->key_dim), b->training ? o->dropout : 0.0 } };
     int inputs[4] = { qkv[0], qkv[1], qkv[2], mask };
-    int status = add_op(b, l, NN_OP_ATTENTION, inputs, mask >= 0 ? 4 : 3, &attr, out);
+    int status = nn_layer_op(b, l, NN_OP_ATTENTION, inputs, mask >= 0 ? 4 : 3, &attr, out);
     if (status || gate < 0) return status;
     nn_attr sigmoid = { .ptr = nn_activation_find("sigmoid") };
-    status = add_op(b, l, NN_OP_ACTIVATION, &gate, 1, &sigmoid, &gate);
-    return status ? status : add_op(b, l, NN_OP_MUL, (int[]){ *out, gate }, 2, NULL, out);
+    status = nn_layer_op(b, l, NN_OP_ACTIVATION, &gate, 1, &sigmoid, &gate);
+    return status ? status : nn_layer_op(b, l, NN_OP_MUL, (int[]){ *out, gate }, 2, NULL, out);
 }
 
 /* The output projection (heads, value_dim, *output_shape), reshaped to the output_shape's axes
@@ -280,7 +273,7 @@ static int project_output(nn_builder *b, nn_layer *l, const mha_opts *o, int que
     nn_attr attr = { .ndim = q->ndim - 2 + out_ndim };
     memcpy(attr.shape, q->shape + 1, (size_t)(q->ndim - 2) * sizeof *attr.shape);
     memcpy(attr.shape + q->ndim - 2, o->out_shape, (size_t)out_ndim * sizeof *attr.shape);
-    return add_op(b, l, NN_OP_RESHAPE, out, 1, &attr, out);
+    return nn_layer_op(b, l, NN_OP_RESHAPE, out, 1, &attr, out);
 }
 
 static int mha_build(nn_layer *l, nn_builder *b, const int *inputs, int ninputs, int *outputs) {

@@ -150,13 +150,6 @@ static int spatial_input(nn_layer *l, nn_builder *b, int input, const nn_node **
                     l->def->class_name, input_forms[rank], nn_node_shape_str(*x, shape, sizeof shape));
 }
 
-static int add_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
-    int made = nn_graph_op(b->graph, kind, inputs, count, attr, l->name);
-    if (made < 0) return made;
-    *node = made;
-    return NN_OK;
-}
-
 /* The attribute of a window over x's last `rank` spatial axes: strides, padding resolved to
  * amounts, and `extent` (dilation for conv2d, the pool size for the pools). */
 static nn_attr window_attr(const nn_node *x, const window_opts *o, const int64_t *extent) {
@@ -242,7 +235,7 @@ static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
     int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &l->units, &l->bias_init, &l->bias_reg, true) : 0;
     if (bias < 0) return bias;
     int y;
-    status = add_op(b, l, NN_OP_CONV2D, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
+    status = nn_layer_op(b, l, NN_OP_CONV2D, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
     return status ? status : nn_layer_activate(b, l, y, output);
 }
 
@@ -307,8 +300,8 @@ static int depthwise_conv(nn_layer *l, nn_builder *b, int input, int kernel, int
     nn_attr flat = { .ndim = 4, .shape = { o->taps[0], o->taps[1], 1, channels * o->multiplier } };
     nn_attr attr = window_attr(x, o, o->dilation);
     int grouped;
-    int status = add_op(b, l, NN_OP_RESHAPE, &kernel, 1, &flat, &grouped);
-    return status ? status : add_op(b, l, NN_OP_CONV2D, (int[]){ input, grouped, bias }, bias ? 3 : 2, &attr, y);
+    int status = nn_layer_op(b, l, NN_OP_RESHAPE, &kernel, 1, &flat, &grouped);
+    return status ? status : nn_layer_op(b, l, NN_OP_CONV2D, (int[]){ input, grouped, bias }, bias ? 3 : 2, &attr, y);
 }
 
 /* DepthwiseConv2D: kernel (kh, kw, channels, multiplier) [+ bias (channels * multiplier)].
@@ -339,7 +332,7 @@ static int depthwise_build(nn_layer *l, nn_builder *b, int input, int *output) {
     status = depthwise_conv(l, b, input, kernel, separable ? 0 : bias, &o, &y);
     if (!status && separable) {
         nn_attr pointwise_attr = { .shape = { 1, 1, 1, 1, 0, 0, 0, 0 } };
-        status = add_op(b, l, NN_OP_CONV2D, (int[]){ y, pointwise, bias }, bias ? 3 : 2, &pointwise_attr, &y);
+        status = nn_layer_op(b, l, NN_OP_CONV2D, (int[]){ y, pointwise, bias }, bias ? 3 : 2, &pointwise_attr, &y);
     }
     return status ? status : nn_layer_activate(b, l, y, output);
 }
@@ -448,7 +441,7 @@ static int transpose_build(nn_layer *l, nn_builder *b, int input, int *output) {
     int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &l->units, &l->bias_init, &l->bias_reg, true) : 0;
     if (bias < 0) return bias;
     int y;
-    status = add_op(b, l, NN_OP_CONV2D_TRANSPOSE, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
+    status = nn_layer_op(b, l, NN_OP_CONV2D_TRANSPOSE, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
     return status ? status : nn_layer_activate(b, l, y, output);
 }
 
@@ -496,7 +489,7 @@ static int pool_build(nn_layer *l, nn_builder *b, int input, int *output) {
     if (!status) status = spatial_input(l, b, input, &x);
     if (status) return status;
     nn_attr attr = window_attr(x, &o, o.taps);
-    return add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, output);
+    return nn_layer_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, output);
 }
 
 #define POOL_KEYS (const char *const[]){ "pool_size", "strides", "padding", "data_format", NULL }
@@ -555,16 +548,16 @@ static int global_pool_build(nn_layer *l, nn_builder *b, int input, int *output)
     int64_t channels = x->shape[x->ndim - 1];
     int pooled, mask = x->mask, rank = x->ndim;
     if (o.rank == 1 && !is_max_pool(l) && mask >= 0) /* Keras averages over the kept steps */
-        status = add_op(b, l, NN_OP_MASKED_AVERAGE, (int[]){ input, mask }, 2, NULL, &pooled);
+        status = nn_layer_op(b, l, NN_OP_MASKED_AVERAGE, (int[]){ input, mask }, 2, NULL, &pooled);
     else
-        status = add_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, &pooled);
+        status = nn_layer_op(b, l, is_max_pool(l) ? NN_OP_MAX_POOL2D : NN_OP_AVG_POOL2D, &input, 1, &attr, &pooled);
     /* the pools keep the rank, the masked average drops the steps axis */
     if (status || keepdims == (b->graph->nodes[pooled].ndim == rank)) {
         *output = pooled;
         return status;
     }
     nn_attr shaped = { .ndim = keepdims ? o.rank + 1 : 1, .shape = { keepdims ? 1 : channels, channels } };
-    return add_op(b, l, NN_OP_RESHAPE, &pooled, 1, &shaped, output);
+    return nn_layer_op(b, l, NN_OP_RESHAPE, &pooled, 1, &shaped, output);
 }
 
 #define GLOBAL_POOL_KEYS (const char *const[]){ "data_format", "keepdims", NULL }
@@ -625,7 +618,7 @@ static int pad_build(nn_layer *l, nn_builder *b, int input, int *output) {
     if (status) return status;
     nn_attr attr = { 0 };
     for (int i = 0; i < 4; i++) attr.shape[NN_ATTR_PAD_TOP + i] = is_cropping(l) ? -amounts[i] : amounts[i];
-    return add_op(b, l, NN_OP_PAD2D, &input, 1, &attr, output);
+    return nn_layer_op(b, l, NN_OP_PAD2D, &input, 1, &attr, output);
 }
 
 const nn_layer_def nn_layer_zero_padding2d = {
@@ -667,7 +660,7 @@ static int upsampling_build(nn_layer *l, nn_builder *b, int input, int *output) 
     if (!status) status = spatial_input(l, b, input, &x);
     if (status) return status;
     nn_attr attr = { .shape = { [NN_ATTR_EXTENT_H] = size[0], [NN_ATTR_EXTENT_W] = size[1] } };
-    return add_op(b, l, NN_OP_UPSAMPLE2D, &input, 1, &attr, output);
+    return nn_layer_op(b, l, NN_OP_UPSAMPLE2D, &input, 1, &attr, output);
 }
 
 const nn_layer_def nn_layer_up_sampling2d = {

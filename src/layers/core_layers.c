@@ -8,6 +8,13 @@ static int op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int n, 
     return nn_graph_op(b->graph, kind, inputs, n, attr, l->name);
 }
 
+int nn_layer_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
+    int made = op(b, l, kind, inputs, count, attr);
+    if (made < 0) return made;
+    *node = made;
+    return NN_OK;
+}
+
 /* The input's last dimension, or an error naming the layer when the input is a bare batch. */
 static int input_columns(nn_layer *l, nn_builder *b, int input, int64_t *cols) {
     const nn_node *x = &b->graph->nodes[input];

@@ -13,13 +13,6 @@ static int bad_option(nn_layer *l, const char *key, const char *expected) {
     return nn_error(NN_ERR_ARG, "layer '%s' (%s): '%s' must be %s", l->name, l->def->class_name, key, expected);
 }
 
-static int add_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
-    int made = nn_graph_op(b->graph, kind, inputs, count, attr, l->name);
-    if (made < 0) return made;
-    *node = made;
-    return NN_OK;
-}
-
 /* ------------------------------------------------------------------ shared normalization options */
 
 /* Only the last (channels) axis: -1 or [-1]; absent means -1. */
@@ -86,8 +79,8 @@ static int build_normalization(nn_layer *l, nn_builder *b, nn_op kind, int *inpu
     }
     if (gamma >= 0) inputs[ninputs++] = gamma;
     int y = -1;
-    status = add_op(b, l, kind, inputs, ninputs, attr, &y);
-    if (!status && beta >= 0) status = add_op(b, l, NN_OP_BIAS_ADD, (int[]){ y, beta }, 2, NULL, &y);
+    status = nn_layer_op(b, l, kind, inputs, ninputs, attr, &y);
+    if (!status && beta >= 0) status = nn_layer_op(b, l, NN_OP_BIAS_ADD, (int[]){ y, beta }, 2, NULL, &y);
     if (!status) *output = y;
     return status;
 }
@@ -248,7 +241,7 @@ static int gaussian_noise_build(nn_layer *l, nn_builder *b, int input, int *outp
     *output = input;
     if (!b->training || l->rate == 0) return NN_OK;
     nn_attr attr = { .f = { l->rate } };
-    return add_op(b, l, NN_OP_GAUSSIAN_NOISE, &input, 1, &attr, output);
+    return nn_layer_op(b, l, NN_OP_GAUSSIAN_NOISE, &input, 1, &attr, output);
 }
 
 const nn_layer_def nn_layer_gaussian_noise = {
@@ -289,7 +282,7 @@ static int spatial_dropout_build(nn_layer *l, nn_builder *b, int input, int *out
     *output = input;
     if (!b->training || l->rate == 0) return NN_OK;
     nn_attr attr = { .f = { l->rate } };
-    return add_op(b, l, NN_OP_SPATIAL_DROPOUT, &input, 1, &attr, output);
+    return nn_layer_op(b, l, NN_OP_SPATIAL_DROPOUT, &input, 1, &attr, output);
 }
 
 const nn_layer_def nn_layer_spatial_dropout1d = {

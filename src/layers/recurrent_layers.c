@@ -19,13 +19,6 @@ static int bad_option(nn_layer *l, const char *key, const char *expected) {
     return nn_error(NN_ERR_ARG, "layer '%s' (%s): '%s' must be %s", l->name, l->def->class_name, key, expected);
 }
 
-static int add_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node) {
-    int made = nn_graph_op(b->graph, kind, inputs, count, attr, l->name);
-    if (made < 0) return made;
-    *node = made;
-    return NN_OK;
-}
-
 /* A key that may only be absent or None (constraints, activity regularizers, ...). */
 static int cfg_none_only(nn_layer *l, const char *key, const char *why) {
     const nn_value *v = nn_value_get(&l->config, key);
@@ -85,10 +78,10 @@ static int embedding_build(nn_layer *l, nn_builder *b, int input, int *output) {
     if (status) return status;
     int table = nn_builder_weight(b, l, "embeddings", 2, (int64_t[]){ input_dim, l->units }, &l->kernel_init, &l->kernel_reg, true);
     if (table < 0) return table;
-    status = add_op(b, l, NN_OP_EMBEDDING, (int[]){ input, table }, 2, NULL, output);
+    status = nn_layer_op(b, l, NN_OP_EMBEDDING, (int[]){ input, table }, 2, NULL, output);
     if (status || !mask_zero) return status;
     int mask;
-    status = add_op(b, l, NN_OP_SEQUENCE_MASK, &input, 1, &(nn_attr){ .f = { 0.0 } }, &mask);
+    status = nn_layer_op(b, l, NN_OP_SEQUENCE_MASK, &input, 1, &(nn_attr){ .f = { 0.0 } }, &mask);
     if (!status) b->graph->nodes[*output].mask = mask;
     return status;
 }
@@ -123,8 +116,8 @@ static int masking_build(nn_layer *l, nn_builder *b, int input, int *output) {
     }
     nn_attr attr = { .f = { l->scale }, .shape = { [NN_MASK_ANY_FEATURE] = 1 } };
     int mask;
-    int status = add_op(b, l, NN_OP_SEQUENCE_MASK, &input, 1, &attr, &mask);
-    if (!status) status = add_op(b, l, NN_OP_APPLY_MASK, (int[]){ input, mask }, 2, NULL, output);
+    int status = nn_layer_op(b, l, NN_OP_SEQUENCE_MASK, &input, 1, &attr, &mask);
+    if (!status) status = nn_layer_op(b, l, NN_OP_APPLY_MASK, (int[]){ input, mask }, 2, NULL, output);
     if (!status) b->graph->nodes[*output].mask = mask;
     return status;
 }
@@ -253,10 +246,10 @@ static nn_attr rnn_attr(const nn_layer *l, const rnn_opts *o, bool masked) {
 static int unpack_states(nn_layer *l, nn_builder *b, const rnn_opts *o, int packed, int steps, int *outputs) {
     int states = cell_op(l) == NN_OP_LSTM ? 2 : 1, first = o->return_sequences ? steps : 1;
     nn_attr out = { .shape = { [NN_SLICE_START] = 0, [NN_SLICE_COUNT] = first, [NN_SLICE_SQUEEZE] = !o->return_sequences } };
-    int status = add_op(b, l, NN_OP_TIME_SLICE, &packed, 1, &out, &outputs[0]);
+    int status = nn_layer_op(b, l, NN_OP_TIME_SLICE, &packed, 1, &out, &outputs[0]);
     for (int i = 0; !status && i < states; i++) {
         nn_attr state = { .shape = { [NN_SLICE_START] = first + i, [NN_SLICE_COUNT] = 1, [NN_SLICE_SQUEEZE] = 1 } };
-        status = add_op(b, l, NN_OP_TIME_SLICE, &packed, 1, &state, &outputs[1 + i]);
+        status = nn_layer_op(b, l, NN_OP_TIME_SLICE, &packed, 1, &state, &outputs[1 + i]);
     }
     return status ? status : 1 + states;
 }
@@ -272,18 +265,18 @@ static int rnn_build(nn_layer *l, nn_builder *b, const int *inputs, int ninputs,
     int64_t steps = x->shape[1], features = x->shape[2];
     int mask = x->mask, input = inputs[0], kernel, recurrent, bias;
     if (b->training && o.dropout > 0) { /* Keras: one input mask per sample for every step */
-        status = add_op(b, l, NN_OP_SPATIAL_DROPOUT, &input, 1, &(nn_attr){ .f = { o.dropout } }, &input);
+        status = nn_layer_op(b, l, NN_OP_SPATIAL_DROPOUT, &input, 1, &(nn_attr){ .f = { o.dropout } }, &input);
         if (status) return status;
     }
     status = rnn_weights(l, b, &o, features, &kernel, &recurrent, &bias);
     int xw, ops[4] = { 0, recurrent }, count = 2, y;
-    if (!status) status = add_op(b, l, NN_OP_MATMUL, (int[]){ input, kernel }, 2, NULL, &xw);
+    if (!status) status = nn_layer_op(b, l, NN_OP_MATMUL, (int[]){ input, kernel }, 2, NULL, &xw);
     if (status) return status;
     ops[0] = xw;
     if (l->use_bias) ops[count++] = bias;
     if (mask >= 0) ops[count++] = mask;
     nn_attr attr = rnn_attr(l, &o, mask >= 0);
-    status = add_op(b, l, cell_op(l), ops, count, &attr, &y);
+    status = nn_layer_op(b, l, cell_op(l), ops, count, &attr, &y);
     if (status) return status;
     int made = o.return_state ? unpack_states(l, b, &o, y, (int)steps, outputs) : (outputs[0] = y, 1);
     if (made > 0 && o.return_sequences) b->graph->nodes[outputs[0]].mask = mask;
@@ -484,15 +477,15 @@ static int bidirectional_build(nn_layer *l, nn_builder *b, const int *inputs, in
     if (nbwd < 0) return nbwd;
     bool sequences = flag_of(l->inner[0], "return_sequences");
     int y = fwd[0], y_rev = bwd[0], count = 1;
-    if (sequences) status = add_op(b, l, NN_OP_REVERSE_TIME, &bwd[0], 1, NULL, &y_rev);
+    if (sequences) status = nn_layer_op(b, l, NN_OP_REVERSE_TIME, &bwd[0], 1, NULL, &y_rev);
     if (status) return status;
     if (mode == MERGE_NONE) {
         outputs[0] = y, outputs[1] = y_rev, count = 2;
     } else {
         nn_op op = mode == MERGE_CONCAT ? NN_OP_CONCAT : mode == MERGE_MUL ? NN_OP_MUL : NN_OP_ADD;
-        status = add_op(b, l, op, (int[]){ y, y_rev }, 2, NULL, &outputs[0]);
+        status = nn_layer_op(b, l, op, (int[]){ y, y_rev }, 2, NULL, &outputs[0]);
         if (!status && mode == MERGE_AVE)
-            status = add_op(b, l, NN_OP_SCALE_SHIFT, &outputs[0], 1, &(nn_attr){ .f = { 0.5, 0.0 } }, &outputs[0]);
+            status = nn_layer_op(b, l, NN_OP_SCALE_SHIFT, &outputs[0], 1, &(nn_attr){ .f = { 0.5, 0.0 } }, &outputs[0]);
         if (status) return status;
     }
     int mask = b->graph->nodes[inputs[0]].mask;
@@ -531,7 +524,7 @@ static int time_distributed_build(nn_layer *l, nn_builder *b, int input, int *ou
     nn_layer *inner = l->inner[0];
     int folded, ys[NN_MAX_LAYER_IO];
     reset_inner_counts(l, b);
-    int status = add_op(b, l, NN_OP_FOLD_TIME, &input, 1, NULL, &folded);
+    int status = nn_layer_op(b, l, NN_OP_FOLD_TIME, &input, 1, NULL, &folded);
     if (status) return status;
     int count = nn_layer_build_call(inner, b, &folded, 1, ys);
     if (count < 0) return count;
@@ -542,7 +535,7 @@ static int time_distributed_build(nn_layer *l, nn_builder *b, int input, int *ou
     if (!y->batched || y->fold != b->graph->nodes[folded].fold)
         return nn_error(NN_ERR_SHAPE, "layer '%s' (TimeDistributed): the wrapped layer '%s' (%s) does not keep the batch axis (output %s)",
                         l->name, inner->name, inner->def->class_name, nn_node_shape_str(y, shape, sizeof shape));
-    return add_op(b, l, NN_OP_UNFOLD_TIME, ys, 1, &(nn_attr){ .shape = { [NN_UNFOLD_STEPS] = steps } }, output);
+    return nn_layer_op(b, l, NN_OP_UNFOLD_TIME, ys, 1, &(nn_attr){ .shape = { [NN_UNFOLD_STEPS] = steps } }, output);
 }
 
 const nn_layer_def nn_layer_time_distributed = {

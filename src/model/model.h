@@ -112,6 +112,8 @@ int nn_cfg_kernel_options(nn_layer *l);
 /* The same for a kernel with another Keras name: "depthwise" reads depthwise_initializer and
  * depthwise_regularizer into kernel_init and kernel_reg. */
 int nn_cfg_named_kernel_options(nn_layer *l, const char *kernel);
+/* Adds an op made by layer l (named after it in messages); *node receives it. */
+int nn_layer_op(nn_builder *b, nn_layer *l, nn_op kind, const int *inputs, int count, const nn_attr *attr, int *node);
 /* Adds the layer's activation op after `input` unless it is linear. */
 int nn_layer_activate(nn_builder *b, nn_layer *l, int input, int *output);
 
