@@ -541,6 +541,29 @@ TEST(test_load_crafted_files) {
     CHECK_CONTAINS(load_error(path), "model config: 'name' must be a string");
     write_crafted(path, "{\"format\":\"nn\",\"tensors\":[],\"model\":{\"class_name\":\"Sequential\",\"config\":{\"name\":\"m\",\"layers\":[],\"build_input_shape\":[null,2]}}}", NULL, 0);
     CHECK_CONTAINS(load_error(path), "model 'm' has no layers");
+    /* functional graphs that do not hold together */
+#define FUNCTIONAL(layers, ins, outs)                                                                                 \
+    "{\"format\":\"nn\",\"tensors\":[],\"model\":{\"class_name\":\"Functional\",\"config\":{\"name\":\"f\",\"layers\":[" layers \
+    "],\"input_layers\":" ins ",\"output_layers\":" outs "}}}"
+#define INPUT_LAYER "{\"class_name\":\"InputLayer\",\"config\":{\"name\":\"in\",\"batch_shape\":[null,2]},\"inbound_nodes\":[]}"
+#define DENSE_ON(name, source)                                                                                         \
+    "{\"class_name\":\"Dense\",\"config\":{\"name\":\"" name "\",\"units\":1},\"inbound_nodes\":[{\"args\":[{\"class_name\":" \
+    "\"__keras_tensor__\",\"config\":{\"keras_history\":[\"" source "\",0,0]}}],\"kwargs\":{}}]}"
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "nowhere"), "[[\"in\",0,0]]", "[[\"d\",0,0]]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "names layer 'nowhere', node 0, tensor 0, which the model does not have");
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "d"), "[[\"in\",0,0]]", "[[\"d\",0,0]]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "the calls of layer 'd' depend on tensors no layer makes");
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "in") "," DENSE_ON("e", "in"), "[[\"in\",0,0]]", "[[\"d\",0,0]]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "layer 'e' is not on the way to any output");
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "in"), "[[\"in\",0,0]]", "[[\"d\",3,0]]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "output_layers[0] names a call that does not exist");
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "in"), "[[\"in\",0,0]]", "[\"d\"]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "a tensor reference must be [layer name, node index, tensor index]");
+    write_crafted(path, FUNCTIONAL(INPUT_LAYER "," DENSE_ON("d", "in"), "[[\"in\",0,0]]", "[[\"d\",0,0]]"), NULL, 0);
+    CHECK_CONTAINS(load_error(path), "the file has no tensor 'd/kernel'");
+#undef FUNCTIONAL
+#undef INPUT_LAYER
+#undef DENSE_ON
 }
 
 TEST(test_load_crafted_compile_config) {

@@ -160,18 +160,18 @@ static int node_value(const nn_model *m, const nn_model_node *node, nn_value *ou
     return status;
 }
 
+/* The layer's calls in the model, in Keras's node order (call order). */
 static int inbound_nodes_value(const nn_model *m, int layer, nn_value *out) {
     int status = nn_value_list_new(out);
-    for (int rank = 0; !status; rank++) { /* the layer's calls in Keras's node order */
-        int k = 0;
-        while (k < m->nnodes && !(m->nodes[k].layer == layer && nn_model_keras_node_index(m, k) == rank)) k++;
-        if (k == m->nnodes) break;
-        if (m->layers[layer]->def == &nn_layer_input) continue;
-        nn_value node = { NN_VALUE_NULL };
-        status = node_value(m, &m->nodes[k], &node);
-        if (!status) status = nn_value_list_push(out, node);
-        else nn_value_clear(&node);
-    }
+    if (status || m->layers[layer]->def == &nn_layer_input) return status;
+    for (int call = 0; call < m->layers[layer]->ncalls && !status; call++)
+        for (int k = 0; k < m->nnodes && !status; k++) {
+            if (m->nodes[k].layer != layer || m->nodes[k].call != call) continue;
+            nn_value node = { NN_VALUE_NULL };
+            status = node_value(m, &m->nodes[k], &node);
+            if (!status) status = nn_value_list_push(out, node);
+            else nn_value_clear(&node);
+        }
     return status;
 }
 
@@ -760,12 +760,46 @@ static int io_symbols(const loaded_layers *ll, const nn_value *config, const cha
     return status;
 }
 
-/* Whether every loaded layer lies on the way to an output: nn_model_new then takes them all. */
-static void mark_reachable(const nn_symbol *s, nn_layer **layers, bool *reached, int count) {
-    for (int i = 0; i < count; i++)
-        if (layers[i] == s->layer) reached[i] = true;
+/* Layers on the way to the outputs, found by walking the calls back (each call once). */
+typedef struct reach {
+    nn_layer **layers;
+    bool *reached;
+    int count;
+    const nn_layer_call **seen;
+    int nseen;
+} reach;
+
+static bool seen_before(reach *r, const nn_layer_call *call) {
+    for (int i = 0; i < r->nseen; i++)
+        if (r->seen[i] == call) return true;
+    r->seen[r->nseen++] = call;
+    return false;
+}
+
+/* Fails on a graph deeper than nn_model_new accepts. */
+static int mark_reachable(reach *r, const nn_symbol *s, int depth) {
+    if (depth > NN_MAX_GRAPH_DEPTH) return nn_error(NN_ERR_FORMAT, "metadata: the graph is deeper than %d layer calls", NN_MAX_GRAPH_DEPTH);
     const nn_layer_call *call = s->layer->calls[s->call];
-    for (int k = 0; k < call->ninputs; k++) mark_reachable(call->inputs[k], layers, reached, count);
+    if (seen_before(r, call)) return NN_OK;
+    for (int i = 0; i < r->count; i++)
+        if (r->layers[i] == s->layer) r->reached[i] = true;
+    int status = NN_OK;
+    for (int k = 0; k < call->ninputs && !status; k++) status = mark_reachable(r, call->inputs[k], depth + 1);
+    return status;
+}
+
+/* Whether every loaded layer lies on the way to an output (nn_model_new then takes them all). */
+static int check_reachable(nn_layer **layers, int count, nn_symbol *const *inputs, nn_symbol *const *outputs) {
+    int calls = 0;
+    for (int i = 0; i < count; i++) calls += layers[i]->ncalls;
+    reach r = { layers, nn_calloc((size_t)count + 1, sizeof(bool)), count, nn_calloc((size_t)calls + 1, sizeof *r.seen), 0 };
+    int status = r.reached && r.seen ? NN_OK : NN_ERR_NOMEM;
+    for (int o = 0; !status && outputs[o]; o++) status = mark_reachable(&r, outputs[o], 0);
+    for (int i = 0; !status && inputs[i]; i++) status = mark_reachable(&r, inputs[i], 0);
+    for (int i = 0; !status && i < count; i++)
+        if (!r.reached[i]) status = nn_error(NN_ERR_FORMAT, "metadata: layer '%s' is not on the way to any output", layers[i]->name);
+    nn_free(r.reached), nn_free(r.seen);
+    return status;
 }
 
 static int functional_from(const nn_value *config, nn_model **out) {
@@ -776,8 +810,7 @@ static int functional_from(const nn_value *config, nn_model **out) {
     loaded_layers ll = { .layers = nn_calloc((size_t)layers->count + 1, sizeof *ll.layers),
                          .nodes = nn_calloc((size_t)layers->count + 1, sizeof *ll.nodes),
                          .done = nn_calloc((size_t)layers->count + 1, sizeof *ll.done) };
-    bool *reached = nn_calloc((size_t)layers->count + 1, sizeof *reached);
-    if (!ll.layers || !ll.nodes || !ll.done || !reached) status = NN_ERR_NOMEM;
+    if (!ll.layers || !ll.nodes || !ll.done) status = NN_ERR_NOMEM;
     for (int i = 0; i < layers->count && !status; i++) {
         status = layer_from_item(&layers->items[i], i, &ll.layers[i]);
         if (status) break;
@@ -790,17 +823,14 @@ static int functional_from(const nn_value *config, nn_model **out) {
     nn_symbol *inputs[NN_MAX_MODEL_IO + 1], *outputs[NN_MAX_MODEL_IO + 1];
     if (!status) status = io_symbols(&ll, config, "input_layers", inputs);
     if (!status) status = io_symbols(&ll, config, "output_layers", outputs);
-    for (int o = 0; !status && outputs[o]; o++) mark_reachable(outputs[o], ll.layers, reached, ll.count);
-    for (int i = 0; !status && inputs[i]; i++) mark_reachable(inputs[i], ll.layers, reached, ll.count);
-    for (int i = 0; !status && i < ll.count; i++)
-        if (!reached[i]) status = nn_error(NN_ERR_FORMAT, "metadata: layer '%s' is not on the way to any output", ll.layers[i]->name);
+    if (!status) status = check_reachable(ll.layers, ll.count, inputs, outputs);
     if (!status) {
         *out = nn_model_new(inputs, outputs, name->string); /* takes every layer, also on failure */
         if (!*out) status = NN_ERR_FORMAT;
     } else {
         for (int i = 0; i < ll.count; i++) nn_layer_free(ll.layers[i]);
     }
-    nn_free(ll.layers), nn_free(ll.nodes), nn_free(ll.done), nn_free(reached);
+    nn_free(ll.layers), nn_free(ll.nodes), nn_free(ll.done);
     return status;
 }
 

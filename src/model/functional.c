@@ -207,8 +207,8 @@ static void visit(graph_walk *w, nn_symbol *s, int depth) {
         return;
     }
     if (find_call(w, l, s->call) >= 0) return;
-    if (depth > 10000) {
-        nn_error(NN_ERR_ARG, "the graph is deeper than 10000 layer calls");
+    if (depth > NN_MAX_GRAPH_DEPTH) {
+        nn_error(NN_ERR_ARG, "the graph is deeper than %d layer calls", NN_MAX_GRAPH_DEPTH);
         return note_error(w, NN_ERR_ARG);
     }
     const nn_layer_call *call = l->calls[s->call];

@@ -32,6 +32,8 @@ typedef struct nn_layer_def {
 } nn_layer_def;
 
 #define NN_MAX_LAYER_IO 8
+/* The longest chain of layer calls a functional model may have (graph walks recurse). */
+#define NN_MAX_GRAPH_DEPTH 10000
 
 /* A symbolic tensor (Keras's KerasTensor): output `index` of call `call` of a layer. Symbols
  * live inside their layer's calls, so the layer owns them. */
