@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdlib.h>
 
@@ -507,23 +508,6 @@ TEST(op_shape_errors_name_the_shapes) {
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building, compiling and predicting with an
  * attention model: a clean error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep) {
@@ -531,8 +515,8 @@ TEST(allocation_failure_sweep) {
     nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 4, 3 }), *y = NULL;
     for (int i = 0; i < 24; i++) nn_tensor_f32(x)[i] = (float)(i % 5) / 5.0f;
     for (long n = 1; n < 5000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
+        failing_alloc f;
+        failing_alloc_install(&f, n);
         nn_layer *layers[3] = { nn_layer_parse("MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 2), use_gate=True, "
                                                "attention_axes=1, use_causal_mask=True, input_shape=(4, 3))"),
                                 NULL, NULL };

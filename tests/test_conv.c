@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdlib.h>
 
@@ -519,30 +520,13 @@ TEST(model_with_depthwise_separable_transpose_trains_saves_and_loads) {
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building and compiling a conv model: a clean
  * error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep_while_building) {
     bool finished = false;
     for (long n = 1; n < 5000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
+        failing_alloc f;
+        failing_alloc_install(&f, n);
         const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
                                 "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
                                 "SeparableConv2D(3, 2, depth_multiplier=2)", "Conv2DTranspose(2, 3, strides=2)",

@@ -1,6 +1,7 @@
 /* IDX files (MNIST format), the Fashion-MNIST loader and nn_array_load / nn_array_save.
  * Fixtures: tests/data/idx/, made by tests/gen/make_idx_ref.py. Bad inputs are written here. */
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <nn.h>
 
@@ -560,31 +561,13 @@ TEST(array_save_csv_reads_back_as_saved) {
 
 /* ---------------------------------------------------------------- allocation failures */
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Fails each allocation of `load` in turn until it succeeds; returns how many failures it took.
  * Each failure must be NN_ERR_NOMEM with `message` in its text. */
 static int sweep(int (*load)(const char *path), const char *path, const char *message) {
     int failures = 0;
     for (long n = 1; n <= 100; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         int status = load(path);
         nn_set_allocator(NULL);
         if (status == NN_OK) return failures;

@@ -4,6 +4,7 @@
  * allocation failure anywhere in load or save leaks nothing. */
 #include "../src/model/model.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -573,33 +574,16 @@ TEST(test_load_crafted_compile_config) {
 
 /* ------------------------------------------------------------ allocation failure */
 
-typedef struct failing_allocator { long remaining; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return a->remaining-- == 0 ? NULL : malloc(size);
-}
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return a->remaining-- == 0 ? NULL : realloc(p, size);
-}
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
-static void fail_after(failing_allocator *a, long n) {
-    a->remaining = n;
-    nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, a });
-}
-
 TEST(test_load_survives_every_allocation_failure) {
     size_t size, start;
     unsigned char *b = blog_file(&size, &start);
     free(b);
     const char *path = scratch("damage_source.nn");
-    failing_allocator a;
+    failing_alloc a;
     int failures = 0;
-    for (long n = 0; n < 100000; n++) {
+    for (long n = 1; n <= 100000; n++) {
         nn_model *m = (nn_model *)1;
-        fail_after(&a, n);
+        failing_alloc_install(&a, n);
         int status = nn_model_load(path, &m);
         nn_set_allocator(NULL);
         if (status == NN_OK) {
@@ -623,10 +607,10 @@ TEST(test_save_survives_every_allocation_failure) {
     size_t size = 0;
     unsigned char *old = read_bytes(path, &size);
     nn_model *other = trained_blog_model(train, 2); /* different bytes, so a partial write would show */
-    failing_allocator a;
+    failing_alloc a;
     int failures = 0;
-    for (long n = 0; n < 100000; n++) {
-        fail_after(&a, n);
+    for (long n = 1; n <= 100000; n++) {
+        failing_alloc_install(&a, n);
         int status = nn_model_save(other, path);
         nn_set_allocator(NULL);
         if (status == NN_OK) break;

@@ -4,6 +4,7 @@
  * python3 with numpy is installed); every kind of bad file is refused with a message naming the
  * file and the byte offset; allocation failure anywhere in loading or saving leaks nothing. */
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <nn.h>
 
@@ -633,30 +634,13 @@ TEST(bad_npz_files_are_refused_with_position) {
 
 /* ------------------------------------------------------------ allocation failures */
 
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Runs `load` failing its 1st, 2nd, ... allocation until it succeeds; every failure must be a
  * clean NN_ERR_NOMEM naming the file (ASan's leak check catches what a failure leaves). */
 static int sweep(int (*load)(const char *path, int variant), const char *path, int variant) {
     int failures = 0, status = NN_ERR_NOMEM;
     for (long n = 1; n <= 200 && status == NN_ERR_NOMEM; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         status = load(path, variant);
         nn_set_allocator(NULL);
         if (status == NN_ERR_NOMEM) {

@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdlib.h>
 
@@ -661,30 +662,13 @@ TEST(shape_errors_name_the_layer_and_shapes) {
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building and compiling wrapped recurrent
  * layers: a clean error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep_while_building) {
     bool finished = false;
     for (long n = 1; n < 20000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
+        failing_alloc f;
+        failing_alloc_install(&f, n);
         const char *texts[] = { "Embedding(7, 3, mask_zero=True, input_shape=(4,))", "Bidirectional(LSTM(2, return_sequences=True))",
                                 "TimeDistributed(Dense(2))", "GRU(2)" };
         nn_layer *layers[5] = { 0 };

@@ -2,6 +2,7 @@
  * outputs), vocabulary files, the text corpus reader, text datasets and the fortunes loader. */
 #include "nn.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -642,21 +643,6 @@ TEST(fortunes_loader_bad_input) {
 
 /* ---------------------------------------------------------------- allocation failures */
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 static int vectorize_round_trip(void) {
     static const char *corpus[] = { "the cat, the hat", "a \xC3\xA9t\xC3\xA9 cat" };
     nn_text_vectorizer *v = nn_text_vectorizer_new(&(nn_text_vectorizer_opts){ .max_tokens = 4 });
@@ -695,8 +681,8 @@ static int load_corpus_file(void) {
 static int sweep_allocation_failures(int (*attempt)(void)) {
     int failures = 0;
     for (long n = 1; n <= 5000; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         int status = attempt();
         nn_set_allocator(NULL);
         if (status == NN_OK) return failures;
