@@ -124,26 +124,7 @@ TEST(attention_gives_the_same_bits_on_two_threads) {
     nn_attr attr = { .shape = { [NN_ATTN_HEADS] = 4, [NN_ATTN_CAUSAL] = 1 }, .f = { 0.25, 0.1 } };
     int y = gc_op(c, NN_OP_ATTENTION, qkv, 3, &attr);
     int total = gc_op(c, NN_OP_REDUCE_SUM, (int[]){ gc_op(c, NN_OP_MUL, (int[]){ y, x }, 2, NULL) }, 1, NULL);
-    float *arena = nn_calloc(nn_plan_graph(&c->graph, BATCH, true), sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
-    nn_threads *pool = NULL;
-    CHECK(nn_threads_new(2, &pool) == NN_OK);
-    nn_rng rng;
-    float value1 = 0;
-    for (int run = 0; run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, BATCH, &rng, run ? pool : NULL };
-        memset(c->grads, 0, c->cap * sizeof(float));
-        gc_forward(c, &e);
-        nn_graph_backward(&e);
-        if (run == 0) {
-            value1 = *nn_node_value(&e, total);
-            memcpy(grads1, c->grads, c->cap * sizeof(float));
-        } else {
-            CHECK(*nn_node_value(&e, total) == value1);
-            CHECK(memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0);
-        }
-    }
-    nn_threads_free(pool);
-    nn_free(arena), free(grads1);
+    CHECK(gc_same_bits_on_two_threads(c, total, BATCH));
     gc_free(c);
 }
 

@@ -208,28 +208,7 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     int a = gc_op(c, NN_OP_AVG_POOL2D, &y, 1, &pool);
     int sum = gc_op(c, NN_OP_ADD, (int[]){ m, a }, 2, NULL);
     int total = gc_op(c, NN_OP_REDUCE_SUM, &sum, 1, NULL);
-    size_t arena_size = nn_plan_graph(&c->graph, BATCH, true);
-    float *arena = nn_calloc(arena_size, sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
-    nn_threads *pool2 = NULL;
-    CHECK(nn_threads_new(2, &pool2) == NN_OK);
-    nn_rng rng;
-    float value1 = 0;
-    for (int run = 0; run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, BATCH, &rng, run ? pool2 : NULL };
-        memcpy(nn_node_value(&e, x), c->input_values[0], BATCH * 18 * 17 * 8 * sizeof(float));
-        memset(c->grads, 0, c->cap * sizeof(float));
-        nn_graph_forward(&e);
-        nn_graph_backward(&e);
-        if (run == 0) {
-            value1 = *nn_node_value(&e, total);
-            memcpy(grads1, c->grads, c->cap * sizeof(float));
-        } else {
-            CHECK(*nn_node_value(&e, total) == value1);
-            CHECK(memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0);
-        }
-    }
-    nn_threads_free(pool2);
-    nn_free(arena), free(grads1);
+    CHECK(gc_same_bits_on_two_threads(c, total, BATCH));
     gc_free(c);
 }
 
