@@ -1,9 +1,10 @@
 /* Checks the layer test programs share: option and shape errors that must name the layer, a
- * one-layer model given Keras's weights, outputs compared with Keras's, and a model that saves
- * and loads back predicting the same bits. For test programs only. */
+ * one-layer model given Keras's weights, outputs compared with Keras's, a model that saves and
+ * loads back predicting the same bits, and an allocation-failure sweep. For test programs only. */
 #ifndef NN_TEST_LAYER_CHECKS_H
 #define NN_TEST_LAYER_CHECKS_H
 
+#include "failing_alloc.h"
 #include "keras_ref.h"
 #include "nn.h"
 #include "scratch.h"
@@ -91,6 +92,39 @@ static inline nn_model *check_reloads_the_same(nn_model *m, const nn_tensor *x) 
     remove(path);
     nn_tensor_free(a), nn_tensor_free(b);
     return loaded;
+}
+
+/* A Sequential model of the layers parsed from `texts` (at most 15); NULL, with nothing left
+ * allocated, if one does not parse. */
+static inline nn_model *sequential_of_texts(const char *const *texts, int count) {
+    nn_layer *layers[16] = { 0 };
+    CHECK(count < 16);
+    int parsed = 0;
+    while (parsed < count && parsed < 15 && (layers[parsed] = nn_layer_parse(texts[parsed])) != NULL) parsed++;
+    if (parsed == count) return nn_sequential(layers);
+    for (int i = 0; i < parsed; i++) nn_layer_free(layers[i]);
+    return NULL;
+}
+
+/* Fails each allocation in turn while parsing `texts` into a Sequential model, compiling it and,
+ * when x is given, predicting: each failure must be a clean error with a message (and, under
+ * ASan, leave no leak), until a run in which nothing fails. */
+static inline void check_allocation_failure_sweep(const char *const *texts, int count, const nn_tensor *x) {
+    bool finished = false;
+    for (long n = 1; n < 20000 && !finished; n++) {
+        failing_alloc f;
+        failing_alloc_install(&f, n);
+        nn_model *m = sequential_of_texts(texts, count);
+        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
+        nn_tensor *y = NULL;
+        if (!status && x) status = nn_predict(m, x, NULL, &y);
+        nn_set_allocator(NULL);
+        if (status) CHECK(nn_last_error()[0] != '\0');
+        finished = f.calls < n;
+        nn_tensor_free(y);
+        nn_model_free(m);
+    }
+    CHECK(finished);
 }
 
 #endif

@@ -11,7 +11,6 @@
 #include "keras_ref.h"
 #include "layer_checks.h"
 #include "test.h"
-#include "failing_alloc.h"
 
 #include <stdlib.h>
 
@@ -455,27 +454,12 @@ TEST(op_shape_errors_name_the_shapes) {
 /* Failing each allocation in turn while parsing, building, compiling and predicting with an
  * attention model: a clean error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep) {
-    bool finished = false;
-    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 4, 3 }), *y = NULL;
+    const char *texts[] = { "MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 2), use_gate=True, attention_axes=1, "
+                            "use_causal_mask=True, input_shape=(4, 3))",
+                            "Flatten()" };
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 4, 3 });
     for (int i = 0; i < 24; i++) nn_tensor_f32(x)[i] = (float)(i % 5) / 5.0f;
-    for (long n = 1; n < 5000 && !finished; n++) {
-        failing_alloc f;
-        failing_alloc_install(&f, n);
-        nn_layer *layers[3] = { nn_layer_parse("MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 2), use_gate=True, "
-                                               "attention_axes=1, use_causal_mask=True, input_shape=(4, 3))"),
-                                NULL, NULL };
-        layers[1] = layers[0] ? nn_layer_parse("Flatten()") : NULL;
-        if (!layers[1]) nn_layer_free(layers[0]), layers[0] = NULL;
-        nn_model *m = layers[0] ? nn_sequential(layers) : NULL;
-        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
-        if (!status) status = nn_predict(m, x, NULL, &y);
-        nn_set_allocator(NULL);
-        if (status) CHECK(nn_last_error()[0] != '\0');
-        finished = f.calls < n;
-        nn_tensor_free(y), y = NULL;
-        nn_model_free(m);
-    }
-    CHECK(finished);
+    check_allocation_failure_sweep(texts, NN_ARRAY_LEN(texts), x);
     nn_tensor_free(x);
 }
 
