@@ -212,4 +212,30 @@ static inline int gc_check(gc *c, int out, const char *label) {
     return checked ? bad : 1;
 }
 
+/* Runs forward and backward over `batch` samples on one thread, then on a pool of two: true when
+ * `out`'s value and every gradient come out the same to the bit (the op's split over threads
+ * does not change the arithmetic). */
+static inline bool gc_same_bits_on_two_threads(gc *c, int out, int64_t batch) {
+    float *arena = nn_calloc(nn_plan_graph(&c->graph, batch, true), sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
+    nn_threads *pool = NULL;
+    bool same = arena && grads1 && nn_threads_new(2, &pool) == NN_OK;
+    nn_rng rng;
+    float value1 = 0;
+    for (int run = 0; same && run < 2; run++) {
+        nn_exec e = { &c->graph, arena, c->params, c->grads, batch, &rng, run ? pool : NULL };
+        memset(c->grads, 0, c->cap * sizeof(float));
+        gc_forward(c, &e);
+        nn_graph_backward(&e);
+        if (run == 0) {
+            value1 = *nn_node_value(&e, out);
+            memcpy(grads1, c->grads, c->cap * sizeof(float));
+        } else {
+            same = *nn_node_value(&e, out) == value1 && memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0;
+        }
+    }
+    nn_threads_free(pool);
+    nn_free(arena), free(grads1);
+    return same;
+}
+
 #endif

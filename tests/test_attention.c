@@ -9,6 +9,7 @@
 #include "../src/ops/attention.h"
 #include "gradcheck.h"
 #include "keras_ref.h"
+#include "layer_checks.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -122,26 +123,7 @@ TEST(attention_gives_the_same_bits_on_two_threads) {
     nn_attr attr = { .shape = { [NN_ATTN_HEADS] = 4, [NN_ATTN_CAUSAL] = 1 }, .f = { 0.25, 0.1 } };
     int y = gc_op(c, NN_OP_ATTENTION, qkv, 3, &attr);
     int total = gc_op(c, NN_OP_REDUCE_SUM, (int[]){ gc_op(c, NN_OP_MUL, (int[]){ y, x }, 2, NULL) }, 1, NULL);
-    float *arena = nn_calloc(nn_plan_graph(&c->graph, BATCH, true), sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
-    nn_threads *pool = NULL;
-    CHECK(nn_threads_new(2, &pool) == NN_OK);
-    nn_rng rng;
-    float value1 = 0;
-    for (int run = 0; run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, BATCH, &rng, run ? pool : NULL };
-        memset(c->grads, 0, c->cap * sizeof(float));
-        gc_forward(c, &e);
-        nn_graph_backward(&e);
-        if (run == 0) {
-            value1 = *nn_node_value(&e, total);
-            memcpy(grads1, c->grads, c->cap * sizeof(float));
-        } else {
-            CHECK(*nn_node_value(&e, total) == value1);
-            CHECK(memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0);
-        }
-    }
-    nn_threads_free(pool);
-    nn_free(arena), free(grads1);
+    CHECK(gc_same_bits_on_two_threads(c, total, BATCH));
     gc_free(c);
 }
 
@@ -173,15 +155,6 @@ static void free_case(keras_case *k) {
     for (int i = 0; i < 3; i++) free(k->io[i].values), free(k->masks[i].values);
     for (int i = 0; i < k->nweights; i++) free(k->weights[i].values);
     free(k->expected.values);
-}
-
-static int compare(const char *label, const float *got, const ref_array *want) {
-    int bad = 0;
-    for (int64_t i = 0, size = ref_size(want); i < size; i++) {
-        double w = want->values[i], g = got[i];
-        if (fabs(g - w) > 1e-5 * fabs(w) + 2e-6 && bad++ < 3) printf("  %s: value %lld is %.9g, Keras %.9g\n", label, (long long)i, g, w);
-    }
-    return bad;
 }
 
 /* Copies the case's weights into the model's variables, which must have Keras's shapes. */
@@ -226,7 +199,7 @@ static void check_on_graph(const char *name, const keras_case *k) {
             if (masks[i] >= 0) memcpy(nn_node_value(&e, masks[i]), k->masks[i].values, (size_t)ref_size(&k->masks[i]) * sizeof(float));
         }
         nn_graph_forward(&e);
-        CHECK(compare(name, nn_node_value(&e, outputs[0]), &k->expected) == 0);
+        CHECK(keras_mismatches(name, nn_node_value(&e, outputs[0]), &k->expected, 2e-6) == 0);
         nn_free(arena);
     }
     nn_graph_free(&g);
@@ -244,7 +217,7 @@ static void check_through_predict(const char *name, const keras_case *k) {
     CHECK(set_weights(m, k));
     nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, k->io[0].ndim, k->io[0].shape, k->io[0].values), *y = NULL;
     CHECK(nn_predict(m, x, NULL, &y) == NN_OK && y && y->ndim == k->expected.ndim);
-    if (y) CHECK(compare(name, nn_tensor_f32(y), &k->expected) == 0);
+    if (y) CHECK(keras_mismatches(name, nn_tensor_f32(y), &k->expected, 2e-6) == 0);
     nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m);
 }
@@ -359,18 +332,10 @@ TEST(encoder_block_trains_with_fit_and_saves) {
     printf("  encoder block: loss %.4f -> %.4f, accuracy %.3f\n", first, last, accuracy);
     CHECK(isfinite(last) && last < 0.6 * first && accuracy > 0.85);
     /* the saved config (use_causal_mask and output_shape included) rebuilds the same model */
-    const char *path = "/tmp/nn_test_attention_model.nn";
-    nn_model *loaded = NULL;
-    nn_tensor *p1 = NULL, *p2 = NULL;
-    CHECK(m && nn_model_save(m, path) == NN_OK && nn_model_load(path, &loaded) == NN_OK);
-    CHECK(m && nn_predict(m, nn_dataset_x(data), NULL, &p1) == NN_OK);
-    CHECK(loaded && nn_predict(loaded, nn_dataset_x(data), NULL, &p2) == NN_OK);
-    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
-    remove(path);
-    nn_tensor_free(p1), nn_tensor_free(p2);
+    nn_model_free(check_reloads_the_same(m, nn_dataset_x(data)));
     nn_history_free(h);
     nn_dataset_free(data);
-    nn_model_free(m), nn_model_free(loaded);
+    nn_model_free(m);
 }
 
 /* A causal layer with dropout, a gate, regularizers and a two-axis output_shape trains and loads
@@ -394,27 +359,14 @@ TEST(causal_gated_layer_trains_and_loads_back) {
     }
     CHECK(isfinite(late) && late < 0.5 * early);
     CHECK(m && m->layers[0]->out_ndim == 4 && m->layers[0]->out_shape[2] == 2 && m->layers[0]->out_shape[3] == 2);
-    const char *path = "/tmp/nn_test_attention_causal.nn";
-    nn_model *loaded = NULL;
-    nn_tensor *p1 = NULL, *p2 = NULL;
-    CHECK(m && nn_model_save(m, path) == NN_OK && nn_model_load(path, &loaded) == NN_OK);
+    nn_model *loaded = check_reloads_the_same(m, x);
     const nn_value *causal = loaded ? config_of(loaded->layers[0], "use_causal_mask") : NULL;
     CHECK(causal && causal->type == NN_VALUE_BOOL && causal->boolean);
-    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK && loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
-    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
-    remove(path);
-    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
+    nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m), nn_model_free(loaded);
 }
 
 /* ---------------------------------------------------------------- errors */
-
-static void check_parse_error(const char *text, const char *message) {
-    nn_layer *l = nn_layer_parse(text);
-    CHECK(l == NULL);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_layer_free(l);
-}
 
 TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("MultiHeadAttention(0, 4)", "layer 'multi_head_attention' (MultiHeadAttention): 'num_heads' must be an integer >= 1");
@@ -433,14 +385,6 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("MultiHeadAttention(2, 4, kernel_initializer='fancy')", "unknown initializer 'fancy'");
     check_parse_error("MultiHeadAttention(2, 4, return_attention_scores=True)", "unknown argument 'return_attention_scores'");
     check_parse_error("MultiHeadAttention(2, 4, seed=-1)", "'seed' must be an integer >= 0");
-}
-
-static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
-    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
-    CHECK(m != NULL);
-    CHECK(m && nn_model_build(m, ndim, shape) == NN_ERR_SHAPE);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_model_free(m);
 }
 
 /* The layer on hand-made inputs (query, value, key shapes; masks on some), as a functional model
@@ -507,47 +451,15 @@ TEST(op_shape_errors_name_the_shapes) {
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building, compiling and predicting with an
  * attention model: a clean error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep) {
-    bool finished = false;
-    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 4, 3 }), *y = NULL;
+    const char *texts[] = { "MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 2), use_gate=True, attention_axes=1, "
+                            "use_causal_mask=True, input_shape=(4, 3))",
+                            "Flatten()" };
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 4, 3 });
     for (int i = 0; i < 24; i++) nn_tensor_f32(x)[i] = (float)(i % 5) / 5.0f;
-    for (long n = 1; n < 5000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
-        nn_layer *layers[3] = { nn_layer_parse("MultiHeadAttention(2, 3, value_dim=2, output_shape=(2, 2), use_gate=True, "
-                                               "attention_axes=1, use_causal_mask=True, input_shape=(4, 3))"),
-                                NULL, NULL };
-        layers[1] = layers[0] ? nn_layer_parse("Flatten()") : NULL;
-        if (!layers[1]) nn_layer_free(layers[0]), layers[0] = NULL;
-        nn_model *m = layers[0] ? nn_sequential(layers) : NULL;
-        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
-        if (!status) status = nn_predict(m, x, NULL, &y);
-        nn_set_allocator(NULL);
-        if (status) CHECK(nn_last_error()[0] != '\0');
-        finished = f.calls < n;
-        nn_tensor_free(y), y = NULL;
-        nn_model_free(m);
-    }
-    CHECK(finished);
+    check_allocation_failure_sweep(texts, NN_ARRAY_LEN(texts), x);
     nn_tensor_free(x);
 }
 

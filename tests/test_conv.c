@@ -7,6 +7,7 @@
 #include "../src/ops/conv.h"
 #include "gradcheck.h"
 #include "keras_ref.h"
+#include "layer_checks.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -206,28 +207,7 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     int a = gc_op(c, NN_OP_AVG_POOL2D, &y, 1, &pool);
     int sum = gc_op(c, NN_OP_ADD, (int[]){ m, a }, 2, NULL);
     int total = gc_op(c, NN_OP_REDUCE_SUM, &sum, 1, NULL);
-    size_t arena_size = nn_plan_graph(&c->graph, BATCH, true);
-    float *arena = nn_calloc(arena_size, sizeof(float)), *grads1 = calloc(c->cap, sizeof(float));
-    nn_threads *pool2 = NULL;
-    CHECK(nn_threads_new(2, &pool2) == NN_OK);
-    nn_rng rng;
-    float value1 = 0;
-    for (int run = 0; run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, BATCH, &rng, run ? pool2 : NULL };
-        memcpy(nn_node_value(&e, x), c->input_values[0], BATCH * 18 * 17 * 8 * sizeof(float));
-        memset(c->grads, 0, c->cap * sizeof(float));
-        nn_graph_forward(&e);
-        nn_graph_backward(&e);
-        if (run == 0) {
-            value1 = *nn_node_value(&e, total);
-            memcpy(grads1, c->grads, c->cap * sizeof(float));
-        } else {
-            CHECK(*nn_node_value(&e, total) == value1);
-            CHECK(memcmp(grads1, c->grads, c->nparams * sizeof(float)) == 0);
-        }
-    }
-    nn_threads_free(pool2);
-    nn_free(arena), free(grads1);
+    CHECK(gc_same_bits_on_two_threads(c, total, BATCH));
     gc_free(c);
 }
 
@@ -249,35 +229,10 @@ static void check_keras_case(const char *name) {
     NN_ASSERT(read_array(f, "output", &expected));
     fclose(f);
 
-    nn_layer *layer = nn_layer_parse(text);
-    if (!layer) printf("  %s: %s\n", text, nn_last_error());
-    CHECK(layer != NULL);
-    nn_model *m = layer ? nn_sequential((nn_layer *[]){ layer, NULL }) : NULL;
-    int status = m ? nn_model_build(m, in.ndim - 1, in.shape + 1) : NN_ERR_ARG;
-    if (status) printf("  %s: %s\n", text, nn_last_error());
-    CHECK(status == NN_OK);
-    CHECK(!m || nn_model_weight_count(m) == nweights);
-    for (int i = 0; !status && i < nweights; i++) {
-        nn_tensor *w = nn_tensor_wrap(NN_FLOAT32, weights[i].ndim, weights[i].shape, weights[i].values);
-        status = nn_model_set_weight(m, nn_model_weight_name(m, i), w);
-        if (status) printf("  %s: %s\n", text, nn_last_error());
-        CHECK(status == NN_OK);
-        nn_tensor_free(w);
-    }
+    nn_model *m = model_with_weights(text, &in, weights, nweights);
     nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, in.ndim, in.shape, in.values), *y = NULL;
-    if (!status) status = nn_predict(m, x, NULL, &y);
-    CHECK(status == NN_OK && y != NULL);
-    if (y) {
-        CHECK(y->ndim == expected.ndim);
-        for (int i = 0; i < y->ndim && i < expected.ndim; i++) CHECK(y->shape[i] == expected.shape[i]);
-        int bad = 0;
-        for (int64_t i = 0, size = product(expected.ndim, expected.shape); y->ndim == expected.ndim && i < size; i++) {
-            double want = expected.values[i], got = nn_tensor_f32(y)[i];
-            if (fabs(got - want) > 1e-5 * fabs(want) + 1e-6 && bad++ < 3)
-                printf("  %s: output %lld is %.9g, Keras %.9g\n", text, (long long)i, got, want);
-        }
-        CHECK(bad == 0);
-    }
+    CHECK(m && nn_predict(m, x, NULL, &y) == NN_OK && y != NULL);
+    if (y) check_matches_keras(text, nn_tensor_f32(y), y->ndim, y->shape, &expected);
     nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m);
     free(in.values), free(expected.values);
@@ -363,13 +318,6 @@ TEST(configs_are_saved_as_keras_saves_them) {
     nn_layer_free(transpose);
 }
 
-static void check_parse_error(const char *text, const char *message) {
-    nn_layer *l = nn_layer_parse(text);
-    CHECK(l == NULL);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_layer_free(l);
-}
-
 TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("Conv2D(0, 3)", "layer 'conv2d' (Conv2D): 'filters' must be an integer >= 1");
     check_parse_error("Conv2D(4)", "'kernel_size' must be an integer >= 1 or a tuple of 2 of them");
@@ -401,14 +349,6 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("Conv2DTranspose(4, 3, output_padding=(1, 2, 3))",
                       "'output_padding' must be an integer >= 0 or a tuple of 2 of them");
     check_parse_error("Conv2DTranspose(4, 3, groups=2)", "layer Conv2DTranspose: unknown argument 'groups'");
-}
-
-static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
-    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
-    CHECK(m != NULL);
-    CHECK(m && nn_model_build(m, ndim, shape) == NN_ERR_SHAPE);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_model_free(m);
 }
 
 TEST(shape_errors_name_the_layer_and_shapes) {
@@ -504,63 +444,21 @@ TEST(model_with_depthwise_separable_transpose_trains_saves_and_loads) {
         if (step == 0) first = loss;
     }
     CHECK(isfinite(loss) && loss < first);
-    const char *path = "/tmp/nn_test_conv_layers_model.keras";
-    nn_model *loaded = NULL;
-    nn_tensor *p1 = NULL, *p2 = NULL;
-    CHECK(m && nn_model_save(m, path) == NN_OK);
-    CHECK(nn_model_load(path, &loaded) == NN_OK);
-    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK);
-    CHECK(loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
-    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
-    remove(path);
-    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
-    nn_model_free(m), nn_model_free(loaded);
+    nn_model_free(check_reloads_the_same(m, x));
+    nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m);
 }
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building and compiling a conv model: a clean
  * error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep_while_building) {
-    bool finished = false;
-    for (long n = 1; n < 5000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
-        const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
-                                "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
-                                "SeparableConv2D(3, 2, depth_multiplier=2)", "Conv2DTranspose(2, 3, strides=2)",
-                                "GlobalAveragePooling2D()" };
-        enum { COUNT = NN_ARRAY_LEN(texts) };
-        nn_layer *layers[COUNT + 1] = { 0 };
-        bool parsed = true;
-        for (int i = 0; i < COUNT; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
-        for (int i = 0; !parsed && i < COUNT; i++) nn_layer_free(layers[i]);
-        /* nn_sequential stops at the first NULL: only whole lists are handed over */
-        nn_model *m = parsed ? nn_sequential(layers) : NULL;
-        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
-        nn_set_allocator(NULL);
-        if (status) CHECK(nn_last_error()[0] != '\0');
-        finished = f.calls < n;
-        nn_model_free(m);
-    }
-    CHECK(finished);
+    const char *texts[] = { "Conv2D(4, (3, 2), strides=2, padding='same', groups=2, input_shape=(7, 6, 2))",
+                            "MaxPooling2D(2, padding='same')", "ZeroPadding2D(((1, 0), (2, 1)))",
+                            "SeparableConv2D(3, 2, depth_multiplier=2)", "Conv2DTranspose(2, 3, strides=2)",
+                            "GlobalAveragePooling2D()" };
+    check_allocation_failure_sweep(texts, NN_ARRAY_LEN(texts), NULL);
 }
 
 /* Models of typed layers and of the same layers' Keras text, seeded alike, predict the same

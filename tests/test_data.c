@@ -3,6 +3,7 @@
  * y = a[:, -1].astype(np.float32); then x[0, 0], x[-1, -1], x.astype(np.float64).sum(), y.sum(). */
 #include "nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -573,21 +574,6 @@ TEST(binary_file_is_refused) {
     CHECK_CONTAINS(m, "byte 4: a NUL byte; this is not a text file");
 }
 
-/* An allocator that passes everything and notes the largest request. */
-static void *noting_malloc(size_t size, void *ctx) {
-    size_t *largest = ctx;
-    if (size > *largest) *largest = size;
-    return malloc(size);
-}
-
-static void *noting_realloc(void *p, size_t size, void *ctx) {
-    size_t *largest = ctx;
-    if (size > *largest) *largest = size;
-    return realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 /* A header of 20,000 columns over 20,000 one-cell rows would size x at 1.6 GB: the short rows
  * are found before x is allocated. */
 TEST(ragged_rows_found_before_sizing_x) {
@@ -596,13 +582,13 @@ TEST(ragged_rows_found_before_sizing_x) {
     size_t used = 0;
     for (int i = 0; i < columns; i++) used += (size_t)sprintf(text + used, i ? ",c%d" : "c%d", i);
     for (int i = 0; i < rows; i++) used += (size_t)sprintf(text + used, "\n1");
-    size_t largest = 0;
-    nn_set_allocator(&(nn_allocator){ noting_malloc, noting_realloc, plain_free, &largest });
+    failing_alloc watch; /* notes the largest request */
+    failing_alloc_install(&watch, FAILING_ALLOC_NONE);
     const char *m = text_failure(text, NULL, NN_ERR_FORMAT);
     nn_set_allocator(NULL);
     CHECK_CONTAINS(m, "line 2: expected 20000 cells as in the header (line 1), got 1: column 2 "
                       "'c1' is missing");
-    CHECK(largest < 4 * sizeof text);
+    CHECK(watch.largest < 4 * sizeof text);
 }
 
 /* ---- writing */
@@ -735,29 +721,14 @@ TEST(save_one_dimension_and_refuse_three) {
     nn_tensor_free(t);
 }
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 /* Fails the 1st, 2nd, ... allocation of one load until a load succeeds; returns how many
  * failed, each cleanly. */
 static int sweep_allocation_failures(const char *path, const nn_csv_opts *opts, int64_t rows) {
     int failures = 0;
     bool loaded = false;
     for (long n = 1; n <= 100 && !loaded; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         nn_dataset *d = (nn_dataset *)&d;
         int status = nn_csv_load(path, opts, &d);
         nn_set_allocator(NULL);

@@ -5,6 +5,7 @@
 #include "gradcheck.h"
 #include "keras_ref.h"
 #include "test.h"
+#include "scratch.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -163,17 +164,6 @@ TEST(a_shared_layer_keeps_one_set_of_weights) {
     nn_model_free(m);
 }
 
-static char *scratch_path(const char *name) {
-    static char dir[64];
-    static char path[128];
-    if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/nn_test_functional_XXXXXX");
-        if (!mkdtemp(dir)) return NULL;
-    }
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 TEST(a_saved_functional_model_loads_with_the_same_outputs) {
     nn_set_seed(21);
     nn_model *m = two_input_model(true);
@@ -181,7 +171,7 @@ TEST(a_saved_functional_model_loads_with_the_same_outputs) {
                                                  .loss_weights = (const double[]){ 1.0, 0.25 } }) == NN_OK);
     nn_dataset *d = two_input_data(64, true, 9);
     CHECK(nn_fit(m, d, &(nn_fit_opts){ .epochs = 1, .verbose = NN_OFF }, NULL) == NN_OK);
-    const char *path = scratch_path("two.nn");
+    const char *path = scratch("two.nn");
     CHECK(nn_model_save(m, path) == NN_OK);
     nn_model *back = NULL;
     CHECK(nn_model_load(path, &back) == NN_OK);
@@ -413,7 +403,7 @@ TEST(a_model_used_as_a_layer_keeps_its_weights) {
     CHECK(nn_predict_multi(m, (const nn_tensor *[]){ x, x2, NULL }, NULL, out) == NN_OK);
     for (int r = 0; out[0] && codes && r < 6; r++)
         for (int k = 0; k < 3; k++) CHECK(nn_tensor_f32(out[0])[r * 6 + k] == nn_tensor_f32(codes)[r * 3 + k]);
-    const char *path = scratch_path("nested.nn");
+    const char *path = scratch("nested.nn");
     CHECK(nn_model_save(m, path) == NN_OK);
     nn_model *back = NULL;
     CHECK(nn_model_load(path, &back) == NN_OK);

@@ -1,63 +1,19 @@
 /* IDX files (MNIST format), the Fashion-MNIST loader and nn_array_load / nn_array_save.
  * Fixtures: tests/data/idx/, made by tests/gen/make_idx_ref.py. Bad inputs are written here. */
 #include "test.h"
+#include "scratch.h"
+#include "failing_alloc.h"
 
 #include <nn.h>
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define FIXTURES "tests/data/idx/"
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
-
-static char work_dir[64];
-
-static void remove_scratch(void) {
-    DIR *d = opendir(work_dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name);
-        if (remove(path) != 0) { /* a sub-directory made by a test */
-            DIR *sub = opendir(path);
-            struct dirent *f;
-            char inner[1024];
-            while (sub && (f = readdir(sub)))
-                if (f->d_name[0] != '.') snprintf(inner, sizeof inner, "%s/%s", path, f->d_name), remove(inner);
-            if (sub) closedir(sub);
-            rmdir(path);
-        }
-    }
-    if (d) closedir(d);
-    rmdir(work_dir);
-}
-
-/* A path inside this run's scratch directory. */
-static const char *scratch(const char *name) {
-    static char paths[8][256];
-    static int next;
-    char *p = paths[next++ % 8];
-    if (!work_dir[0]) {
-        snprintf(work_dir, sizeof work_dir, "/tmp/nn_test_idx_XXXXXX");
-        if (mkdtemp(work_dir)) atexit(remove_scratch);
-    }
-    snprintf(p, sizeof paths[0], "%s/%s", work_dir, name);
-    return p;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t size) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(bytes, 1, size, f) == size);
-    fclose(f);
-}
 
 static void write_gzip(const char *path, const void *bytes, size_t size) {
     gzFile f = gzopen(path, "wb");
@@ -260,21 +216,10 @@ TEST(gzipped_bad_inputs_are_refused) {
     CHECK_CONTAINS(load_fails(scratch("empty.gz"), NN_ERR_FORMAT), "truncated IDX header: 0 bytes");
 }
 
-/* Reads a whole fixture into a malloc'd buffer. */
-static unsigned char *read_fixture(const char *path, size_t *size) {
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL);
-    if (!f) return NULL;
-    unsigned char *b = malloc(1 << 16);
-    *size = fread(b, 1, 1 << 16, f);
-    fclose(f);
-    return b;
-}
-
 TEST(corrupt_gzip_streams_are_refused) {
     size_t size;
-    unsigned char *gz = read_fixture(FIXTURES "uint8_3x4x5.idx.gz", &size);
+    unsigned char *gz = read_bytes(FIXTURES "uint8_3x4x5.idx.gz", &size);
+    CHECK(gz != NULL);
     if (!gz) return;
     write_bytes(scratch("cut.idx.gz"), gz, size / 2);
     CHECK_CONTAINS(load_fails(scratch("cut.idx.gz"), NN_ERR_FORMAT), "cut.idx.gz': corrupt or truncated gzip data");
@@ -455,7 +400,8 @@ TEST(fashion_mnist_installed_set_has_known_shapes_and_labels) {
 
 static void copy_file(const char *from, const char *to) {
     size_t size;
-    unsigned char *b = read_fixture(from, &size);
+    unsigned char *b = read_bytes(from, &size);
+    CHECK(b != NULL);
     if (b) write_bytes(to, b, size);
     free(b);
 }
@@ -560,31 +506,13 @@ TEST(array_save_csv_reads_back_as_saved) {
 
 /* ---------------------------------------------------------------- allocation failures */
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Fails each allocation of `load` in turn until it succeeds; returns how many failures it took.
  * Each failure must be NN_ERR_NOMEM with `message` in its text. */
 static int sweep(int (*load)(const char *path), const char *path, const char *message) {
     int failures = 0;
     for (long n = 1; n <= 100; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         int status = load(path);
         nn_set_allocator(NULL);
         if (status == NN_OK) return failures;

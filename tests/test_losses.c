@@ -2,6 +2,7 @@
  * numerical stability of the logits paths, lookup, options, config and error messages. */
 #include "../src/nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #define MAX_ROWS 3
 #define MAX_ELEMS 12
@@ -431,12 +432,9 @@ TEST(test_loss_from_config_errors) {
     CHECK_CONTAINS(nn_last_error(), "unknown loss 'Hubber'");
 }
 
-static void *failing_malloc(size_t size, void *ctx) { (void)size, (void)ctx; return NULL; }
-static void *plain_realloc(void *p, size_t size, void *ctx) { (void)ctx; return realloc(p, size); }
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 TEST(test_loss_new_allocation_failure) {
-    nn_set_allocator(&(nn_allocator){ failing_malloc, plain_realloc, plain_free, NULL });
+    failing_alloc f;
+    failing_alloc_install_from(&f, 1); /* every allocation fails */
     nn_loss *loss = nn_loss_new("mse", NULL);
     nn_set_allocator(NULL);
     CHECK(loss == NULL);

@@ -2,6 +2,7 @@
  * after a reset), the resolution of "accuracy", display names and unknown names. */
 #include "../src/nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #define MAX_ROWS 20
 #define MAX_ELEMS 28
@@ -345,22 +346,12 @@ TEST(test_fractional_class_labels_as_keras) {
     CHECK(metric_value("sparse_top_k_categorical_accuracy", NULL, b) == 1.0);
 }
 
-/* An allocator that fails the allocation numbered fail_at (0-based). */
-typedef struct failing_allocator { int calls, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *f = ctx;
-    return f->calls++ == f->fail_at ? NULL : malloc(size);
-}
-static void *plain_realloc(void *p, size_t size, void *ctx) { (void)ctx; return realloc(p, size); }
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 /* AUC makes four allocations (metric, name, two bucket arrays); failing any one gives NULL
  * with the out-of-memory message and frees the rest (ASan checks the leaks). */
 TEST(test_metric_new_allocation_failures) {
-    for (int fail_at = 0; fail_at < 4; fail_at++) {
-        failing_allocator f = { 0, fail_at };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, plain_realloc, plain_free, &f });
+    for (long fail_at = 1; fail_at <= 4; fail_at++) {
+        failing_alloc f;
+        failing_alloc_install(&f, fail_at);
         nn_metric *m = nn_metric_new("auc", NULL, 1);
         nn_set_allocator(NULL);
         CHECK(m == NULL);

@@ -4,6 +4,7 @@
  * use the internal graph API. */
 #include "../src/model/model.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -462,27 +463,12 @@ TEST(zero_sample_weights_train_like_the_other_half) {
 
 /* ---------------------------------------------------------------- no allocation in a step */
 
-typedef struct alloc_count { long calls; } alloc_count;
-
-static void *counting_malloc(size_t size, void *ctx) {
-    ((alloc_count *)ctx)->calls++;
-    return malloc(size);
-}
-static void *counting_realloc(void *p, size_t size, void *ctx) {
-    ((alloc_count *)ctx)->calls++;
-    return realloc(p, size);
-}
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 TEST(a_training_step_makes_no_heap_allocation) {
     nn_dataset *d = binary_data(16, 4, 15);
     nn_model *m = small_binary_model(6, 0.25);
     CHECK(compile_binary(m, "adam") == NN_OK);
-    alloc_count count = { 0 };
-    nn_set_allocator(&(nn_allocator){ counting_malloc, counting_realloc, plain_free, &count });
+    failing_alloc count;
+    failing_alloc_install(&count, FAILING_ALLOC_NONE);
     double first, second;
     CHECK(nn_train_on_batch(m, nn_dataset_x(d), nn_dataset_y(d), &first) == NN_OK);
     long after_first = count.calls;
@@ -506,8 +492,8 @@ TEST(a_predictor_run_makes_no_heap_allocation) {
     CHECK(nn_predictor_new(m, 8, &p) == NN_OK);
     CHECK(nn_predictor_input_size(p) == 4 && nn_predictor_output_size(p) == 1);
     float out[5];
-    alloc_count count = { 0 };
-    nn_set_allocator(&(nn_allocator){ counting_malloc, counting_realloc, plain_free, &count });
+    failing_alloc count;
+    failing_alloc_install(&count, FAILING_ALLOC_NONE);
     for (int i = 0; i < 5; i++) CHECK(nn_predictor_run(p, nn_tensor_f32(x) + i * 4, 1, out + i) == NN_OK);
     nn_set_allocator(NULL);
     CHECK(count.calls == 0);

@@ -4,8 +4,9 @@
  * allocation failure anywhere in load or save leaks nothing. */
 #include "../src/model/model.h"
 #include "test.h"
+#include "scratch.h"
+#include "failing_alloc.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -24,53 +25,6 @@ static uint32_t reference_crc32(const unsigned char *p, size_t n) {
         for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
     }
     return ~crc;
-}
-
-static char work_dir[64];
-
-/* Removes the scratch directory (its files and one level of subdirectories). */
-static void remove_scratch(void) {
-    DIR *d = opendir(work_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[400];
-        snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name);
-        if (e->d_name[0] != '.' && remove(path) != 0) rmdir(path);
-    }
-    if (d) closedir(d);
-    rmdir(work_dir);
-}
-
-/* A path inside this run's scratch directory. */
-static const char *scratch(const char *name) {
-    static char paths[8][160];
-    static int next;
-    char *p = paths[next++ % 8];
-    if (!work_dir[0]) {
-        snprintf(work_dir, sizeof work_dir, "/tmp/nn_test_model_file_XXXXXX");
-        if (mkdtemp(work_dir)) atexit(remove_scratch);
-        else work_dir[0] = '\0';
-    }
-    snprintf(p, sizeof paths[0], "%s/%s", work_dir, name);
-    return p;
-}
-
-static unsigned char *read_bytes(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    *size = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *b, size_t size) {
-    FILE *f = fopen(path, "wb");
-    fwrite(b, 1, size, f);
-    fclose(f);
 }
 
 static void put_u32(unsigned char *p, uint32_t x) {
@@ -411,7 +365,7 @@ TEST(test_load_missing_and_foreign_files) {
     CHECK_CONTAINS(load_error(tiny), "truncated: the header needs 24 bytes, the file has 3");
     write_bytes(tiny, "", 0);
     CHECK_CONTAINS(load_error(tiny), "truncated");
-    CHECK_CONTAINS(load_error(work_dir), "not a regular file");
+    CHECK_CONTAINS(load_error(scratch_dir()), "not a regular file");
     nn_model *m = NULL;
     CHECK(nn_model_load(NULL, &m) == NN_ERR_ARG);
     CHECK(nn_model_load(missing, NULL) == NN_ERR_ARG);
@@ -596,33 +550,16 @@ TEST(test_load_crafted_compile_config) {
 
 /* ------------------------------------------------------------ allocation failure */
 
-typedef struct failing_allocator { long remaining; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return a->remaining-- == 0 ? NULL : malloc(size);
-}
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return a->remaining-- == 0 ? NULL : realloc(p, size);
-}
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
-static void fail_after(failing_allocator *a, long n) {
-    a->remaining = n;
-    nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, a });
-}
-
 TEST(test_load_survives_every_allocation_failure) {
     size_t size, start;
     unsigned char *b = blog_file(&size, &start);
     free(b);
     const char *path = scratch("damage_source.nn");
-    failing_allocator a;
+    failing_alloc a;
     int failures = 0;
-    for (long n = 0; n < 100000; n++) {
+    for (long n = 1; n <= 100000; n++) {
         nn_model *m = (nn_model *)1;
-        fail_after(&a, n);
+        failing_alloc_install(&a, n);
         int status = nn_model_load(path, &m);
         nn_set_allocator(NULL);
         if (status == NN_OK) {
@@ -646,10 +583,10 @@ TEST(test_save_survives_every_allocation_failure) {
     size_t size = 0;
     unsigned char *old = read_bytes(path, &size);
     nn_model *other = trained_blog_model(train, 2); /* different bytes, so a partial write would show */
-    failing_allocator a;
+    failing_alloc a;
     int failures = 0;
-    for (long n = 0; n < 100000; n++) {
-        fail_after(&a, n);
+    for (long n = 1; n <= 100000; n++) {
+        failing_alloc_install(&a, n);
         int status = nn_model_save(other, path);
         nn_set_allocator(NULL);
         if (status == NN_OK) break;

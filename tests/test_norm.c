@@ -10,6 +10,7 @@
 #include "../src/model/model.h"
 #include "gradcheck.h"
 #include "keras_ref.h"
+#include "layer_checks.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -137,32 +138,6 @@ TEST(norm_ops_give_the_same_bits_on_two_threads) {
 
 /* ---------------------------------------------------------------- against Keras */
 
-static int compare(const char *label, const float *got, const ref_array *want) {
-    int bad = 0;
-    for (int64_t i = 0, size = product(want->ndim, want->shape); i < size; i++) {
-        double w = want->values[i], g = got[i];
-        if (fabs(g - w) > 1e-5 * fabs(w) + 2e-6 && bad++ < 3) printf("  %s: value %lld is %.9g, Keras %.9g\n", label, (long long)i, g, w);
-    }
-    return bad;
-}
-
-/* A one-layer model from Keras text, built for the input's sample shape, with `weights` set. */
-static nn_model *model_with_weights(const char *text, const ref_array *in, const ref_array *weights, int nweights) {
-    nn_layer *layer = nn_layer_parse(text);
-    if (!layer) printf("  %s: %s\n", text, nn_last_error());
-    nn_model *m = layer ? nn_sequential((nn_layer *[]){ layer, NULL }) : NULL;
-    int status = m ? nn_model_build(m, in->ndim - 1, in->shape + 1) : NN_ERR_ARG;
-    CHECK(status == NN_OK && nn_model_weight_count(m) == nweights);
-    for (int i = 0; !status && i < nweights; i++) {
-        nn_tensor *w = nn_tensor_wrap(NN_FLOAT32, weights[i].ndim, weights[i].shape, weights[i].values);
-        status = nn_model_set_weight(m, nn_model_weight_name(m, i), w);
-        CHECK(status == NN_OK);
-        nn_tensor_free(w);
-    }
-    if (status) printf("  %s: %s\n", text, nn_last_error());
-    return m;
-}
-
 /* The layer's training-graph output: its ops built as the training program builds them, run
  * forward once over `x`. */
 static float *training_forward(nn_model *m, const ref_array *x) {
@@ -200,12 +175,12 @@ static void check_keras_case(const char *name) {
     nn_model *m = model_with_weights(text, &in, weights, nweights);
     if (m && strcmp(mode, "train") == 0) {
         float *y = training_forward(m, &in);
-        CHECK(compare(name, y, &expected) == 0);
+        CHECK(keras_mismatches(name, y, &expected, 2e-6) == 0);
         free(y);
     } else if (m) {
         nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, in.ndim, in.shape, in.values), *y = NULL;
         CHECK(nn_predict(m, x, NULL, &y) == NN_OK && y && y->ndim == expected.ndim);
-        if (y) CHECK(compare(name, nn_tensor_f32(y), &expected) == 0);
+        if (y) CHECK(keras_mismatches(name, nn_tensor_f32(y), &expected, 2e-6) == 0);
         nn_tensor_free(x), nn_tensor_free(y);
     }
     nn_model_free(m);
@@ -258,7 +233,7 @@ TEST(batch_normalization_weights_after_train_on_batch_match_keras) {
         CHECK(strcmp(nn_model_weight_name(m, i), names[i]) == 0);
         nn_tensor *w = NULL;
         CHECK(nn_model_get_weight(m, names[i], &w) == NN_OK);
-        if (w) CHECK(compare(names[i], nn_tensor_f32(w), &weights[i]) == 0);
+        if (w) CHECK(keras_mismatches(names[i], nn_tensor_f32(w), &weights[i], 2e-6) == 0);
         nn_tensor_free(w);
     }
     nn_model_free(m);
@@ -339,13 +314,6 @@ TEST(defaults_and_weights_are_keras_ones) {
     nn_model_free(m);
 }
 
-static void check_parse_error(const char *text, const char *message) {
-    nn_layer *l = nn_layer_parse(text);
-    CHECK(l == NULL);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_layer_free(l);
-}
-
 TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("LayerNormalization(axis=1)", "layer 'layer_normalization' (LayerNormalization): 'axis' must be -1");
     check_parse_error("LayerNormalization(epsilon=0)", "(LayerNormalization): 'epsilon' must be > 0");
@@ -366,14 +334,6 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("GroupNormalization(2, axis=1)", "(GroupNormalization): 'axis' must be -1");
     check_parse_error("GroupNormalization(2, beta_constraint='non_neg')", "'beta_constraint' must be None");
     check_parse_error("GroupNormalization(2, momentum=0.9)", "layer GroupNormalization: unknown argument 'momentum'");
-}
-
-static void check_build_error(const char *text, int ndim, const int64_t *shape, const char *message) {
-    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
-    CHECK(m != NULL);
-    CHECK(m && nn_model_build(m, ndim, shape) == NN_ERR_SHAPE);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_model_free(m);
 }
 
 TEST(shape_errors_name_the_layer_and_shapes) {
@@ -479,17 +439,9 @@ TEST(model_with_norm_layers_trains_saves_and_loads) {
     nn_tensor *w = NULL;
     CHECK(m && nn_model_get_weight(m, "batch_normalization/moving_mean", &w) == NN_OK && w && nn_tensor_f32(w)[0] != 0.0f);
     nn_tensor_free(w);
-    const char *path = "/tmp/nn_test_norm_model.keras";
-    nn_model *loaded = NULL;
-    nn_tensor *p1 = NULL, *p2 = NULL;
-    CHECK(m && nn_model_save(m, path) == NN_OK);
-    CHECK(nn_model_load(path, &loaded) == NN_OK);
-    CHECK(m && nn_predict(m, x, NULL, &p1) == NN_OK);
-    CHECK(loaded && nn_predict(loaded, x, NULL, &p2) == NN_OK);
-    CHECK(p1 && p2 && memcmp(nn_tensor_f32(p1), nn_tensor_f32(p2), (size_t)nn_tensor_size(p1) * sizeof(float)) == 0);
-    remove(path);
-    nn_tensor_free(p1), nn_tensor_free(p2), nn_tensor_free(x), nn_tensor_free(y);
-    nn_model_free(m), nn_model_free(loaded);
+    nn_model_free(check_reloads_the_same(m, x));
+    nn_tensor_free(x), nn_tensor_free(y);
+    nn_model_free(m);
 }
 
 int main(void) {

@@ -4,10 +4,11 @@
  * python3 with numpy is installed); every kind of bad file is refused with a message naming the
  * file and the byte offset; allocation failure anywhere in loading or saving leaks nothing. */
 #include "test.h"
+#include "scratch.h"
+#include "failing_alloc.h"
 
 #include <nn.h>
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,49 +19,6 @@
 #define EXPECTED REF_DIR "expected.txt"
 
 /* ------------------------------------------------------------ helpers */
-
-static char work_dir[64];
-
-static void remove_scratch(void) {
-    DIR *d = opendir(work_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[400];
-        snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name);
-        if (e->d_name[0] != '.') remove(path);
-    }
-    if (d) closedir(d);
-    rmdir(work_dir);
-}
-
-/* A path inside this run's scratch directory. */
-static const char *scratch(const char *name) {
-    static char paths[8][200];
-    static int next;
-    char *p = paths[next++ % 8];
-    if (!work_dir[0]) {
-        snprintf(work_dir, sizeof work_dir, "/tmp/nn_test_npy_XXXXXX");
-        if (mkdtemp(work_dir)) atexit(remove_scratch);
-        else work_dir[0] = '\0';
-    }
-    snprintf(p, sizeof paths[0], "%s/%s", work_dir, name);
-    return p;
-}
-
-static unsigned char *read_bytes(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    unsigned char *buf = malloc(1 << 20);
-    *size = buf ? fread(buf, 1, 1 << 20, f) : 0;
-    fclose(f);
-    return buf;
-}
-
-static void write_bytes(const char *path, const void *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f && fwrite(data, 1, size, f) == size);
-    if (f) fclose(f);
-}
 
 /* Replaces every occurrence of `from` by `to` (same length); returns how many. */
 static int patch_all(unsigned char *buf, size_t size, const char *from, const char *to) {
@@ -372,7 +330,7 @@ TEST(numpy_reads_what_nn_writes) {
              "    assert np.array_equal(a, b, equal_nan=a.dtype.kind == \"f\"), name\n"
              "print(\"numpy read\", sum(1 for l in open(ref + \"expected.txt\") if l[0] != \"#\"), \"arrays\")\n"
              "' %s %s",
-             REF_DIR, work_dir);
+             REF_DIR, scratch_dir());
     CHECK(system(script) == 0);
 }
 
@@ -633,30 +591,13 @@ TEST(bad_npz_files_are_refused_with_position) {
 
 /* ------------------------------------------------------------ allocation failures */
 
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Runs `load` failing its 1st, 2nd, ... allocation until it succeeds; every failure must be a
  * clean NN_ERR_NOMEM naming the file (ASan's leak check catches what a failure leaves). */
 static int sweep(int (*load)(const char *path, int variant), const char *path, int variant) {
     int failures = 0, status = NN_ERR_NOMEM;
     for (long n = 1; n <= 200 && status == NN_ERR_NOMEM; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         status = load(path, variant);
         nn_set_allocator(NULL);
         if (status == NN_ERR_NOMEM) {

@@ -5,6 +5,7 @@
  * a 5-element and a 3-element variable with the fixed gradients below. */
 #include "../src/nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #define NVALUES 8
 #define NSTEPS 3
@@ -469,13 +470,6 @@ TEST(test_new_errors_name_the_option) {
 
 /* ------------------------------------------------------------ the step itself */
 
-static void *counting_malloc(size_t size, void *ctx) { ++*(int *)ctx; return malloc(size); }
-static void *counting_realloc(void *p, size_t size, void *ctx) {
-    ++*(int *)ctx;
-    return realloc(p, size);
-}
-static void plain_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 TEST(test_apply_makes_no_allocation) {
     const char *names[] = { "sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax",
                             "nadam" };
@@ -485,12 +479,11 @@ TEST(test_apply_makes_no_allocation) {
         if (!o) continue;
         rig r;
         rig_init(&r, o);
-        int allocations = 0;
-        nn_set_allocator(&(nn_allocator){ counting_malloc, counting_realloc, plain_free,
-                                          &allocations });
+        failing_alloc count;
+        failing_alloc_install(&count, FAILING_ALLOC_NONE);
         rig_step(&r, o, GRADS[0]);
         nn_set_allocator(NULL);
-        CHECK(allocations == 0);
+        CHECK(count.calls == 0);
         nn_optimizer_free(o);
     }
 }

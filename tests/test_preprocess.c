@@ -3,6 +3,7 @@
  * tests/gen/make_preprocess_ref.py ("preprocess"), pasted below. */
 #include "nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -219,21 +220,6 @@ static const double minmax_out3[12] = {
     0.7155417534558763, 0.7327479013875213, 1.0, 1.0,
 };
 /* ---- end of generated constants */
-
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) { (void)ctx; free(p); }
 
 /* n samples: x (n, 2, 2) int16 whose first value is the sample number, y (n,) int64 labels
  * (label[i] when given, else 10 * i), so a test can tell that x and y rows moved together. */
@@ -515,9 +501,9 @@ static void split_allocation_sweep(const nn_split_opts *opts, int at_least) {
     int failures = 0;
     bool done = false;
     for (long n = 1; n <= 100 && !done; n++) {
-        failing_allocator state = { 0, n };
+        failing_alloc state;
         nn_dataset *train = (nn_dataset *)&train, *test = (nn_dataset *)&test;
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc_install(&state, n);
         int status = nn_train_test_split(d, opts, &train, &test);
         nn_set_allocator(NULL);
         done = status == NN_OK;

@@ -7,6 +7,7 @@
 #include "../src/ops/recurrent.h"
 #include "gradcheck.h"
 #include "keras_ref.h"
+#include "layer_checks.h"
 #include "test.h"
 
 #include <stdlib.h>
@@ -222,16 +223,6 @@ static void set_case_weights(nn_model *m, const keras_case *k) {
     }
 }
 
-static void compare(const char *label, const float *got, int ndim, const int64_t *shape, const ref_array *want) {
-    CHECK(ndim == want->ndim);
-    for (int i = 0; i < ndim && i < want->ndim; i++) CHECK(shape[i] == want->shape[i]);
-    int bad = 0;
-    for (int64_t i = 0, size = ref_size(want); ndim == want->ndim && i < size; i++)
-        if (fabs(got[i] - want->values[i]) > 1e-5 * fabs(want->values[i]) + 1e-6 && bad++ < 3)
-            printf("  %s: output %lld is %.9g, Keras %.9g\n", label, (long long)i, got[i], want->values[i]);
-    CHECK(bad == 0);
-}
-
 /* One case: the model built from the same texts, given Keras's weights, must give Keras's
  * output within 1e-5 relative. */
 static void check_keras_case(const char *name) {
@@ -245,7 +236,7 @@ static void check_keras_case(const char *name) {
     nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, k.in.ndim, k.in.shape, k.in.values), *y = NULL;
     if (!status) status = nn_predict(m, x, NULL, &y);
     CHECK(status == NN_OK && y != NULL && k.noutputs == 1);
-    if (y) compare(name, nn_tensor_f32(y), y->ndim, y->shape, &k.outputs[0]);
+    if (y) check_matches_keras(name, nn_tensor_f32(y), y->ndim, y->shape, &k.outputs[0]);
     nn_tensor_free(x), nn_tensor_free(y);
     nn_model_free(m);
     free_case(&k);
@@ -315,7 +306,7 @@ static void check_state_case(const char *name) {
         int64_t shape[NN_MAX_DIMS];
         memcpy(shape, out->shape, sizeof shape);
         shape[0] = batch;
-        compare(name, nn_node_value(&e, outputs[i]), out->ndim, shape, &k.outputs[i]);
+        check_matches_keras(name, nn_node_value(&e, outputs[i]), out->ndim, shape, &k.outputs[i]);
     }
     nn_free(arena);
     nn_graph_free(&g);
@@ -528,20 +519,11 @@ TEST(wrapped_layers_save_and_load) {
                                                 nn_layer_parse("Bidirectional(GRU(2, return_sequences=True), merge_mode='ave')"),
                                                 nn_layer_parse("LSTM(2)"), NULL });
     CHECK(m && nn_model_build(m, 2, (int64_t[]){ 5, 3 }) == NN_OK);
-    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 5, 3 }), *a = NULL, *b = NULL;
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 3, (int64_t[]){ 2, 5, 3 });
     for (int i = 0; i < 30; i++) nn_tensor_f32(x)[i] = i >= 12 && i < 15 ? 0.0f : (float)((i * 5 % 7) - 3) / 3.0f;
-    CHECK(nn_predict(m, x, NULL, &a) == NN_OK);
-    const char *path = "build/test_recurrent_model.nn";
-    CHECK(nn_model_save(m, path) == NN_OK);
-    nn_model *loaded = NULL;
-    int status = nn_model_load(path, &loaded);
-    if (status) printf("  %s\n", nn_last_error());
-    CHECK(status == NN_OK);
-    CHECK(loaded && nn_predict(loaded, x, NULL, &b) == NN_OK);
-    CHECK(a && b && memcmp(nn_tensor_f32(a), nn_tensor_f32(b), 4 * sizeof(float)) == 0);
+    nn_model *loaded = check_reloads_the_same(m, x);
     CHECK(loaded && strcmp(nn_model_weight_name(loaded, 2), "bidirectional/forward_gru/gru_cell/kernel") == 0);
-    remove(path);
-    nn_tensor_free(x), nn_tensor_free(a), nn_tensor_free(b);
+    nn_tensor_free(x);
     nn_model_free(m), nn_model_free(loaded);
 }
 
@@ -600,13 +582,6 @@ TEST(typed_constructors_equal_keras_text) {
 
 /* ---------------------------------------------------------------- errors */
 
-static void check_parse_error(const char *text, const char *message) {
-    nn_layer *l = nn_layer_parse(text);
-    CHECK(l == NULL);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_layer_free(l);
-}
-
 TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("LSTM(0)", "layer 'lstm' (LSTM): 'units' must be an integer >= 1");
     check_parse_error("LSTM(4, recurrent_dropout=0.2)", "layer 'lstm' (LSTM): 'recurrent_dropout' must be 0 (dropout on the recurrent state is not implemented");
@@ -630,75 +605,35 @@ TEST(option_errors_name_the_layer_and_option) {
     check_parse_error("TimeDistributed()", "layer 'time_distributed' (TimeDistributed): 'layer' must be a layer");
 }
 
-static void check_build_error(const char *text, int ndim, const int64_t *shape, int status, const char *message) {
-    nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse(text), NULL });
-    CHECK(m != NULL);
-    CHECK(m && nn_model_build(m, ndim, shape) == status);
-    CHECK_CONTAINS(nn_last_error(), message);
-    nn_model_free(m);
-}
-
 TEST(shape_errors_name_the_layer_and_shapes) {
-    check_build_error("LSTM(3)", 1, (int64_t[]){ 7 }, NN_ERR_SHAPE,
+    check_build_error("LSTM(3)", 1, (int64_t[]){ 7 },
                       "layer 'lstm' (LSTM): expected an input of shape (batch, timesteps, features), got (None, 7)");
-    check_build_error("GRU(3)", 3, (int64_t[]){ 2, 3, 4 }, NN_ERR_SHAPE,
+    check_build_error("GRU(3)", 3, (int64_t[]){ 2, 3, 4 },
                       "layer 'gru' (GRU): expected an input of shape (batch, timesteps, features), got (None, 2, 3, 4)");
-    check_build_error("Bidirectional(SimpleRNN(2))", 1, (int64_t[]){ 5 }, NN_ERR_SHAPE,
+    check_build_error("Bidirectional(SimpleRNN(2))", 1, (int64_t[]){ 5 },
                       "layer 'forward_simple_rnn' (SimpleRNN): expected an input of shape (batch, timesteps, features), got (None, 5)");
-    check_build_error("TimeDistributed(Dense(2))", 1, (int64_t[]){ 5 }, NN_ERR_SHAPE,
+    check_build_error("TimeDistributed(Dense(2))", 1, (int64_t[]){ 5 },
                       "layer 'time_distributed' (TimeDistributed): expected an input of shape (batch, timesteps, ...) of rank >= 3, got (None, 5)");
-    check_build_error("TimeDistributed(Conv2D(2, 3))", 3, (int64_t[]){ 4, 5, 5 }, NN_ERR_SHAPE,
+    check_build_error("TimeDistributed(Conv2D(2, 3))", 3, (int64_t[]){ 4, 5, 5 },
                       "layer 'conv2d' (Conv2D): expected an input of shape (batch, height, width, channels), got (None, 5, 5)");
-    check_build_error("TimeDistributed(LSTM(2, return_state=True))", 3, (int64_t[]){ 4, 5, 1 }, NN_ERR_ARG,
+    check_build_fails("TimeDistributed(LSTM(2, return_state=True))", 3, (int64_t[]){ 4, 5, 1 }, NN_ERR_ARG,
                       "layer 'time_distributed' (TimeDistributed): the wrapped layer 'lstm' (LSTM) returns 3 tensors; it must return one");
-    check_build_error("LSTM(3, return_state=True)", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
+    check_build_fails("LSTM(3, return_state=True)", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
                       "layer 'lstm' (LSTM) returns 3 tensors; a Sequential model needs layers of one output (use the functional API)");
-    check_build_error("Bidirectional(GRU(3, return_state=True))", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
+    check_build_fails("Bidirectional(GRU(3, return_state=True))", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
                       "layer 'bidirectional' (Bidirectional) returns 3 tensors");
-    check_build_error("Bidirectional(GRU(3), merge_mode=None)", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
+    check_build_fails("Bidirectional(GRU(3), merge_mode=None)", 2, (int64_t[]){ 4, 2 }, NN_ERR_ARG,
                       "layer 'bidirectional' (Bidirectional) returns 2 tensors");
 }
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing { long calls, fail_at; } failing;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing *f = ctx;
-    return ++f->calls == f->fail_at ? NULL : realloc(p, size);
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn while parsing, building and compiling wrapped recurrent
  * layers: a clean error every time (and, under ASan, no leak), until nothing fails. */
 TEST(allocation_failure_sweep_while_building) {
-    bool finished = false;
-    for (long n = 1; n < 20000 && !finished; n++) {
-        failing f = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, plain_free, &f });
-        const char *texts[] = { "Embedding(7, 3, mask_zero=True, input_shape=(4,))", "Bidirectional(LSTM(2, return_sequences=True))",
-                                "TimeDistributed(Dense(2))", "GRU(2)" };
-        nn_layer *layers[5] = { 0 };
-        bool parsed = true;
-        for (int i = 0; i < 4; i++) parsed &= (layers[i] = nn_layer_parse(texts[i])) != NULL;
-        for (int i = 0; !parsed && i < 4; i++) nn_layer_free(layers[i]);
-        nn_model *m = parsed ? nn_sequential(layers) : NULL;
-        int status = m ? nn_compile(m, &(nn_compile_opts){ .optimizer = "sgd", .loss = "mse" }) : NN_ERR_NOMEM;
-        nn_set_allocator(NULL);
-        if (status) CHECK(nn_last_error()[0] != '\0');
-        finished = f.calls < n;
-        nn_model_free(m);
-    }
-    CHECK(finished);
+    const char *texts[] = { "Embedding(7, 3, mask_zero=True, input_shape=(4,))", "Bidirectional(LSTM(2, return_sequences=True))",
+                            "TimeDistributed(Dense(2))", "GRU(2)" };
+    check_allocation_failure_sweep(texts, NN_ARRAY_LEN(texts), NULL);
 }
 
 int main(void) {

@@ -5,6 +5,7 @@
  * below. */
 #include "nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -529,28 +530,13 @@ TEST(float16_rounding_matches_numpy) {
     }
 }
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 TEST(allocation_failures_return_null_with_a_message) {
     const int32_t values[3] = { 1, 2, 3 };
     nn_tensor *src = nn_tensor_wrap(NN_INT32, 1, (int64_t[]){ 3 }, (void *)values);
     for (int call = 0; call < 3; call++) {
         for (long n = 1; n <= 2; n++) { /* the header, then the data */
-            failing_allocator state = { 0, n };
-            nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+            failing_alloc state;
+            failing_alloc_install(&state, n);
             nn_tensor *t = call == 0 ? nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 3, 4 })
                            : call == 1 ? nn_tensor_copy(src)
                                        : nn_tensor_cast(src, NN_FLOAT64);

@@ -2,63 +2,16 @@
  * outputs), vocabulary files, the text corpus reader, text datasets and the fortunes loader. */
 #include "nn.h"
 #include "test.h"
+#include "scratch.h"
+#include "failing_alloc.h"
 
-#include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define FIXTURES "tests/data/text/"
 #define FORTUNES_TINY FIXTURES "fortunes_tiny"
 #define FORTUNES_DIR "/usr/share/games/fortunes"
-
-static char work_dir[64];
-
-static void remove_scratch(void) {
-    DIR *d = opendir(work_dir);
-    struct dirent *e;
-    char path[512];
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') snprintf(path, sizeof path, "%s/%s", work_dir, e->d_name), remove(path);
-    if (d) closedir(d);
-    rmdir(work_dir);
-}
-
-/* A path inside this run's scratch directory. */
-static const char *scratch(const char *name) {
-    static char paths[8][256];
-    static int next;
-    char *p = paths[next++ % 8];
-    if (!work_dir[0]) {
-        snprintf(work_dir, sizeof work_dir, "/tmp/nn_test_text_XXXXXX");
-        if (mkdtemp(work_dir)) atexit(remove_scratch);
-    }
-    snprintf(p, sizeof paths[0], "%s/%s", work_dir, name);
-    return p;
-}
-
-static const char *write_file(const char *name, const void *bytes, size_t size) {
-    const char *path = scratch(name);
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (f) {
-        CHECK(fwrite(bytes, 1, size, f) == size);
-        fclose(f);
-    }
-    return path;
-}
-
-/* The file's bytes (malloc'd, NUL-terminated); NULL if unreadable. */
-static char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = malloc(1 << 20);
-    *size = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    if (buf) buf[*size] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static int64_t at(const nn_tensor *t, int64_t row, int64_t col) { return ((const int64_t *)t->data)[row * t->shape[1] + col]; }
 
@@ -196,7 +149,7 @@ TEST(vocabulary_file_round_trips_with_keras) {
     const char *path = scratch("vocabulary.txt");
     CHECK(nn_text_vectorizer_save_vocabulary(v, path) == NN_OK);
     size_t a_size = 0, b_size = 0;
-    char *a = read_all(FIXTURES "keras_vocabulary.txt", &a_size), *b = read_all(path, &b_size);
+    char *a = read_bytes(FIXTURES "keras_vocabulary.txt", &a_size), *b = read_bytes(path, &b_size);
     CHECK(a && b && a_size == b_size && memcmp(a, b, a_size) == 0);
     free(a), free(b);
 
@@ -411,17 +364,17 @@ TEST(vocabulary_files_bad_and_odd) {
     CHECK_CONTAINS(nn_last_error(), "cannot open 'tests/data/text/missing.txt'");
     CHECK(nn_text_vectorizer_load_vocabulary(v, FIXTURES) == NN_ERR_IO);
     CHECK_CONTAINS(nn_last_error(), "is a directory");
-    CHECK(nn_text_vectorizer_load_vocabulary(v, write_file("empty.txt", "\n\n", 2)) == NN_ERR_FORMAT);
+    CHECK(nn_text_vectorizer_load_vocabulary(v, write_bytes(scratch("empty.txt"), "\n\n", 2)) == NN_ERR_FORMAT);
     CHECK_CONTAINS(nn_last_error(), "the vocabulary file is empty");
-    CHECK(nn_text_vectorizer_load_vocabulary(v, write_file("nul.txt", "a\nb\0c\n", 6)) == NN_ERR_FORMAT);
+    CHECK(nn_text_vectorizer_load_vocabulary(v, write_bytes(scratch("nul.txt"), "a\nb\0c\n", 6)) == NN_ERR_FORMAT);
     CHECK_CONTAINS(nn_last_error(), "line 2 holds a NUL byte");
-    const char *repeated = write_file("repeated.txt", "\n[UNK]\nx\ny\nx\n", 12);
+    const char *repeated = write_bytes(scratch("repeated.txt"), "\n[UNK]\nx\ny\nx\n", 12);
     CHECK(nn_text_vectorizer_load_vocabulary(v, repeated) == NN_ERR_ARG);
     CHECK_CONTAINS(nn_last_error(), "repeated.txt': nn_text_vectorizer_set_vocabulary: token 'x' is repeated");
     CHECK(nn_text_vectorizer_load_vocabulary(v, NULL) == NN_ERR_ARG);
     CHECK(nn_text_vectorizer_vocabulary_size(v) == 0);
     /* CRLF lines, no special tokens, a trailing newline: all as Keras reads them */
-    CHECK(nn_text_vectorizer_load_vocabulary(v, write_file("crlf.txt", "alpha\r\nbeta\rgamma\r\n\r\n", 21)) == NN_OK);
+    CHECK(nn_text_vectorizer_load_vocabulary(v, write_bytes(scratch("crlf.txt"), "alpha\r\nbeta\rgamma\r\n\r\n", 21)) == NN_OK);
     CHECK(nn_text_vectorizer_vocabulary_size(v) == 5 && strcmp(nn_text_vectorizer_token(v, 3), "beta") == 0 &&
           strcmp(nn_text_vectorizer_token(v, 4), "gamma") == 0);
     nn_text_vectorizer_free(v);
@@ -442,7 +395,7 @@ TEST(vocabulary_files_bad_and_odd) {
 
 static nn_texts *load_corpus(const char *name, const char *content, const char *separator) {
     nn_texts *t = NULL;
-    int status = nn_text_corpus_load(write_file(name, content, strlen(content)),
+    int status = nn_text_corpus_load(write_bytes(scratch(name), content, strlen(content)),
                                      &(nn_text_corpus_opts){ .separator = separator }, &t);
     CHECK(status == NN_OK);
     if (status) printf("  %s\n", nn_last_error());
@@ -490,7 +443,7 @@ TEST(corpus_reader_bad_input) {
     CHECK_CONTAINS(nn_last_error(), "cannot open 'tests/data/text/missing.txt'");
     CHECK(nn_text_corpus_load(FIXTURES, NULL, &t) == NN_ERR_IO);
     CHECK_CONTAINS(nn_last_error(), "is a directory");
-    CHECK(nn_text_corpus_load(write_file("nul.txt", "ok\n%\nbad\0byte\n", 14), NULL, &t) == NN_ERR_FORMAT);
+    CHECK(nn_text_corpus_load(write_bytes(scratch("nul.txt"), "ok\n%\nbad\0byte\n", 14), NULL, &t) == NN_ERR_FORMAT);
     CHECK_CONTAINS(nn_last_error(), "nul.txt': line 3 holds a NUL byte");
     CHECK(nn_text_corpus_load(NULL, NULL, &t) == NN_ERR_ARG);
     CHECK_CONTAINS(nn_last_error(), "path and out must not be NULL");
@@ -642,21 +595,6 @@ TEST(fortunes_loader_bad_input) {
 
 /* ---------------------------------------------------------------- allocation failures */
 
-/* An allocator that fails only the Nth allocation (malloc or realloc), counting them all. */
-typedef struct failing_allocator { long count, fail_at; } failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) { (void)ctx; free(p); }
-
 static int vectorize_round_trip(void) {
     static const char *corpus[] = { "the cat, the hat", "a \xC3\xA9t\xC3\xA9 cat" };
     nn_text_vectorizer *v = nn_text_vectorizer_new(&(nn_text_vectorizer_opts){ .max_tokens = 4 });
@@ -695,8 +633,8 @@ static int load_corpus_file(void) {
 static int sweep_allocation_failures(int (*attempt)(void)) {
     int failures = 0;
     for (long n = 1; n <= 5000; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         int status = attempt();
         nn_set_allocator(NULL);
         if (status == NN_OK) return failures;

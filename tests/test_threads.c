@@ -3,6 +3,7 @@
 #include "../src/core/threads.h"
 #include "../src/kernels/kernels.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -158,31 +159,12 @@ TEST(pool_bad_count) {
     nn_threads_free(pool);
 }
 
-typedef struct failing_allocator {
-    long count, fail_at;
-} failing_allocator;
-
-static void *failing_malloc(size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : malloc(size);
-}
-
-static void *failing_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *a = ctx;
-    return ++a->count == a->fail_at ? NULL : realloc(p, size);
-}
-
-static void passing_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Failing each allocation in turn: a clean NN_ERR_NOMEM and nothing left (ASan's leak check). */
 TEST(pool_allocation_failures) {
     int status = NN_ERR_NOMEM, failures = 0;
     for (long n = 1; n <= 20 && status == NN_ERR_NOMEM; n++) {
-        failing_allocator state = { 0, n };
-        nn_set_allocator(&(nn_allocator){ failing_malloc, failing_realloc, passing_free, &state });
+        failing_alloc state;
+        failing_alloc_install(&state, n);
         nn_threads *pool = (nn_threads *)&pool;
         status = nn_threads_new(3, &pool);
         nn_set_allocator(NULL);

@@ -3,6 +3,7 @@
  * json.dumps([0.1 + 0.2, 1e-7, 1/3]) and json.loads('"\\ud83d\\ude00"').encode(). */
 #include "../src/nn_internal.h"
 #include "test.h"
+#include "failing_alloc.h"
 
 #include <float.h>
 
@@ -438,52 +439,34 @@ TEST(test_call_nesting_and_long_text) {
 
 /* ---------------------------------------------------------------- allocation failure */
 
-typedef struct failing_allocator { int allocations_left; } failing_allocator;
-
-static void *fail_malloc(size_t size, void *ctx) {
-    failing_allocator *f = ctx;
-    return f->allocations_left-- > 0 ? malloc(size) : NULL;
-}
-
-static void *fail_realloc(void *p, size_t size, void *ctx) {
-    failing_allocator *f = ctx;
-    return f->allocations_left-- > 0 ? realloc(p, size) : NULL;
-}
-
-static void fail_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
-/* Runs every call with the Nth allocation failing, for each N until all succeed; each failure
- * must report NN_ERR_NOMEM and free what it took (ASan checks the leaks). */
+/* Runs every call with the Nth allocation and all after it failing, for each N until all
+ * succeed; each failure must report NN_ERR_NOMEM and free what it took (ASan checks the leaks). */
 TEST(test_every_allocation_failure_is_reported_and_cleaned_up) {
     const char *json = "{\"a\":[1,\"xy\\u00e9\",{\"b\":[[],{}]}],\"c\":\"d\",\"e\":[1,2,3,4,5,6]}";
-    failing_allocator f;
-    nn_set_allocator(&(nn_allocator){ fail_malloc, fail_realloc, fail_free, &f });
+    failing_alloc f;
     int succeeded = 0;
     for (int budget = 0; budget < 200 && succeeded < 4; budget++) {
         succeeded = 0;
         nn_value v, copy, args, kwargs;
         char *text, *name;
-        f.allocations_left = budget;
+        failing_alloc_install_from(&f, budget + 1);
         int status = nn_value_from_json(json, strlen(json), &v);
         CHECK(status == 0 || status == NN_ERR_NOMEM);
         succeeded += status == 0;
         if (status == 0) {
-            f.allocations_left = budget;
+            failing_alloc_install_from(&f, budget + 1);
             status = nn_value_copy(&copy, &v);
             CHECK(status == 0 || (status == NN_ERR_NOMEM && copy.type == NN_VALUE_NULL));
             succeeded += status == 0;
             if (status == 0) nn_value_clear(&copy);
-            f.allocations_left = budget;
+            failing_alloc_install_from(&f, budget + 1);
             status = nn_value_to_json(&v, &text);
             CHECK(status == 0 || (status == NN_ERR_NOMEM && text == NULL));
             succeeded += status == 0;
             if (status == 0) nn_free(text);
             nn_value_clear(&v);
         }
-        f.allocations_left = budget;
+        failing_alloc_install_from(&f, budget + 1);
         status = nn_parse_call("Conv2D(32, (3, 3), padding='same', a=[1, [2]], b=c)", &name, &args, &kwargs, NULL);
         CHECK(status == 0 || (status == NN_ERR_NOMEM && !name && args.type == NN_VALUE_NULL && kwargs.type == NN_VALUE_NULL));
         succeeded += status == 0;
