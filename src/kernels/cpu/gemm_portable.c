@@ -23,6 +23,8 @@ static inline void vec4_store(float *p, nn_vec4 v) { memcpy(p, &v, sizeof v); }
 #define VBCAST(x) ((nn_vec4){ x, x, x, x })
 #define VADD(x, y) ((x) + (y))
 #define VFMA(a, b, acc) ((acc) + (a) * (b))
+#define VHSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+#define SFMA(a, b, acc) ((acc) + (a) * (b))
 #define MR 6
 #define GEMM_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
 #ifndef KC

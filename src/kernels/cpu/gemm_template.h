@@ -7,6 +7,8 @@
  *   GEMM_TARGET    the function attribute naming the instruction set (may be empty)
  *   VEC, VLEN      the vector type and its number of floats
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VADD(x, y), VFMA(a, b, acc) = acc + a * b
+ *   VHSUM(v)       the sum of a vector's floats, in a fixed order
+ *   SFMA(a, b, acc) one float's acc + a * b, rounded as one lane of VFMA
  *   MR             rows of c in one register tile (the broadcast operand, a)
  *   GEMM_ROWS(X)   X(1) X(2) ... X(MR): one kernel is made for each row count
  *   KC, MC         the k extent of a packed block, the rows of a in one packed block (each
@@ -226,6 +228,83 @@ GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, 
     }
 }
 
+/* ---- products with one row or one column of c, where a register tile would hold one useful row
+ * or column (a layer's output of one unit, prediction at batch 1). Each output is summed over
+ * all of k before c is touched, by fused multiply-adds in an order fixed by k alone (not by
+ * the output's place in a vector or in a share), so every split gives the same bits. */
+
+/* Rows of dot products at a time: independent chains that keep the FMA units busy. */
+#define DOT_ROWS 4
+/* Vectors of c at a time in a row update: one broadcast feeds this many FMAs. */
+#define AXPY_VECS 4
+
+/* c[i * ldc] (+)= sum_p x[i * xs + p] * v[p] for `count` rows of x (contiguous along k) dotted
+ * with v: each summed lane by lane, the lanes added by VHSUM, then the k tail. count is a
+ * constant where this is inlined, so the accumulators stay in registers. */
+GEMM_INLINE void LOCAL(dot_group)(int count, float *c, int64_t ldc, const float *x, int64_t xs, const float *v,
+                                  int64_t k, bool accumulate) {
+    int64_t kv = k - k % VLEN;
+    VEC acc[DOT_ROWS];
+    UNROLL for (int r = 0; r < count; r++) acc[r] = VZERO();
+    for (int64_t p = 0; p < kv; p += VLEN) {
+        VEC vv = VLOAD(v + p);
+        UNROLL for (int r = 0; r < count; r++) acc[r] = VFMA(VLOAD(x + r * xs + p), vv, acc[r]);
+    }
+    UNROLL for (int r = 0; r < count; r++) {
+        float sum = VHSUM(acc[r]);
+        for (int64_t p = kv; p < k; p++) sum = SFMA(x[r * xs + p], v[p], sum);
+        c[r * ldc] = accumulate ? c[r * ldc] + sum : sum;
+    }
+}
+
+/* The same for `rows` rows: DOT_ROWS at a time, then one by one (each row summed alike). */
+GEMM_INLINE void LOCAL(dot_rows)(float *c, int64_t ldc, const float *x, int64_t xs, const float *v, int64_t rows,
+                                 int64_t k, bool accumulate) {
+    int64_t i = 0;
+    for (; i + DOT_ROWS <= rows; i += DOT_ROWS) LOCAL(dot_group)(DOT_ROWS, c + i * ldc, ldc, x + i * xs, xs, v, k, accumulate);
+    for (; i < rows; i++) LOCAL(dot_group)(1, c + i * ldc, ldc, x + i * xs, xs, v, k, accumulate);
+}
+
+/* c[j] (+)= sum_p v[p] * x[p * xs + j] for j < cols: a row vector times a matrix whose rows
+ * are xs apart, AXPY_VECS vectors of c at a time, then single vectors, then single floats. */
+GEMM_INLINE void LOCAL(axpy_rows)(float *c, const float *x, int64_t xs, const float *v, int64_t k, int64_t cols,
+                                  bool accumulate) {
+    int64_t j = 0;
+    for (; j + AXPY_VECS * VLEN <= cols; j += AXPY_VECS * VLEN) {
+        VEC acc[AXPY_VECS];
+        UNROLL for (int u = 0; u < AXPY_VECS; u++) acc[u] = VZERO();
+        for (int64_t p = 0; p < k; p++) {
+            VEC vp = VBCAST(v[p]);
+            UNROLL for (int u = 0; u < AXPY_VECS; u++) acc[u] = VFMA(VLOAD(x + p * xs + j + u * VLEN), vp, acc[u]);
+        }
+        UNROLL for (int u = 0; u < AXPY_VECS; u++)
+            VSTORE(c + j + u * VLEN, accumulate ? VADD(VLOAD(c + j + u * VLEN), acc[u]) : acc[u]);
+    }
+    for (; j + VLEN <= cols; j += VLEN) {
+        VEC acc = VZERO();
+        for (int64_t p = 0; p < k; p++) acc = VFMA(VLOAD(x + p * xs + j), VBCAST(v[p]), acc);
+        VSTORE(c + j, accumulate ? VADD(VLOAD(c + j), acc) : acc);
+    }
+    for (; j < cols; j++) {
+        float sum = 0.0f;
+        for (int64_t p = 0; p < k; p++) sum = SFMA(x[p * xs + j], v[p], sum);
+        c[j] = accumulate ? c[j] + sum : sum;
+    }
+}
+
+/* The product (or a share of it) as matrix-vector ones, c being one column (column) or else one
+ * row. The vector operand is contiguous whatever its transposition (a (k, 1) or (1, k) array). */
+GEMM_INLINE void LOCAL(vector_product)(float *c, int64_t ldc, LOCAL(view) av, LOCAL(view) bv, bool column, int64_t m,
+                                       int64_t n, int64_t k, bool accumulate) {
+    if (column) { /* c column = a . b column */
+        if (av.cs == 1) LOCAL(dot_rows)(c, ldc, av.x, av.rs, bv.x, m, k, accumulate);
+        else LOCAL(axpy_rows)(c, av.x, av.cs, bv.x, k, m, accumulate); /* a stored (k, m); ldc is 1 */
+    } else { /* c row = a row . b */
+        if (bv.cs == 1) LOCAL(axpy_rows)(c, bv.x, bv.rs, av.x, k, n, accumulate);
+        else LOCAL(dot_rows)(c, 1, bv.x, bv.cs, av.x, n, k, accumulate); /* b stored (n, k) */
+    }
+}
+
 /* c[0:m, 0:n] (+)= a . b for operands given as views, c's rows ldc apart: the whole product or
  * one thread's share of it. Packing is decided on the share's extents (a packed block feeds
  * n / NR tiles of this share) but on b's real row stride (what aliases in L1). */
@@ -262,10 +341,14 @@ void GEMM_TARGET GEMM_CAT(GEMM_NAME, share)(float *c, const float *a, const floa
                                             int parts) {
     nn_gemm_rect r = nn_gemm_share_rect(m, n, MR, NR, part, parts);
     if (r.rows <= 0 || r.cols <= 0) return;
+    if (k == 1) trans_a = trans_b = false; /* (m, 1) and (1, m) are the same array: nothing to pack */
     LOCAL(view) av = { a, trans_a ? 1 : k, trans_a ? m : 1 }, bv = { b, trans_b ? 1 : n, trans_b ? k : 1 };
     av.x += r.row0 * av.rs;
     bv.x += r.col0 * bv.cs;
-    LOCAL(product)(c + r.row0 * n + r.col0, n, av, trans_a, bv, trans_b, r.rows, r.cols, k, accumulate);
+    c += r.row0 * n + r.col0;
+    /* decided on the whole product's shape, so that every share sums the same way */
+    if ((m == 1 || n == 1) && k > 0) LOCAL(vector_product)(c, n, av, bv, n == 1, r.rows, r.cols, k, accumulate);
+    else LOCAL(product)(c, n, av, trans_a, bv, trans_b, r.rows, r.cols, k, accumulate);
 }
 
 void GEMM_TARGET GEMM_NAME(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
