@@ -314,9 +314,11 @@ TEST(gemm_split_portable) { check_split(NN_ISA_PORTABLE, "portable"); }
 TEST(gemm_split_avx2) { check_split(NN_ISA_AVX2, "AVX2 + FMA"); }
 TEST(gemm_split_avx512) { check_split(NN_ISA_AVX512, "AVX-512"); }
 
-/* nn_gemm, which splits only work large enough to pay, gives nn_gemm_cpu's bits either way. */
+/* nn_gemm, which splits only work large enough to pay, gives nn_gemm_cpu's bits either way;
+ * matrix-vector products (batch 1, one output column) split by the matrix's size. */
 TEST(gemm_threshold_same_bits) {
-    const int64_t shapes[][3] = { { 32, 32, 30 }, { 128, 256, 784 }, { 784, 256, 128 }, { 128, 784, 256 } };
+    const int64_t shapes[][3] = { { 32, 32, 30 }, { 128, 256, 784 }, { 784, 256, 128 }, { 128, 784, 256 },
+                                  { 1, 256, 784 }, { 1, 128, 256 }, { 1000, 1, 300 }, { 1, 1000, 33 } };
     nn_threads *pool;
     CHECK(nn_threads_new(2, &pool) == NN_OK);
     nn_rng rng;

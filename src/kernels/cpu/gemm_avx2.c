@@ -12,6 +12,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) float nn_hsum_a
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+/* The mask of a vector's first n lanes. */
+static inline __attribute__((always_inline, target("avx2,fma"))) __m256i nn_first_avx2(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 #define GEMM_AVX_TRANSPOSE
 #define GEMM_TARGET __attribute__((target("avx2,fma")))
 #define VEC __m256
@@ -24,6 +29,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) float nn_hsum_a
 #define VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define VHSUM(v) nn_hsum_avx2(v)
 #define SFMA(a, b, acc) __builtin_fmaf(a, b, acc)
+#define VLOAD_N(p, n) _mm256_maskload_ps(p, nn_first_avx2(n))
+#define VSTORE_N(p, v, n) _mm256_maskstore_ps(p, nn_first_avx2(n), v)
 #define MR 6
 #define GEMM_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
 #ifndef KC

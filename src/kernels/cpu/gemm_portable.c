@@ -13,6 +13,14 @@ static inline nn_vec4 vec4_load(const float *p) {
 
 static inline void vec4_store(float *p, nn_vec4 v) { memcpy(p, &v, sizeof v); }
 
+static inline nn_vec4 vec4_load_n(const float *p, int n) {
+    nn_vec4 v = { 0 };
+    memcpy(&v, p, (size_t)n * sizeof *p);
+    return v;
+}
+
+static inline void vec4_store_n(float *p, nn_vec4 v, int n) { memcpy(p, &v, (size_t)n * sizeof *p); }
+
 #define GEMM_NAME nn_gemm_portable
 #define GEMM_TARGET
 #define VEC nn_vec4
@@ -25,6 +33,8 @@ static inline void vec4_store(float *p, nn_vec4 v) { memcpy(p, &v, sizeof v); }
 #define VFMA(a, b, acc) ((acc) + (a) * (b))
 #define VHSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 #define SFMA(a, b, acc) ((acc) + (a) * (b))
+#define VLOAD_N(p, n) vec4_load_n(p, n)
+#define VSTORE_N(p, v, n) vec4_store_n(p, v, n)
 #define MR 6
 #define GEMM_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6)
 #ifndef KC

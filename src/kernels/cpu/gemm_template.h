@@ -9,6 +9,7 @@
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VADD(x, y), VFMA(a, b, acc) = acc + a * b
  *   VHSUM(v)       the sum of a vector's floats, in a fixed order
  *   SFMA(a, b, acc) one float's acc + a * b, rounded as one lane of VFMA
+ *   VLOAD_N(p, n), VSTORE_N(p, v, n)  the first n < VLEN floats only (the rest loaded as 0)
  *   MR             rows of c in one register tile (the broadcast operand, a)
  *   GEMM_ROWS(X)   X(1) X(2) ... X(MR): one kernel is made for each row count
  *   KC, MC         the k extent of a packed block, the rows of a in one packed block (each
@@ -235,8 +236,9 @@ GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, 
 
 /* Rows of dot products at a time: independent chains that keep the FMA units busy. */
 #define DOT_ROWS 4
-/* Vectors of c at a time in a row update: one broadcast feeds this many FMAs. */
-#define AXPY_VECS 4
+/* Vectors of c at a time in a row update: one broadcast feeds this many FMAs (8 accumulators
+ * and the broadcast fit the 16 registers of AVX2 and SSE). */
+#define AXPY_VECS 8
 
 /* c[i * ldc] (+)= sum_p x[i * xs + p] * v[p] for `count` rows of x (contiguous along k) dotted
  * with v: each summed lane by lane, the lanes added by VHSUM, then the k tail. count is a
@@ -265,30 +267,44 @@ GEMM_INLINE void LOCAL(dot_rows)(float *c, int64_t ldc, const float *x, int64_t 
     for (; i < rows; i++) LOCAL(dot_group)(1, c + i * ldc, ldc, x + i * xs, xs, v, k, accumulate);
 }
 
-/* c[j] (+)= sum_p v[p] * x[p * xs + j] for j < cols: a row vector times a matrix whose rows
- * are xs apart, AXPY_VECS vectors of c at a time, then single vectors, then single floats. */
+/* c[j] (+)= sum_p v[p] * x[p * xs + j] for `count` vectors of c, the last holding only `tail`
+ * floats when `partial`: one broadcast of v[p] feeds count FMAs, each column a chain over p
+ * from zero. count and partial are constants where this is inlined. */
+GEMM_INLINE void LOCAL(axpy_group)(int count, bool partial, int tail, float *c, const float *x, int64_t xs,
+                                   const float *v, int64_t k, bool accumulate) {
+    VEC acc[AXPY_VECS];
+    UNROLL for (int u = 0; u < count; u++) acc[u] = VZERO();
+    for (int64_t p = 0; p < k; p++) {
+        VEC vp = VBCAST(v[p]);
+        const float *xp = x + p * xs;
+        UNROLL for (int u = 0; u < count; u++) {
+            VEC xv = partial && u == count - 1 ? VLOAD_N(xp + u * VLEN, tail) : VLOAD(xp + u * VLEN);
+            acc[u] = VFMA(xv, vp, acc[u]);
+        }
+    }
+    UNROLL for (int u = 0; u < count; u++) {
+        float *cu = c + u * VLEN;
+        if (partial && u == count - 1) VSTORE_N(cu, accumulate ? VADD(VLOAD_N(cu, tail), acc[u]) : acc[u], tail);
+        else VSTORE(cu, accumulate ? VADD(VLOAD(cu), acc[u]) : acc[u]);
+    }
+}
+
+#define AXPY_CASE(count)                                                                                  \
+    case count:                                                                                           \
+        if (tail) LOCAL(axpy_group)(count, true, tail, c + j, x + j, xs, v, k, accumulate);              \
+        else LOCAL(axpy_group)(count, false, 0, c + j, x + j, xs, v, k, accumulate);                    \
+        break;
+
+/* The same for j < cols: AXPY_VECS vectors at a time, then the rest, a part vector included,
+ * in one group (a lone chain would wait on each FMA's latency). */
 GEMM_INLINE void LOCAL(axpy_rows)(float *c, const float *x, int64_t xs, const float *v, int64_t k, int64_t cols,
                                   bool accumulate) {
-    int64_t j = 0;
-    for (; j + AXPY_VECS * VLEN <= cols; j += AXPY_VECS * VLEN) {
-        VEC acc[AXPY_VECS];
-        UNROLL for (int u = 0; u < AXPY_VECS; u++) acc[u] = VZERO();
-        for (int64_t p = 0; p < k; p++) {
-            VEC vp = VBCAST(v[p]);
-            UNROLL for (int u = 0; u < AXPY_VECS; u++) acc[u] = VFMA(VLOAD(x + p * xs + j + u * VLEN), vp, acc[u]);
-        }
-        UNROLL for (int u = 0; u < AXPY_VECS; u++)
-            VSTORE(c + j + u * VLEN, accumulate ? VADD(VLOAD(c + j + u * VLEN), acc[u]) : acc[u]);
-    }
-    for (; j + VLEN <= cols; j += VLEN) {
-        VEC acc = VZERO();
-        for (int64_t p = 0; p < k; p++) acc = VFMA(VLOAD(x + p * xs + j), VBCAST(v[p]), acc);
-        VSTORE(c + j, accumulate ? VADD(VLOAD(c + j), acc) : acc);
-    }
-    for (; j < cols; j++) {
-        float sum = 0.0f;
-        for (int64_t p = 0; p < k; p++) sum = SFMA(x[p * xs + j], v[p], sum);
-        c[j] = accumulate ? c[j] + sum : sum;
+    int tail = (int)(cols % VLEN);
+    int64_t j = 0, vectors = (cols + VLEN - 1) / VLEN;
+    for (; vectors > AXPY_VECS || (vectors == AXPY_VECS && !tail); vectors -= AXPY_VECS, j += AXPY_VECS * VLEN)
+        LOCAL(axpy_group)(AXPY_VECS, false, 0, c + j, x + j, xs, v, k, accumulate);
+    switch (vectors) {
+        AXPY_CASE(1) AXPY_CASE(2) AXPY_CASE(3) AXPY_CASE(4) AXPY_CASE(5) AXPY_CASE(6) AXPY_CASE(7) AXPY_CASE(8)
     }
 }
 
