@@ -99,9 +99,14 @@ int nn_bind_positional(const char *text, const char *callee, const char *const *
  * row-major; elementwise activations ignore the split, softmax works per row. */
 typedef struct nn_activation_def {
     const char *name;
+    /* y may be x (in place). */
     void (*forward)(float *y, const float *x, int64_t rows, int64_t cols);
     void (*backward)(float *dx, const float *x, const float *y, const float *dy, int64_t rows,
                      int64_t cols);
+    /* g *= f'(x) in place, from the output y = f(x) alone, the same floats as backward's
+     * dy * f'(x); NULL where the derivative needs x. A fused op (dense) keeps only y. */
+    void (*scale_by_derivative)(float *g, const float *y, int64_t rows, int64_t cols);
+    bool relu; /* max(x, 0), which a GEMM applies as it stores its output */
 } nn_activation_def;
 /* NULL (with a message listing the known names) for an unknown name. NULL or "" finds linear.
  * Aliases as Keras: "swish" is silu. */

@@ -111,31 +111,37 @@ typedef struct gemm_job {
     const float *a, *b;
     int64_t m, n, k;
     bool trans_a, trans_b, accumulate;
+    const nn_gemm_epilogue *epilogue;
 } gemm_job;
 
 static void run_share(void *ctx, int part, int parts) {
     const gemm_job *j = ctx;
     int shares = parts < j->shares ? parts : j->shares;
-    if (part < shares) j->share(j->c, j->a, j->b, j->m, j->n, j->k, j->trans_a, j->trans_b, j->accumulate, part, shares);
-}
-
-static void split_over(nn_threads *pool, int shares, nn_gemm_share_fn *share, float *c, const float *a,
-                       const float *b, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate) {
-    gemm_job job = { share, shares, c, a, b, m, n, k, trans_a, trans_b, accumulate };
-    nn_threads_run(pool, run_share, &job);
+    if (part < shares)
+        j->share(j->c, j->a, j->b, j->m, j->n, j->k, j->trans_a, j->trans_b, j->accumulate, j->epilogue, part, shares);
 }
 
 void nn_gemm_split(nn_threads *pool, nn_gemm_share_fn *share, float *c, const float *a, const float *b, int64_t m,
-                   int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate) {
-    split_over(pool, NN_MAX_THREADS, share, c, a, b, m, n, k, trans_a, trans_b, accumulate);
+                   int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate, const nn_gemm_epilogue *epilogue) {
+    gemm_job job = { share, NN_MAX_THREADS, c, a, b, m, n, k, trans_a, trans_b, accumulate, epilogue };
+    nn_threads_run(pool, run_share, &job);
+}
+
+void nn_gemm_ep(nn_threads *pool, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                bool trans_a, bool trans_b, bool accumulate, const nn_gemm_epilogue *epilogue) {
+    nn_gemm_share_fn *share = nn_gemm_share_for(NN_ISA_AUTO);
+    double shares = m == 1 || n == 1 ? (double)(m * n * k) / GEMV_FLOATS_PER_THREAD
+                                     : 2.0 * (double)m * (double)n * (double)k / GEMM_FLOPS_PER_THREAD;
+    if (shares < 2 || nn_threads_count(pool) < 2) {
+        share(c, a, b, m, n, k, trans_a, trans_b, accumulate, epilogue, 0, 1);
+        return;
+    }
+    gemm_job job = { share, shares < NN_MAX_THREADS ? (int)shares : NN_MAX_THREADS, c, a, b, m, n, k, trans_a, trans_b,
+                     accumulate, epilogue };
+    nn_threads_run(pool, run_share, &job);
 }
 
 void nn_gemm(nn_threads *pool, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
              bool trans_a, bool trans_b, bool accumulate) {
-    nn_gemm_share_fn *share = nn_gemm_share_for(NN_ISA_AUTO);
-    double shares = m == 1 || n == 1 ? (double)(m * n * k) / GEMV_FLOATS_PER_THREAD
-                                     : 2.0 * (double)m * (double)n * (double)k / GEMM_FLOPS_PER_THREAD;
-    if (shares < 2 || nn_threads_count(pool) < 2) share(c, a, b, m, n, k, trans_a, trans_b, accumulate, 0, 1);
-    else split_over(pool, shares < NN_MAX_THREADS ? (int)shares : NN_MAX_THREADS, share, c, a, b, m, n, k, trans_a,
-                    trans_b, accumulate);
+    nn_gemm_ep(pool, c, a, b, m, n, k, trans_a, trans_b, accumulate, NULL);
 }

@@ -29,6 +29,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) __m256i nn_firs
 #define VFMA(a, b, acc) _mm256_fmadd_ps(a, b, acc)
 #define VHSUM(v) nn_hsum_avx2(v)
 #define SFMA(a, b, acc) __builtin_fmaf(a, b, acc)
+#define VRELU(v) _mm256_max_ps(v, _mm256_setzero_ps())
 #define VLOAD_N(p, n) _mm256_maskload_ps(p, nn_first_avx2(n))
 #define VSTORE_N(p, v, n) _mm256_maskstore_ps(p, nn_first_avx2(n), v)
 #define MR 6

@@ -17,6 +17,7 @@
 #define VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
 #define VHSUM(v) _mm512_reduce_add_ps(v)
 #define SFMA(a, b, acc) __builtin_fmaf(a, b, acc)
+#define VRELU(v) _mm512_max_ps(v, _mm512_setzero_ps())
 #define VLOAD_N(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
 #define VSTORE_N(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define MR 14
