@@ -11,12 +11,13 @@
 
 /* Expands scalar name##_value / name##_derivative into the table's forward and backward. */
 #define ELEMENTWISE(name)                                                                    \
-    static void name##_forward(float *y, const float *x, int64_t rows, int64_t cols) {      \
+    NN_VECTOR_LOOPS static void name##_forward(float *y, const float *x, int64_t rows,      \
+                                               int64_t cols) {                               \
         int64_t n = rows * cols;                                                             \
         for (int64_t i = 0; i < n; i++) y[i] = name##_value(x[i]);                           \
     }                                                                                        \
     /* restrict: the planner never gives two live buffers the same memory */                 \
-    static void name##_backward(float *restrict dx, const float *restrict x,                 \
+    NN_VECTOR_LOOPS static void name##_backward(float *restrict dx, const float *restrict x, \
                                 const float *restrict y, const float *restrict dy,           \
                                 int64_t rows, int64_t cols) {                                \
         int64_t n = rows * cols;                                                             \
@@ -119,7 +120,8 @@ ELEMENTWISE(exponential)
 /* For activations whose derivative(x, y) equals derivative(y, y) when y = f(x) (relu: x > 0
  * exactly when y > 0; sigmoid, tanh and exponential read y only): the backward pass from y. */
 #define FROM_OUTPUT(name)                                                                    \
-    static void name##_scale(float *g, const float *y, int64_t rows, int64_t cols) {         \
+    NN_VECTOR_LOOPS static void name##_scale(float *restrict g, const float *restrict y,     \
+                                             int64_t rows, int64_t cols) {                   \
         int64_t n = rows * cols;                                                             \
         for (int64_t i = 0; i < n; i++) g[i] *= name##_derivative(y[i], y[i]);              \
     }

@@ -21,7 +21,7 @@ static bool is_float(nn_dtype dtype) { return dtype == NN_FLOAT32 || dtype == NN
 /* Integer arrays are finite by construction; float ones are scanned. */
 /* True when no float32 value is NaN or Inf (all exponent bits set): a branch-free scan the
  * compiler vectorizes, as the check runs over every training sample. */
-static bool all_finite_f32(const float *x, int64_t n) {
+NN_VECTOR_LOOPS static bool all_finite_f32(const float *x, int64_t n) {
     uint32_t special = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t bits;

@@ -47,7 +47,7 @@ static int bias_add_shape(const nn_graph *g, nn_node *n) {
     return NN_OK;
 }
 
-static void bias_add_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void bias_add_forward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     const float *x = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
     float *y = OUT_VALUE(e, n);
@@ -56,12 +56,12 @@ static void bias_add_forward(const nn_exec *e, const nn_node *n) {
 }
 
 /* db += the column sums of dy (rows, cols), row after row. */
-static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
+NN_VECTOR_LOOPS static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) db[j] += dy[i * cols + j];
 }
 
-static void bias_add_backward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     const float *dy = OUT_GRAD(e, n);
     float *dx = IN_GRAD(e, n, 0), *db = IN_GRAD(e, n, 1);
