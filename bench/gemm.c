@@ -63,7 +63,7 @@ typedef struct {
 
 /* ctx: the pool (NULL: one thread) */
 static void run_nn(const problem *p, void *pool) {
-    nn_gemm_split(pool, p->share, p->c, p->a, p->b, p->s->m, p->s->n, p->s->k, p->s->trans_a, p->s->trans_b, false);
+    nn_gemm_split(pool, p->share, p->c, p->a, p->b, p->s->m, p->s->n, p->s->k, p->s->trans_a, p->s->trans_b, false, NULL);
 }
 
 #ifdef NN_BENCH_OPENBLAS

@@ -18,6 +18,20 @@ void nn_assert_fail(const char *cond, const char *file, int line);
 
 #define NN_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A function of loops the compiler vectorizes (elementwise ops, optimizer updates), compiled
+ * for AVX2 as well as for the baseline (SSE2 on x86-64), the better chosen once at load time
+ * (an ifunc; glibc on x86-64 only). Both do the same float operations (the AVX2 target has no
+ * FMA to contract into, and without -ffast-math no sum is reordered), so the results are the
+ * same bits on every CPU: only the vector width differs. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define NN_VECTOR_LOOPS __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef NN_VECTOR_LOOPS
+#define NN_VECTOR_LOOPS
+#endif
+
 /* ------------------------------------------------------------ memory (core/status.c) */
 void *nn_malloc(size_t size);              /* sets NN_ERR_NOMEM message on failure */
 void *nn_calloc(size_t count, size_t size); /* overflow-checked, zeroed */
@@ -99,9 +113,14 @@ int nn_bind_positional(const char *text, const char *callee, const char *const *
  * row-major; elementwise activations ignore the split, softmax works per row. */
 typedef struct nn_activation_def {
     const char *name;
+    /* y may be x (in place). */
     void (*forward)(float *y, const float *x, int64_t rows, int64_t cols);
     void (*backward)(float *dx, const float *x, const float *y, const float *dy, int64_t rows,
                      int64_t cols);
+    /* g *= f'(x) in place, from the output y = f(x) alone, the same floats as backward's
+     * dy * f'(x); NULL where the derivative needs x. A fused op (dense) keeps only y. */
+    void (*scale_by_derivative)(float *g, const float *y, int64_t rows, int64_t cols);
+    bool relu; /* max(x, 0), which a GEMM applies as it stores its output */
 } nn_activation_def;
 /* NULL (with a message listing the known names) for an unknown name. NULL or "" finds linear.
  * Aliases as Keras: "swish" is silu. */

@@ -110,6 +110,67 @@ TEST(gemm_deterministic) {
     nn_free(a), nn_free(b), nn_free(c1), nn_free(c2);
 }
 
+/* The epilogue (bias, then ReLU) applied as each path stores c gives the same bits as the
+ * same path's product with the reference epilogue applied afterwards, on every shape and
+ * transposition, accumulating or not: the fused store does the same float operations. Rows
+ * of a hold a NaN and zeros, so relu's NaN -> 0 and -0 -> 0 are met too. */
+static int epilogue_differs(nn_gemm_share_fn *share, int64_t m, int64_t n, int64_t k, int variant, nn_rng *rng) {
+    bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4, relu = variant & 8, bias = variant & 16;
+    float *a = nn_malloc((size_t)(m * k) * sizeof *a), *b = nn_malloc((size_t)(k * n) * sizeof *b);
+    float *fused = nn_malloc((size_t)(m * n) * sizeof *fused), *after = nn_malloc((size_t)(m * n) * sizeof *after);
+    float *bias_values = nn_malloc((size_t)n * sizeof *bias_values);
+    fill(a, m * k, rng);
+    fill(b, k * n, rng);
+    fill(fused, m * n, rng);
+    fill(bias_values, n, rng);
+    if (m > 2 && k > 0) { /* a NaN in row 1, zeros in row 2 */
+        a[trans_a ? 1 : k] = NAN;
+        for (int64_t p = 0; p < k; p++) a[trans_a ? p * m + 2 : 2 * k + p] = 0.0f;
+    }
+    memcpy(after, fused, (size_t)(m * n) * sizeof *after);
+    nn_gemm_epilogue ep = { bias ? bias_values : NULL, relu };
+    share(fused, a, b, m, n, k, trans_a, trans_b, accumulate, &ep, 0, 1);
+    share(after, a, b, m, n, k, trans_a, trans_b, accumulate, NULL, 0, 1);
+    nn_gemm_epilogue_ref(after, m, n, &ep);
+    int differs = memcmp(fused, after, (size_t)(m * n) * sizeof *after) != 0;
+    if (differs)
+        printf("  m=%lld n=%lld k=%lld variant %d: the fused epilogue differs\n", (long long)m, (long long)n,
+               (long long)k, variant);
+    nn_free(a), nn_free(b), nn_free(fused), nn_free(after), nn_free(bias_values);
+    return differs;
+}
+
+TEST(gemm_epilogue_same_bits) {
+    const nn_isa isas[] = { NN_ISA_PORTABLE, NN_ISA_AVX2, NN_ISA_AVX512 };
+    const int64_t sizes[] = { 0, 1, 7, 17, 33, 257 };
+    nn_rng rng;
+    nn_rng_seed(&rng, 9);
+    for (size_t i = 0; i < NN_ARRAY_LEN(isas); i++) {
+        nn_gemm_share_fn *share = nn_gemm_share_for(isas[i]);
+        int differing = 0;
+        for (size_t im = 1; share && im < NN_ARRAY_LEN(sizes); im++)
+            for (size_t in = 1; in < NN_ARRAY_LEN(sizes); in++)
+                for (size_t ik = 0; ik < NN_ARRAY_LEN(sizes); ik++)
+                    for (int variant = 0; variant < 32; variant++)
+                        differing += epilogue_differs(share, sizes[im], sizes[in], sizes[ik], variant, &rng);
+        CHECK(differing == 0);
+    }
+}
+
+/* A hand-computed epilogue: relu(c + bias) with NaN and -0 sums, through each path. */
+TEST(gemm_epilogue_by_hand) {
+    const float a[3] = { 1, NAN, -0.0f }, b[2] = { 2, -3 }, bias[2] = { 0.5f, 0.0f };
+    const float want[6] = { 2.5f, 0, 0, 0, 0.5f, 0 }; /* rows: (2, -3) + bias, NaN, (-0, 0) + bias */
+    const nn_isa isas[] = { NN_ISA_PORTABLE, NN_ISA_AVX2, NN_ISA_AVX512 };
+    for (size_t i = 0; i < NN_ARRAY_LEN(isas); i++) {
+        nn_gemm_share_fn *share = nn_gemm_share_for(isas[i]);
+        if (!share) continue;
+        float c[6];
+        share(c, a, b, 3, 2, 1, false, false, false, &(nn_gemm_epilogue){ bias, true }, 0, 1);
+        for (int j = 0; j < 6; j++) CHECK(c[j] == want[j] && !signbit(c[j]));
+    }
+}
+
 /* The reference and every path this CPU runs (NULL where it lacks one). */
 static void all_kernels(nn_gemm_fn *kernels[5]) {
     kernels[0] = nn_gemm_ref, kernels[1] = nn_gemm_cpu, kernels[2] = nn_gemm_for(NN_ISA_PORTABLE);
@@ -150,5 +211,5 @@ TEST(gemm_reference_by_hand) {
 
 int main(void) {
     RUN_TESTS(gemm_portable, gemm_avx2, gemm_avx512, gemm_dispatch, gemm_deterministic, gemm_empty_inner_dimension,
-              gemm_reference_by_hand);
+              gemm_reference_by_hand, gemm_epilogue_same_bits, gemm_epilogue_by_hand);
 }

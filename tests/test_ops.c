@@ -66,6 +66,114 @@ TEST(bias_add_gradient) {
     gc_free(c);
 }
 
+/* ---------------------------------------------------------------- dense (fused) */
+
+/* The activations dense fuses (their derivative follows from the output), and linear (NULL). */
+static const char *const FUSED_ACTIVATIONS[] = { NULL, "relu", "sigmoid", "tanh", "softmax", "exponential" };
+
+TEST(dense_gradient_every_fused_activation) {
+    for (size_t i = 0; i < NN_ARRAY_LEN(FUSED_ACTIVATIONS); i++)
+        for (int bias = 0; bias < 2; bias++) {
+            const char *name = FUSED_ACTIVATIONS[i] ? FUSED_ACTIVATIONS[i] : "linear";
+            gc *c = gc_new(40 + 2 * i + (size_t)bias);
+            int x = gc_param(c, 2, MATRIX, true);
+            int w = gc_param_in(c, 2, (int64_t[]){ 5, 7 }, true, -0.5, 0.5);
+            int b = bias ? gc_param_in(c, 1, (int64_t[]){ 7 }, true, -0.3, 0.3) : -1;
+            nn_attr attr = { .ptr = FUSED_ACTIVATIONS[i] ? nn_activation_find(name) : NULL };
+            if (gc_check(c, gc_op(c, NN_OP_DENSE, (int[]){ x, w, b }, bias ? 3 : 2, &attr), name) != 0) {
+                printf("  dense with %s, bias %d\n", name, bias);
+                CHECK(!"dense gradient");
+            }
+            gc_free(c);
+        }
+}
+
+TEST(dense_gradient_batched_with_leading_dims) {
+    gc *c = gc_new(50);
+    int x = gc_input_in(c, 2, (int64_t[]){ 2, 5 }, -1, 1);
+    int w = gc_param(c, 2, (int64_t[]){ 5, 7 }, true);
+    int b = gc_param(c, 1, (int64_t[]){ 7 }, true);
+    int y = gc_op(c, NN_OP_DENSE, (int[]){ x, w, b }, 3, &(nn_attr){ .ptr = nn_activation_find("tanh") });
+    CHECK(c->graph.nodes[y].ndim == 3 && c->graph.nodes[y].shape[2] == 7);
+    CHECK(gc_check(c, y, "dense (None, 2, 5)") == 0);
+    gc_free(c);
+}
+
+/* y = x . w (+ b), activated, as one dense op or as matmul, bias_add and activation ops; then
+ * sum(y * weights) backward. Writes y and the gradients of x, w and b (x an unbatched
+ * (rows, k) parameter, so that its gradient is checked too). */
+static void run_dense(bool fused, const nn_activation_def *act, bool bias, int64_t rows, int64_t k, int64_t n,
+                      float *y_out, float *grads) {
+    nn_graph g = { 0 };
+    const int64_t sizes[4] = { rows * k, k * n, n, rows * n };
+    const int64_t shapes[4][2] = { { rows, k }, { k, n }, { n, 0 }, { rows, n } };
+    int nodes[4];
+    size_t offset = 0, total = (size_t)(sizes[0] + sizes[1] + sizes[2] + sizes[3]);
+    float *params = nn_malloc(total * sizeof *params);
+    nn_rng rng;
+    nn_rng_seed(&rng, 77);
+    for (size_t i = 0; i < total; i++) params[i] = (float)(2.0 * nn_rng_uniform(&rng) - 1.0);
+    for (int i = 0; i < 4; i++) {
+        nodes[i] = nn_graph_param(&g, i, i == 2 ? 1 : 2, shapes[i], i < 3, "dense");
+        g.nodes[nodes[i]].value_off = g.nodes[nodes[i]].grad_off = offset;
+        offset += (size_t)sizes[i];
+    }
+    int y;
+    if (fused) {
+        y = nn_graph_op(&g, NN_OP_DENSE, nodes, bias ? 3 : 2, &(nn_attr){ .ptr = act }, "dense");
+    } else {
+        y = nn_graph_op(&g, NN_OP_MATMUL, nodes, 2, NULL, "dense");
+        if (bias) y = nn_graph_op(&g, NN_OP_BIAS_ADD, (int[]){ y, nodes[2] }, 2, NULL, "dense");
+        if (act) y = nn_graph_op(&g, NN_OP_ACTIVATION, &y, 1, &(nn_attr){ .ptr = act }, "dense");
+    }
+    int weighted = nn_graph_op(&g, NN_OP_MUL, (int[]){ y, nodes[3] }, 2, NULL, "loss");
+    nn_graph_op(&g, NN_OP_REDUCE_SUM, &weighted, 1, NULL, "loss");
+    float *arena = nn_calloc(nn_plan_graph(&g, 1, true), sizeof *arena);
+    memset(grads, 0, total * sizeof *grads);
+    nn_exec e = { .graph = &g, .arena = arena, .params = params, .grads = grads, .batch = 1 };
+    nn_graph_forward(&e);
+    memcpy(y_out, nn_node_value(&e, y), (size_t)(rows * n) * sizeof *y_out);
+    nn_graph_backward(&e);
+    nn_free(arena);
+    nn_free(params);
+    nn_graph_free(&g);
+}
+
+/* The fused op gives the separate ops' values and gradients (== on floats: only the sign of a
+ * zero may differ), on products through every GEMM path: one row, one column, k past a block. */
+TEST(dense_equals_matmul_bias_add_activation) {
+    const int64_t shapes[][3] = { { 1, 300, 33 }, { 5, 7, 1 }, { 7, 300, 17 }, { 33, 17, 40 } };
+    for (size_t s = 0; s < NN_ARRAY_LEN(shapes); s++)
+        for (size_t i = 0; i < NN_ARRAY_LEN(FUSED_ACTIVATIONS); i++)
+            for (int bias = 0; bias < 2; bias++) {
+                int64_t rows = shapes[s][0], k = shapes[s][1], n = shapes[s][2];
+                size_t ny = (size_t)(rows * n), ng = (size_t)(rows * k + k * n + n + rows * n);
+                float *y1 = nn_malloc(ny * sizeof *y1), *y2 = nn_malloc(ny * sizeof *y2);
+                float *g1 = nn_malloc(ng * sizeof *g1), *g2 = nn_malloc(ng * sizeof *g2);
+                const nn_activation_def *act = FUSED_ACTIVATIONS[i] ? nn_activation_find(FUSED_ACTIVATIONS[i]) : NULL;
+                run_dense(true, act, bias, rows, k, n, y1, g1);
+                run_dense(false, act, bias, rows, k, n, y2, g2);
+                int bad = 0;
+                for (size_t j = 0; j < ny; j++) bad += y1[j] != y2[j];
+                for (size_t j = 0; j < ng; j++) bad += g1[j] != g2[j];
+                if (bad)
+                    printf("  %lldx%lldx%lld %s bias %d: %d values differ\n", (long long)rows, (long long)k, (long long)n,
+                           act ? act->name : "linear", bias, bad);
+                CHECK(bad == 0);
+                nn_free(y1), nn_free(y2), nn_free(g1), nn_free(g2);
+            }
+}
+
+TEST(dense_bias_shape_error_names_both_shapes) {
+    nn_graph g = { 0 };
+    int x = nn_graph_input(&g, 1, (int64_t[]){ 5 }, "input");
+    int w = nn_graph_param(&g, 0, 2, (int64_t[]){ 5, 7 }, true, "dense");
+    int b = nn_graph_param(&g, 1, 1, (int64_t[]){ 6 }, true, "dense");
+    CHECK(nn_graph_op(&g, NN_OP_DENSE, (int[]){ x, w, b }, 3, NULL, "dense") == NN_ERR_SHAPE);
+    CHECK_CONTAINS(nn_last_error(), "layer 'dense': dense: the bias length must equal the output's last dimension: (None, 7) and (6,)");
+    nn_graph_free(&g);
+}
+
 /* ---------------------------------------------------------------- activations */
 
 TEST(activation_gradients_every_activation) {
@@ -448,7 +556,9 @@ TEST(loss_with_mismatched_targets_fails) {
 
 int main(void) {
     RUN_TESTS(matmul_gradient_unbatched, matmul_gradient_batched_with_leading_dims,
-              matmul_shared_weight_gradient_accumulates, bias_add_gradient,
+              matmul_shared_weight_gradient_accumulates, bias_add_gradient, dense_gradient_every_fused_activation,
+              dense_gradient_batched_with_leading_dims, dense_equals_matmul_bias_add_activation,
+              dense_bias_shape_error_names_both_shapes,
               activation_gradients_every_activation, softmax_gradient_batched, add_gradient, sub_gradient,
               mul_gradient, fan_out_gradient_accumulates, scale_shift_gradient, normalize_gradient_and_value,
               normalize_zero_variance_uses_epsilon, reshape_gradient, dropout_gradient_reuses_the_forward_mask,

@@ -250,6 +250,10 @@ static void fill(float *x, int64_t n, nn_rng *rng) {
 static int split_differs(nn_threads *pool, nn_gemm_share_fn *share, int64_t m, int64_t n, int64_t k, int variant,
                          nn_rng *rng) {
     bool trans_a = variant & 1, trans_b = variant & 2, accumulate = variant & 4;
+    float bias[257];
+    fill(bias, n, rng);
+    /* variant 8 and up: with a bias + ReLU epilogue (each share offsets the bias to its columns) */
+    const nn_gemm_epilogue *ep = variant & 8 ? &(nn_gemm_epilogue){ bias, true } : NULL;
     size_t bytes = (size_t)(m * n) * sizeof(float);
     float *a = nn_malloc((size_t)(m * k) * sizeof *a), *b = nn_malloc((size_t)(k * n) * sizeof *b);
     float *one = nn_malloc(bytes), *split = nn_malloc(bytes);
@@ -259,12 +263,12 @@ static int split_differs(nn_threads *pool, nn_gemm_share_fn *share, int64_t m, i
     else
         for (int64_t i = 0; i < m * n; i++) one[i] = NAN;
     memcpy(split, one, bytes);
-    share(one, a, b, m, n, k, trans_a, trans_b, accumulate, 0, 1);
-    nn_gemm_split(pool, share, split, a, b, m, n, k, trans_a, trans_b, accumulate);
+    share(one, a, b, m, n, k, trans_a, trans_b, accumulate, ep, 0, 1);
+    nn_gemm_split(pool, share, split, a, b, m, n, k, trans_a, trans_b, accumulate, ep);
     int differs = memcmp(one, split, bytes) != 0;
     if (differs)
-        printf("  %d threads, m=%lld n=%lld k=%lld trans_a=%d trans_b=%d accumulate=%d: split differs\n",
-               nn_threads_count(pool), (long long)m, (long long)n, (long long)k, trans_a, trans_b, accumulate);
+        printf("  %d threads, m=%lld n=%lld k=%lld trans_a=%d trans_b=%d accumulate=%d epilogue=%d: split differs\n",
+               nn_threads_count(pool), (long long)m, (long long)n, (long long)k, trans_a, trans_b, accumulate, ep != NULL);
     nn_free(a), nn_free(b), nn_free(one), nn_free(split);
     return differs;
 }
@@ -285,7 +289,7 @@ static void check_split(nn_isa isa, const char *name) {
         for (size_t im = 0; im < NN_ARRAY_LEN(SIZES); im++)
             for (size_t in = 0; in < NN_ARRAY_LEN(SIZES); in++)
                 for (size_t ik = 0; ik < NN_ARRAY_LEN(SIZES); ik++)
-                    for (int variant = 0; variant < 8; variant++)
+                    for (int variant = 0; variant < 16; variant++)
                         differing += split_differs(pool, share, SIZES[im], SIZES[in], SIZES[ik], variant, &rng);
         CHECK(differing == 0);
         nn_threads_free(pool);
@@ -296,9 +300,11 @@ TEST(gemm_split_portable) { check_split(NN_ISA_PORTABLE, "portable"); }
 TEST(gemm_split_avx2) { check_split(NN_ISA_AVX2, "AVX2 + FMA"); }
 TEST(gemm_split_avx512) { check_split(NN_ISA_AVX512, "AVX-512"); }
 
-/* nn_gemm, which splits only work large enough to pay, gives nn_gemm_cpu's bits either way. */
+/* nn_gemm, which splits only work large enough to pay, gives nn_gemm_cpu's bits either way;
+ * matrix-vector products (batch 1, one output column) split by the matrix's size. */
 TEST(gemm_threshold_same_bits) {
-    const int64_t shapes[][3] = { { 32, 32, 30 }, { 128, 256, 784 }, { 784, 256, 128 }, { 128, 784, 256 } };
+    const int64_t shapes[][3] = { { 32, 32, 30 }, { 128, 256, 784 }, { 784, 256, 128 }, { 128, 784, 256 },
+                                  { 1, 256, 784 }, { 1, 128, 256 }, { 1000, 1, 300 }, { 1, 1000, 33 } };
     nn_threads *pool;
     CHECK(nn_threads_new(2, &pool) == NN_OK);
     nn_rng rng;

@@ -50,13 +50,14 @@ double nn_rng_normal(nn_rng *r) {
     return sqrt(-2.0 * log(u1)) * cos(two_pi * u2);
 }
 
-/* Rejects the lowest (2^64 mod n) values so that every residue is equally likely. */
+/* Rejects the lowest (2^64 mod n) values so that every residue is equally likely. That
+ * threshold is below n, so a draw of at least n (nearly all) is kept without the division
+ * that computes it. */
 uint64_t nn_rng_below(nn_rng *r, uint64_t n) {
     NN_ASSERT(n > 0);
-    uint64_t threshold = (0 - n) % n;
     for (;;) {
         uint64_t x = nn_rng_u64(r);
-        if (x >= threshold) return x % n;
+        if (x >= n || x >= (0 - n) % n) return x % n;
     }
 }
 

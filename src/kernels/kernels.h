@@ -20,12 +20,23 @@ nn_isa nn_cpu_isa(void); /* the best this CPU (and OS) supports */
 nn_gemm_fn *nn_gemm_for(nn_isa isa);
 nn_gemm_fn nn_gemm_portable, nn_gemm_avx2, nn_gemm_avx512; /* x86 only: the last two */
 
+/* What a product applies to each output once it is summed, as it stores it (a Dense layer's
+ * forward pass): c[i][j] = relu(c[i][j] + bias[j]), the bias and the ReLU each optional. The
+ * same float operations as adding the bias and applying relu_value afterwards, so the same bits. */
+typedef struct nn_gemm_epilogue {
+    const float *bias; /* n values, or NULL */
+    bool relu;
+} nn_gemm_epilogue;
+/* The epilogue applied to c (m, n) on its own: the reference for tests. */
+void nn_gemm_epilogue_ref(float *c, int64_t m, int64_t n, const nn_gemm_epilogue *epilogue);
+
 /* Threads. A share function computes share `part` of the product split into `parts` shares
  * (0 <= part < parts), one per thread: the shares cover c exactly once, and each element is
  * summed in the same order whatever the split, so every thread count gives the same bits.
- * share(..., 0, 1) is the whole product. */
+ * share(..., 0, 1) is the whole product. epilogue may be NULL. */
 typedef void nn_gemm_share_fn(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
-                              bool trans_a, bool trans_b, bool accumulate, int part, int parts);
+                              bool trans_a, bool trans_b, bool accumulate, const nn_gemm_epilogue *epilogue,
+                              int part, int parts);
 nn_gemm_share_fn nn_gemm_portable_share, nn_gemm_avx2_share, nn_gemm_avx512_share;
 nn_gemm_share_fn *nn_gemm_share_for(nn_isa isa); /* NULL when this CPU cannot run it */
 
@@ -41,8 +52,12 @@ typedef struct nn_threads nn_threads;
  * hand-over, otherwise (or with a NULL pool) on this thread alone. */
 void nn_gemm(nn_threads *pool, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
              bool trans_a, bool trans_b, bool accumulate);
+/* As nn_gemm, with an epilogue (NULL: none) applied to each output as it is stored. */
+void nn_gemm_ep(nn_threads *pool, float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
+                bool trans_a, bool trans_b, bool accumulate, const nn_gemm_epilogue *epilogue);
 /* The product split over all of the pool's threads whatever its size (tests, benchmarks). */
 void nn_gemm_split(nn_threads *pool, nn_gemm_share_fn *share, float *c, const float *a, const float *b,
-                   int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate);
+                   int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, bool accumulate,
+                   const nn_gemm_epilogue *epilogue);
 
 #endif

@@ -11,13 +11,13 @@
 
 /* Expands scalar name##_value / name##_derivative into the table's forward and backward. */
 #define ELEMENTWISE(name)                                                                    \
-    static void name##_forward(float *restrict y, const float *restrict x, int64_t rows,     \
-                               int64_t cols) {                                               \
+    NN_VECTOR_LOOPS static void name##_forward(float *y, const float *x, int64_t rows,      \
+                                               int64_t cols) {                               \
         int64_t n = rows * cols;                                                             \
         for (int64_t i = 0; i < n; i++) y[i] = name##_value(x[i]);                           \
     }                                                                                        \
     /* restrict: the planner never gives two live buffers the same memory */                 \
-    static void name##_backward(float *restrict dx, const float *restrict x,                 \
+    NN_VECTOR_LOOPS static void name##_backward(float *restrict dx, const float *restrict x, \
                                 const float *restrict y, const float *restrict dy,           \
                                 int64_t rows, int64_t cols) {                                \
         int64_t n = rows * cols;                                                             \
@@ -117,6 +117,19 @@ static inline float exponential_value(float x) { return expf(x); }
 static inline float exponential_derivative(float x, float y) { (void)x; return y; }
 ELEMENTWISE(exponential)
 
+/* For activations whose derivative(x, y) equals derivative(y, y) when y = f(x) (relu: x > 0
+ * exactly when y > 0; sigmoid, tanh and exponential read y only): the backward pass from y. */
+#define FROM_OUTPUT(name)                                                                    \
+    NN_VECTOR_LOOPS static void name##_scale(float *restrict g, const float *restrict y,     \
+                                             int64_t rows, int64_t cols) {                   \
+        int64_t n = rows * cols;                                                             \
+        for (int64_t i = 0; i < n; i++) g[i] *= name##_derivative(y[i], y[i]);              \
+    }
+FROM_OUTPUT(relu)
+FROM_OUTPUT(sigmoid)
+FROM_OUTPUT(tanh)
+FROM_OUTPUT(exponential)
+
 /* Subtracting the row maximum keeps exp from overflowing and does not change the result. */
 static void softmax_forward(float *y, const float *x, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
@@ -143,14 +156,28 @@ static void softmax_backward(float *dx, const float *x, const float *y, const fl
     }
 }
 
-#define ENTRY(name) { #name, name##_forward, name##_backward }
+/* g_i = y_i * (g_i - sum_j g_j y_j) in place: softmax_backward's terms, from y alone. */
+static void softmax_scale(float *g, const float *y, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * cols;
+        float *gr = g + r * cols;
+        float dot = 0.0f;
+        for (int64_t c = 0; c < cols; c++) dot += gr[c] * yr[c];
+        for (int64_t c = 0; c < cols; c++) gr[c] = yr[c] * (gr[c] - dot);
+    }
+}
+
+#define ENTRY(name) { #name, name##_forward, name##_backward, NULL, false }
+#define ENTRY_FROM_OUTPUT(name) { #name, name##_forward, name##_backward, name##_scale, false }
 static const nn_activation_def activation_table[] = {
-    ENTRY(linear),   ENTRY(relu),       ENTRY(sigmoid),      ENTRY(tanh),
-    ENTRY(softmax),  ENTRY(leaky_relu), ENTRY(elu),          ENTRY(selu),
+    ENTRY(linear),   { "relu", relu_forward, relu_backward, relu_scale, true },
+    ENTRY_FROM_OUTPUT(sigmoid), ENTRY_FROM_OUTPUT(tanh),
+    ENTRY_FROM_OUTPUT(softmax),  ENTRY(leaky_relu), ENTRY(elu),          ENTRY(selu),
     ENTRY(gelu),     ENTRY(silu),       ENTRY(softplus),     ENTRY(softsign),
-    ENTRY(hard_sigmoid), ENTRY(exponential), ENTRY(relu6),
+    ENTRY(hard_sigmoid), ENTRY_FROM_OUTPUT(exponential), ENTRY(relu6),
 };
 #undef ENTRY
+#undef ENTRY_FROM_OUTPUT
 
 /* Keras's extra names for the same function (ALL_OBJECTS_DICT's aliases). */
 static const struct { const char *alias, *name; } activation_aliases[] = {

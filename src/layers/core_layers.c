@@ -63,15 +63,21 @@ static int dense_build(nn_layer *l, nn_builder *b, int input, int *output) {
     int64_t cols = 0;
     int status = input_columns(l, b, input, &cols);
     if (status) return status;
-    int kernel = nn_builder_weight(b, l, "kernel", 2, (int64_t[]){ cols, l->units }, &l->kernel_init, &l->kernel_reg, true);
-    if (kernel < 0) return kernel;
-    int y = op(b, l, NN_OP_MATMUL, (int[]){ input, kernel }, 2, NULL);
-    if (y < 0) return y;
+    int inputs[3] = { input, nn_builder_weight(b, l, "kernel", 2, (int64_t[]){ cols, l->units }, &l->kernel_init,
+                                               &l->kernel_reg, true), -1 };
+    if (inputs[1] < 0) return inputs[1];
     if (l->use_bias) {
-        int bias = nn_builder_weight(b, l, "bias", 1, (int64_t[]){ l->units }, &l->bias_init, &l->bias_reg, true);
-        if (bias < 0) return bias;
-        y = op(b, l, NN_OP_BIAS_ADD, (int[]){ y, bias }, 2, NULL);
-        if (y < 0) return y;
+        inputs[2] = nn_builder_weight(b, l, "bias", 1, (int64_t[]){ l->units }, &l->bias_init, &l->bias_reg, true);
+        if (inputs[2] < 0) return inputs[2];
+    }
+    /* One fused op, the activation included when its derivative follows from the output alone
+     * (relu, sigmoid, tanh, softmax, ...); any other runs as an op of its own after it. */
+    const nn_activation_def *act = l->activation;
+    bool fuse = act && act->scale_by_derivative;
+    int y = op(b, l, NN_OP_DENSE, inputs, l->use_bias ? 3 : 2, &(nn_attr){ .ptr = fuse ? act : NULL });
+    if (y < 0 || fuse) {
+        *output = y;
+        return y < 0 ? y : NN_OK;
     }
     return nn_layer_activate(b, l, y, output);
 }

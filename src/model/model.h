@@ -321,6 +321,8 @@ typedef struct nn_progress {
 double nn_now(void);
 void nn_progress_start(nn_progress *p, FILE *out, int verbose, int64_t target);
 void nn_progress_update(nn_progress *p, int64_t step, const nn_logs *logs, bool final);
+/* Whether a non-final update would draw now: the logs need computing only then. */
+bool nn_progress_due(const nn_progress *p);
 
 /* Summary (src/model/summary.c). */
 void nn_format_count(int64_t n, char *buf, size_t size); /* 1,598 */

@@ -36,10 +36,14 @@ static int format_logs(char *buf, size_t size, const nn_logs *logs) {
     return (int)used;
 }
 
+bool nn_progress_due(const nn_progress *p) {
+    return p->verbose && p->dynamic && nn_now() - p->last_draw >= REDRAW_INTERVAL;
+}
+
 void nn_progress_update(nn_progress *p, int64_t step, const nn_logs *logs, bool final) {
-    if (!p->verbose || (!final && !p->dynamic)) return;
+    if (!final && !nn_progress_due(p)) return;
+    if (!p->verbose) return;
     double now = nn_now(), elapsed = now - p->start;
-    if (!final && now - p->last_draw < REDRAW_INTERVAL) return;
     p->last_draw = now;
     char line[1024], per_step[32], metrics[800];
     format_step_time(per_step, sizeof per_step, step ? elapsed / (double)step : 0);

@@ -34,14 +34,14 @@ static int same_shapes(const nn_graph *g, nn_node *n) {
     return NN_OK;
 }
 
-static void add_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void add_forward(const nn_exec *e, const nn_node *n) {
     const float *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
     float *y = OUT_VALUE(e, n);
     for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) y[i] = a[i] + b[i];
 }
 
 /* d(a + sign*b): shared by add and sub */
-static void add_sub_backward(const nn_exec *e, const nn_node *n, float sign) {
+NN_VECTOR_LOOPS static void add_sub_backward(const nn_exec *e, const nn_node *n, float sign) {
     const float *dy = OUT_GRAD(e, n);
     float *da = IN_GRAD(e, n, 0), *db = IN_GRAD(e, n, 1);
     int64_t size = nn_node_size(e, n);
@@ -55,7 +55,7 @@ static void add_backward(const nn_exec *e, const nn_node *n) { add_sub_backward(
 
 const nn_op_def nn_op_add = { "add", same_shapes, add_forward, add_backward, NULL };
 
-static void sub_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void sub_forward(const nn_exec *e, const nn_node *n) {
     const float *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
     float *y = OUT_VALUE(e, n);
     for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) y[i] = a[i] - b[i];
@@ -65,13 +65,13 @@ static void sub_backward(const nn_exec *e, const nn_node *n) { add_sub_backward(
 
 const nn_op_def nn_op_sub = { "sub", same_shapes, sub_forward, sub_backward, NULL };
 
-static void mul_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void mul_forward(const nn_exec *e, const nn_node *n) {
     const float *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
     float *y = OUT_VALUE(e, n);
     for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) y[i] = a[i] * b[i];
 }
 
-static void mul_backward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void mul_backward(const nn_exec *e, const nn_node *n) {
     const float *dy = OUT_GRAD(e, n), *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
     float *da = IN_GRAD(e, n, 0), *db = IN_GRAD(e, n, 1);
     int64_t size = nn_node_size(e, n);
@@ -85,13 +85,13 @@ const nn_op_def nn_op_mul = { "mul", same_shapes, mul_forward, mul_backward, NUL
 
 /* ---- y = x * scale + offset (attr.f = {scale, offset}) */
 
-static void scale_shift_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void scale_shift_forward(const nn_exec *e, const nn_node *n) {
     const float *x = IN_VALUE(e, n, 0);
     float *y = OUT_VALUE(e, n), scale = (float)n->attr.f[0], offset = (float)n->attr.f[1];
     for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) y[i] = x[i] * scale + offset;
 }
 
-static void scale_shift_backward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void scale_shift_backward(const nn_exec *e, const nn_node *n) {
     const float *dy = OUT_GRAD(e, n);
     float *dx = IN_GRAD(e, n, 0), scale = (float)n->attr.f[0];
     if (dx)
@@ -122,7 +122,7 @@ static float normalize_denominator(float variance) {
     return d > NN_NORMALIZATION_EPSILON ? d : NN_NORMALIZATION_EPSILON;
 }
 
-static void normalize_forward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void normalize_forward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     const float *x = IN_VALUE(e, n, 0), *mean = IN_VALUE(e, n, 1), *var = IN_VALUE(e, n, 2);
     float *y = OUT_VALUE(e, n);
@@ -131,7 +131,7 @@ static void normalize_forward(const nn_exec *e, const nn_node *n) {
             y[i * cols + j] = (x[i * cols + j] - mean[j]) / normalize_denominator(var[j]);
 }
 
-static void normalize_backward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void normalize_backward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     const float *dy = OUT_GRAD(e, n), *var = IN_VALUE(e, n, 2);
     float *dx = IN_GRAD(e, n, 0);

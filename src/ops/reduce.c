@@ -20,7 +20,7 @@ static void reduce_sum_forward(const nn_exec *e, const nn_node *n) {
 }
 
 /* d(scale * sum x) = scale: shared by sum and mean */
-static void spread_gradient(const nn_exec *e, const nn_node *n, float scale) {
+NN_VECTOR_LOOPS static void spread_gradient(const nn_exec *e, const nn_node *n, float scale) {
     float *dx = IN_GRAD(e, n, 0);
     if (!dx) return;
     float g = *OUT_GRAD(e, n) * scale;

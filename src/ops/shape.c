@@ -39,7 +39,7 @@ static void reshape_forward(const nn_exec *e, const nn_node *n) {
     memcpy(OUT_VALUE(e, n), IN_VALUE(e, n, 0), (size_t)nn_node_size(e, n) * sizeof(float));
 }
 
-static void reshape_backward(const nn_exec *e, const nn_node *n) {
+NN_VECTOR_LOOPS static void reshape_backward(const nn_exec *e, const nn_node *n) {
     const float *dy = OUT_GRAD(e, n);
     float *dx = IN_GRAD(e, n, 0);
     if (dx)

@@ -96,7 +96,7 @@ typedef struct var_view {
 /* Keras's local_step: the step being taken, counted from 1. */
 static double local_step(const nn_optimizer *o) { return (double)(o->iterations + 1); }
 
-static void sgd_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void sgd_update(const nn_optimizer *o, const var_view *v) {
     const float lr = (float)o->opts.learning_rate, momentum = (float)o->opts.momentum;
     float *p = v->param, *m = v->slot[0];
     const float *g = v->grad;
@@ -115,8 +115,9 @@ static void sgd_update(const nn_optimizer *o, const var_view *v) {
     }
 }
 
-/* Adam and AdamW (whose difference, weight decay, is applied before every update rule). */
-static void adam_update(const nn_optimizer *o, const var_view *v) {
+/* Adam and AdamW (whose difference, weight decay, is applied before every update rule). One
+ * pass over the arrays unless amsgrad needs the running maximum in between. */
+NN_VECTOR_LOOPS static void adam_update(const nn_optimizer *o, const var_view *v) {
     const float t = (float)local_step(o);
     const float beta_1_power = powf((float)o->opts.beta_1, t);
     const float beta_2_power = powf((float)o->opts.beta_2, t);
@@ -125,20 +126,26 @@ static void adam_update(const nn_optimizer *o, const var_view *v) {
     const float one_minus_beta_1 = (float)(1.0 - o->opts.beta_1);
     const float one_minus_beta_2 = (float)(1.0 - o->opts.beta_2);
     const float epsilon = (float)o->opts.epsilon;
-    float *p = v->param, *m = v->slot[0], *vel = v->slot[1], *vel_hat = v->slot[2];
-    const float *g = v->grad;
+    float *restrict p = v->param, *restrict m = v->slot[0], *restrict vel = v->slot[1];
+    float *restrict vel_hat = v->slot[2];
+    const float *restrict g = v->grad;
+    if (!o->opts.amsgrad) {
+        for (size_t i = 0; i < v->n; i++) {
+            m[i] += (g[i] - m[i]) * one_minus_beta_1;
+            vel[i] += (g[i] * g[i] - vel[i]) * one_minus_beta_2;
+            p[i] -= m[i] * alpha / (sqrtf(vel[i]) + epsilon);
+        }
+        return;
+    }
     for (size_t i = 0; i < v->n; i++) {
         m[i] += (g[i] - m[i]) * one_minus_beta_1;
         vel[i] += (g[i] * g[i] - vel[i]) * one_minus_beta_2;
+        vel_hat[i] = vel_hat[i] > vel[i] ? vel_hat[i] : vel[i];
+        p[i] -= m[i] * alpha / (sqrtf(vel_hat[i]) + epsilon);
     }
-    if (o->opts.amsgrad) {
-        for (size_t i = 0; i < v->n; i++) vel_hat[i] = vel_hat[i] > vel[i] ? vel_hat[i] : vel[i];
-        vel = vel_hat;
-    }
-    for (size_t i = 0; i < v->n; i++) p[i] -= m[i] * alpha / (sqrtf(vel[i]) + epsilon);
 }
 
-static void rmsprop_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void rmsprop_update(const nn_optimizer *o, const var_view *v) {
     const float lr = (float)o->opts.learning_rate, rho = (float)o->opts.rho;
     const float one_minus_rho = (float)(1.0 - o->opts.rho);
     const float momentum = (float)o->opts.momentum, epsilon = (float)o->opts.epsilon;
@@ -165,7 +172,7 @@ static void rmsprop_update(const nn_optimizer *o, const var_view *v) {
     }
 }
 
-static void adagrad_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void adagrad_update(const nn_optimizer *o, const var_view *v) {
     const float lr = (float)o->opts.learning_rate, epsilon = (float)o->opts.epsilon;
     float *p = v->param, *accumulator = v->slot[0];
     const float *g = v->grad;
@@ -175,7 +182,7 @@ static void adagrad_update(const nn_optimizer *o, const var_view *v) {
     }
 }
 
-static void adadelta_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void adadelta_update(const nn_optimizer *o, const var_view *v) {
     const float lr = (float)o->opts.learning_rate, rho = (float)o->opts.rho;
     const float one_minus_rho = (float)(1.0 - o->opts.rho), epsilon = (float)o->opts.epsilon;
     float *p = v->param, *accumulated_grad = v->slot[0], *accumulated_delta = v->slot[1];
@@ -189,7 +196,7 @@ static void adadelta_update(const nn_optimizer *o, const var_view *v) {
     }
 }
 
-static void adamax_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void adamax_update(const nn_optimizer *o, const var_view *v) {
     const float lr = (float)o->opts.learning_rate, beta_2 = (float)o->opts.beta_2;
     const float bias_correction = 1.0f - powf((float)o->opts.beta_1, (float)local_step(o));
     const float one_minus_beta_1 = (float)(1.0 - o->opts.beta_1);
@@ -223,7 +230,7 @@ static double nadam_u_product(double beta_1, int64_t step) {
     return product * pow(beta_1, (double)step);
 }
 
-static void nadam_update(const nn_optimizer *o, const var_view *v) {
+NN_VECTOR_LOOPS static void nadam_update(const nn_optimizer *o, const var_view *v) {
     const double beta_1 = o->opts.beta_1, step = local_step(o);
     const double u_t = nadam_u(beta_1, step), u_next = nadam_u(beta_1, step + 1.0);
     const double u_product = nadam_u_product(beta_1, o->iterations + 1);
@@ -344,7 +351,8 @@ static int resolve_opts(const optimizer_kind *kind, const nn_optimizer_opts *giv
                             kind->def.name, h->key, value);
         *number_field(out, h) = value == NN_OFF ? 0.0 : value;
     }
-    if (kind->update == sgd_update && out->momentum > 1)
+    /* by name: the update rules are ifuncs (NN_VECTOR_LOOPS), whose addresses may not compare */
+    if (strcmp(kind->def.name, "sgd") == 0 && out->momentum > 1)
         return nn_error(NN_ERR_ARG, "optimizer 'sgd': momentum must be between 0 and 1, got %g",
                         out->momentum);
     if ((out->clipnorm > 0) + (out->global_clipnorm > 0) + (out->clipvalue > 0) > 1)
@@ -419,7 +427,7 @@ static void clip_global_norm(double clipnorm, const nn_var_span *vars, int nvars
 }
 
 /* Clamps to [-limit, limit]; NaN stays NaN as in Keras. */
-static void clip_values(double clipvalue, const nn_var_span *vars, int nvars, float *grads) {
+NN_VECTOR_LOOPS static void clip_values(double clipvalue, const nn_var_span *vars, int nvars, float *grads) {
     const float limit = (float)clipvalue;
     for (int v = 0; v < nvars; v++) {
         float *g = grads + vars[v].offset;
@@ -435,7 +443,7 @@ static void clip_gradients(const nn_optimizer_opts *opts, const nn_var_span *var
     else if (opts->clipvalue > 0) clip_values(opts->clipvalue, vars, nvars, grads);
 }
 
-static void apply_weight_decay(const nn_optimizer_opts *opts, const nn_var_span *vars, int nvars,
+NN_VECTOR_LOOPS static void apply_weight_decay(const nn_optimizer_opts *opts, const nn_var_span *vars, int nvars,
                                float *params) {
     const float decay = (float)opts->weight_decay, lr = (float)opts->learning_rate;
     for (int v = 0; v < nvars; v++) {
@@ -452,9 +460,13 @@ void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, flo
     NN_ASSERT(slot_count <= MAX_SLOTS);
     clip_gradients(&o->opts, vars, nvars, grads);
     if (o->opts.weight_decay > 0) apply_weight_decay(&o->opts, vars, nvars, params);
-    for (int v = 0; v < nvars; v++) {
+    /* The rules are elementwise: one pass over each run of adjacent variables (a model's
+     * trainable variables are usually all one run of the parameter block). */
+    for (int v = 0; v < nvars;) {
         const size_t offset = vars[v].offset;
-        var_view view = { .param = params + offset, .grad = grads + offset, .n = vars[v].size };
+        size_t n = vars[v].size;
+        for (v++; v < nvars && vars[v].offset == offset + n; v++) n += vars[v].size;
+        var_view view = { .param = params + offset, .grad = grads + offset, .n = n };
         for (int k = 0; k < slot_count; k++) view.slot[k] = slots + (size_t)k * stride + offset;
         kind->update(o, &view);
     }

@@ -15,6 +15,11 @@
 #define VBCAST(x) _mm512_set1_ps(x)
 #define VADD(x, y) _mm512_add_ps(x, y)
 #define VFMA(a, b, acc) _mm512_fmadd_ps(a, b, acc)
+#define VHSUM(v) _mm512_reduce_add_ps(v)
+#define SFMA(a, b, acc) __builtin_fmaf(a, b, acc)
+#define VRELU(v) _mm512_max_ps(v, _mm512_setzero_ps())
+#define VLOAD_N(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define VSTORE_N(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
 #define MR 14
 #define GEMM_ROWS(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14)
 #ifndef KC

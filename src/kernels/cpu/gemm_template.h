@@ -7,6 +7,10 @@
  *   GEMM_TARGET    the function attribute naming the instruction set (may be empty)
  *   VEC, VLEN      the vector type and its number of floats
  *   VZERO(), VLOAD(p), VSTORE(p, v), VBCAST(x), VADD(x, y), VFMA(a, b, acc) = acc + a * b
+ *   VHSUM(v)       the sum of a vector's floats, in a fixed order
+ *   SFMA(a, b, acc) one float's acc + a * b, rounded as one lane of VFMA
+ *   VLOAD_N(p, n), VSTORE_N(p, v, n)  the first n < VLEN floats only (the rest loaded as 0)
+ *   VRELU(v)       max(v, 0) lane by lane, 0 for NaN and -0 (as relu_value)
  *   MR             rows of c in one register tile (the broadcast operand, a)
  *   GEMM_ROWS(X)   X(1) X(2) ... X(MR): one kernel is made for each row count
  *   KC, MC         the k extent of a packed block, the rows of a in one packed block (each
@@ -55,18 +59,53 @@ _Static_assert(MC % MR == 0, "a packed block holds whole slivers of MR rows");
  * (the stride steps between rows, k runs contiguously). */
 enum { ROW_CONTIGUOUS, ROW_STRIDED };
 
-typedef void LOCAL(tile_fn)(int64_t kc, const float *a, int64_t a_stride, const float *b, int64_t b_stride,
-                            float *c, int64_t ldc, int64_t cols, bool accumulate);
+/* The epilogue (nn_gemm_epilogue) as a part of c applies it: its j-th output gets bias[j * step]
+ * (step 0: one bias for every output, that of c's single column), or no bias when NULL. Only
+ * the last k block's stores apply it, to the full sums. 16 bytes: passed in registers. */
+typedef struct {
+    const float *bias;
+    int step;
+    bool relu;
+} LOCAL(ep);
 
-/* Writes (or adds) the register tile into c: whole vectors when the tile is full width,
- * otherwise through a scratch tile so no store passes column `cols`. */
+static const LOCAL(ep) LOCAL(no_ep) = { NULL, 0, false };
+
+/* A finished vector of c (its sum, plus c's value when accumulating) through the epilogue, its
+ * first output being the j-th; `part` floats of it only when part > 0. */
+GEMM_INLINE VEC LOCAL(finish_vec)(VEC v, LOCAL(ep) ep, int64_t j, int part) {
+    if (ep.bias) v = VADD(v, !ep.step ? VBCAST(ep.bias[0]) : part ? VLOAD_N(ep.bias + j, part) : VLOAD(ep.bias + j));
+    return ep.relu ? VRELU(v) : v;
+}
+
+GEMM_INLINE float LOCAL(finish_one)(float v, LOCAL(ep) ep, int64_t j) {
+    if (ep.bias) v += ep.bias[j * ep.step];
+    return ep.relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+typedef void LOCAL(tile_fn)(int64_t kc, const float *a, int64_t a_stride, const float *b, int64_t b_stride,
+                            float *c, int64_t ldc, int64_t cols, bool accumulate, LOCAL(ep) ep);
+
+/* Writes (or adds) the register tile into c through the epilogue: whole vectors when the tile
+ * is full width, otherwise through a scratch tile so no store passes column `cols`. */
 GEMM_INLINE void LOCAL(store_tile)(VEC acc[MR][NV], int rows, int nv, float *c, int64_t ldc, int64_t cols,
-                                   bool accumulate) {
-    if (cols == (int64_t)nv * VLEN) {
+                                   bool accumulate, LOCAL(ep) ep) {
+    if (cols == (int64_t)nv * VLEN && !ep.bias && !ep.relu) {
         UNROLL for (int r = 0; r < rows; r++)
             UNROLL for (int v = 0; v < nv; v++) {
                 float *cp = c + r * ldc + v * VLEN;
                 VSTORE(cp, accumulate ? VADD(acc[r][v], VLOAD(cp)) : acc[r][v]);
+            }
+        return;
+    }
+    if (cols == (int64_t)nv * VLEN) {
+        /* Without a bias, + 0 changes only -0 (to 0), which the ReLU maps to 0 anyway. */
+        VEC bias[NV];
+        UNROLL for (int v = 0; v < nv; v++) bias[v] = ep.bias ? VLOAD(ep.bias + v * VLEN) : VZERO();
+        UNROLL for (int r = 0; r < rows; r++)
+            UNROLL for (int v = 0; v < nv; v++) {
+                float *cp = c + r * ldc + v * VLEN;
+                VEC y = VADD(accumulate ? VADD(acc[r][v], VLOAD(cp)) : acc[r][v], bias[v]);
+                VSTORE(cp, ep.relu ? VRELU(y) : y);
             }
         return;
     }
@@ -75,7 +114,8 @@ GEMM_INLINE void LOCAL(store_tile)(VEC acc[MR][NV], int rows, int nv, float *c, 
     UNROLL for (int r = 0; r < rows; r++) {
         UNROLL for (int v = 0; v < nv; v++) VSTORE(tile + r * NR + v * VLEN, acc[r][v]);
         float *cr = c + r * ldc;
-        for (int64_t j = 0; j < width; j++) cr[j] = accumulate ? cr[j] + tile[r * NR + j] : tile[r * NR + j];
+        for (int64_t j = 0; j < width; j++)
+            cr[j] = LOCAL(finish_one)(accumulate ? cr[j] + tile[r * NR + j] : tile[r * NR + j], ep, j);
     }
 }
 
@@ -83,7 +123,7 @@ GEMM_INLINE void LOCAL(store_tile)(VEC acc[MR][NV], int rows, int nv, float *c, 
  * layout are constants in each instantiation, so the accumulators stay in registers. */
 GEMM_INLINE void LOCAL(tile_body)(int rows, int nv, int layout, int64_t kc, const float *a, int64_t a_stride,
                                   const float *b, int64_t b_stride, float *c, int64_t ldc, int64_t cols,
-                                  bool accumulate) {
+                                  bool accumulate, LOCAL(ep) ep) {
     VEC acc[MR][NV];
     UNROLL for (int r = 0; r < rows; r++) {
         if (accumulate) __builtin_prefetch(c + r * ldc, 1);
@@ -99,14 +139,14 @@ GEMM_INLINE void LOCAL(tile_body)(int rows, int nv, int layout, int64_t kc, cons
         b += b_stride;
         a += layout == ROW_CONTIGUOUS ? a_stride : 1;
     }
-    LOCAL(store_tile)(acc, rows, nv, c, ldc, cols, accumulate);
+    LOCAL(store_tile)(acc, rows, nv, c, ldc, cols, accumulate, ep);
 }
 
 #define GEMM_DEFINE_TILE(rows, nv, layout)                                                                \
     static GEMM_TARGET void GEMM_CAT(LOCAL(tile_##layout##_##nv), rows)(                                  \
         int64_t kc, const float *a, int64_t a_stride, const float *b, int64_t b_stride, float *c,         \
-        int64_t ldc, int64_t cols, bool accumulate) {                                                     \
-        LOCAL(tile_body)(rows, nv, layout, kc, a, a_stride, b, b_stride, c, ldc, cols, accumulate);        \
+        int64_t ldc, int64_t cols, bool accumulate, LOCAL(ep) ep) {                                       \
+        LOCAL(tile_body)(rows, nv, layout, kc, a, a_stride, b, b_stride, c, ldc, cols, accumulate, ep);    \
     }
 #define GEMM_DEFINE_TILES(rows)                                                                           \
     GEMM_DEFINE_TILE(rows, 1, ROW_CONTIGUOUS)                                                             \
@@ -202,9 +242,10 @@ GEMM_INLINE void LOCAL(pack_b)(float *restrict dst, LOCAL(view) b, int64_t kc, i
     }
 }
 
-/* c[0:mc, 0:n] (+)= a[0:mc, 0:kc] . b[0:kc, 0:n] for one block of a, sliver by sliver of b. */
+/* c[0:mc, 0:n] (+)= a[0:mc, 0:kc] . b[0:kc, 0:n] for one block of a, sliver by sliver of b,
+ * stored through the epilogue. */
 GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, LOCAL(view) b, int64_t mc,
-                              int64_t n, int64_t kc, bool pack_b, bool accumulate) {
+                              int64_t n, int64_t kc, bool pack_b, bool accumulate, LOCAL(ep) ep) {
     _Alignas(64) float b_packed[KC * NR];
     int64_t a_stride = layout == ROW_CONTIGUOUS ? a.cs : a.rs;
     for (int64_t j0 = 0; j0 < n; j0 += NR) {
@@ -218,11 +259,111 @@ GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, 
             b_stride = NR;
         }
         int nv = cols > VLEN ? 2 : 1;
+        LOCAL(ep) sliver_ep = { ep.bias ? ep.bias + j0 : NULL, 1, ep.relu };
         for (int64_t i0 = 0; i0 < mc; i0 += MR) {
             int64_t rows = mc - i0 < MR ? mc - i0 : MR;
             LOCAL(tiles)[rows - 1][layout][nv - 1](kc, a.x + i0 * a.rs, a_stride, b_tile, b_stride,
-                                                    c + i0 * ldc + j0, ldc, cols, accumulate);
+                                                    c + i0 * ldc + j0, ldc, cols, accumulate, sliver_ep);
         }
+    }
+}
+
+/* ---- products with one row or one column of c, where a register tile would hold one useful row
+ * or column (a layer's output of one unit, prediction at batch 1). Each output is summed over
+ * all of k before c is touched, by fused multiply-adds in an order fixed by k alone (not by
+ * the output's place in a vector or in a share), so every split gives the same bits. */
+
+/* Rows of dot products at a time: independent chains that keep the FMA units busy. */
+#define DOT_ROWS 4
+/* Vectors of c at a time in a row update: one broadcast feeds this many FMAs (8 accumulators
+ * and the broadcast fit the 16 registers of AVX2 and SSE). */
+#define AXPY_VECS 8
+
+/* c[i * ldc] (+)= sum_p x[i * xs + p] * v[p] for `count` rows of x (contiguous along k) dotted
+ * with v: each summed lane by lane, the lanes added by VHSUM, then the k tail. count is a
+ * constant where this is inlined, so the accumulators stay in registers. */
+GEMM_INLINE void LOCAL(dot_group)(int count, float *c, int64_t ldc, const float *x, int64_t xs, const float *v,
+                                  int64_t k, bool accumulate, LOCAL(ep) ep) {
+    int64_t kv = k - k % VLEN;
+    VEC acc[DOT_ROWS];
+    UNROLL for (int r = 0; r < count; r++) acc[r] = VZERO();
+    for (int64_t p = 0; p < kv; p += VLEN) {
+        VEC vv = VLOAD(v + p);
+        UNROLL for (int r = 0; r < count; r++) acc[r] = VFMA(VLOAD(x + r * xs + p), vv, acc[r]);
+    }
+    UNROLL for (int r = 0; r < count; r++) {
+        float sum = VHSUM(acc[r]);
+        for (int64_t p = kv; p < k; p++) sum = SFMA(x[r * xs + p], v[p], sum);
+        c[r * ldc] = LOCAL(finish_one)(accumulate ? c[r * ldc] + sum : sum, ep, r);
+    }
+}
+
+/* The same for `rows` rows: DOT_ROWS at a time, then one by one (each row summed alike). */
+GEMM_INLINE void LOCAL(dot_rows)(float *c, int64_t ldc, const float *x, int64_t xs, const float *v, int64_t rows,
+                                 int64_t k, bool accumulate, LOCAL(ep) ep) {
+    int64_t i = 0;
+    for (; i + DOT_ROWS <= rows; i += DOT_ROWS, ep.bias += ep.bias ? DOT_ROWS * ep.step : 0)
+        LOCAL(dot_group)(DOT_ROWS, c + i * ldc, ldc, x + i * xs, xs, v, k, accumulate, ep);
+    for (; i < rows; i++, ep.bias += ep.bias ? ep.step : 0)
+        LOCAL(dot_group)(1, c + i * ldc, ldc, x + i * xs, xs, v, k, accumulate, ep);
+}
+
+/* c[j] (+)= sum_p v[p] * x[p * xs + j] for `count` vectors of c, the last holding only `tail`
+ * floats when `partial`: one broadcast of v[p] feeds count FMAs, each column a chain over p
+ * from zero. count and partial are constants where this is inlined. */
+GEMM_INLINE void LOCAL(axpy_group)(int count, bool partial, int tail, float *c, const float *x, int64_t xs,
+                                   const float *v, int64_t k, bool accumulate, LOCAL(ep) ep) {
+    VEC acc[AXPY_VECS];
+    UNROLL for (int u = 0; u < count; u++) acc[u] = VZERO();
+    for (int64_t p = 0; p < k; p++) {
+        VEC vp = VBCAST(v[p]);
+        const float *xp = x + p * xs;
+        UNROLL for (int u = 0; u < count; u++) {
+            VEC xv = partial && u == count - 1 ? VLOAD_N(xp + u * VLEN, tail) : VLOAD(xp + u * VLEN);
+            acc[u] = VFMA(xv, vp, acc[u]);
+        }
+    }
+    UNROLL for (int u = 0; u < count; u++) {
+        float *cu = c + u * VLEN;
+        if (partial && u == count - 1)
+            VSTORE_N(cu, LOCAL(finish_vec)(accumulate ? VADD(VLOAD_N(cu, tail), acc[u]) : acc[u], ep, u * VLEN, tail), tail);
+        else
+            VSTORE(cu, LOCAL(finish_vec)(accumulate ? VADD(VLOAD(cu), acc[u]) : acc[u], ep, u * VLEN, 0));
+    }
+}
+
+#define AXPY_CASE(count)                                                                                  \
+    case count:                                                                                           \
+        if (tail) LOCAL(axpy_group)(count, true, tail, c + j, x + j, xs, v, k, accumulate, ep);          \
+        else LOCAL(axpy_group)(count, false, 0, c + j, x + j, xs, v, k, accumulate, ep);                \
+        break;
+
+/* The same for j < cols: AXPY_VECS vectors at a time, then the rest, a part vector included,
+ * in one group (a lone chain would wait on each FMA's latency). */
+GEMM_INLINE void LOCAL(axpy_rows)(float *c, const float *x, int64_t xs, const float *v, int64_t k, int64_t cols,
+                                  bool accumulate, LOCAL(ep) ep) {
+    int tail = (int)(cols % VLEN);
+    int64_t j = 0, vectors = (cols + VLEN - 1) / VLEN;
+    for (; vectors > AXPY_VECS || (vectors == AXPY_VECS && !tail); vectors -= AXPY_VECS, j += AXPY_VECS * VLEN) {
+        LOCAL(axpy_group)(AXPY_VECS, false, 0, c + j, x + j, xs, v, k, accumulate, ep);
+        if (ep.bias) ep.bias += AXPY_VECS * VLEN * ep.step;
+    }
+    switch (vectors) {
+        AXPY_CASE(1) AXPY_CASE(2) AXPY_CASE(3) AXPY_CASE(4) AXPY_CASE(5) AXPY_CASE(6) AXPY_CASE(7) AXPY_CASE(8)
+    }
+}
+
+/* The product (or a share of it) as matrix-vector ones, c being one column (column) or else one
+ * row. The vector operand is contiguous whatever its transposition (a (k, 1) or (1, k) array). */
+GEMM_INLINE void LOCAL(vector_product)(float *c, int64_t ldc, LOCAL(view) av, LOCAL(view) bv, bool column, int64_t m,
+                                       int64_t n, int64_t k, bool accumulate, LOCAL(ep) ep) {
+    ep.step = column ? 0 : 1; /* a column's outputs share its one bias */
+    if (column) { /* c column = a . b column */
+        if (av.cs == 1) LOCAL(dot_rows)(c, ldc, av.x, av.rs, bv.x, m, k, accumulate, ep);
+        else LOCAL(axpy_rows)(c, av.x, av.cs, bv.x, k, m, accumulate, ep); /* a stored (k, m); ldc is 1 */
+    } else { /* c row = a row . b */
+        if (bv.cs == 1) LOCAL(axpy_rows)(c, bv.x, bv.rs, av.x, k, n, accumulate, ep);
+        else LOCAL(dot_rows)(c, 1, bv.x, bv.cs, av.x, n, k, accumulate, ep); /* b stored (n, k) */
     }
 }
 
@@ -230,10 +371,10 @@ GEMM_INLINE void LOCAL(block)(float *c, int64_t ldc, LOCAL(view) a, int layout, 
  * one thread's share of it. Packing is decided on the share's extents (a packed block feeds
  * n / NR tiles of this share) but on b's real row stride (what aliases in L1). */
 GEMM_INLINE void LOCAL(product)(float *c, int64_t ldc, LOCAL(view) av, bool trans_a, LOCAL(view) bv, bool trans_b,
-                                int64_t m, int64_t n, int64_t k, bool accumulate) {
-    if (k <= 0) {
-        if (!accumulate)
-            for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof *c);
+                                int64_t m, int64_t n, int64_t k, bool accumulate, LOCAL(ep) ep) {
+    if (k <= 0) { /* an empty sum */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = LOCAL(finish_one)(accumulate ? c[i * ldc + j] : 0.0f, ep, j);
         return;
     }
     bool pack_a = n >= PACK_A_MIN_N;
@@ -251,24 +392,31 @@ GEMM_INLINE void LOCAL(product)(float *c, int64_t ldc, LOCAL(view) av, bool tran
                 a_block = (LOCAL(view)){ a_packed, kc, MR };
                 layout = ROW_CONTIGUOUS;
             }
-            LOCAL(block)(c + i0 * ldc, ldc, a_block, layout, b_rows, mc, n, kc, pack_b, accumulate || p0 > 0);
+            LOCAL(block)(c + i0 * ldc, ldc, a_block, layout, b_rows, mc, n, kc, pack_b, accumulate || p0 > 0,
+                         p0 + kc == k ? ep : LOCAL(no_ep));
         }
     }
 }
 
 /* Share `part` of `parts`: a block of whole register tiles of c (nn_gemm_share_rect). */
 void GEMM_TARGET GEMM_CAT(GEMM_NAME, share)(float *c, const float *a, const float *b, int64_t m, int64_t n,
-                                            int64_t k, bool trans_a, bool trans_b, bool accumulate, int part,
-                                            int parts) {
+                                            int64_t k, bool trans_a, bool trans_b, bool accumulate,
+                                            const nn_gemm_epilogue *epilogue, int part, int parts) {
     nn_gemm_rect r = nn_gemm_share_rect(m, n, MR, NR, part, parts);
     if (r.rows <= 0 || r.cols <= 0) return;
+    if (k == 1) trans_a = trans_b = false; /* (m, 1) and (1, m) are the same array: nothing to pack */
     LOCAL(view) av = { a, trans_a ? 1 : k, trans_a ? m : 1 }, bv = { b, trans_b ? 1 : n, trans_b ? k : 1 };
     av.x += r.row0 * av.rs;
     bv.x += r.col0 * bv.cs;
-    LOCAL(product)(c + r.row0 * n + r.col0, n, av, trans_a, bv, trans_b, r.rows, r.cols, k, accumulate);
+    c += r.row0 * n + r.col0;
+    LOCAL(ep) ep = LOCAL(no_ep);
+    if (epilogue) ep = (LOCAL(ep)){ epilogue->bias ? epilogue->bias + r.col0 : NULL, 1, epilogue->relu };
+    /* decided on the whole product's shape, so that every share sums the same way */
+    if ((m == 1 || n == 1) && k > 0) LOCAL(vector_product)(c, n, av, bv, n == 1, r.rows, r.cols, k, accumulate, ep);
+    else LOCAL(product)(c, n, av, trans_a, bv, trans_b, r.rows, r.cols, k, accumulate, ep);
 }
 
 void GEMM_TARGET GEMM_NAME(float *c, const float *a, const float *b, int64_t m, int64_t n, int64_t k,
                            bool trans_a, bool trans_b, bool accumulate) {
-    GEMM_CAT(GEMM_NAME, share)(c, a, b, m, n, k, trans_a, trans_b, accumulate, 0, 1);
+    GEMM_CAT(GEMM_NAME, share)(c, a, b, m, n, k, trans_a, trans_b, accumulate, NULL, 0, 1);
 }

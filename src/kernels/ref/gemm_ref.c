@@ -14,3 +14,11 @@ void nn_gemm_ref(float *c, const float *a, const float *b, int64_t m, int64_t n,
             c[i * n + j] = (float)sum;
         }
 }
+
+void nn_gemm_epilogue_ref(float *c, int64_t m, int64_t n, const nn_gemm_epilogue *epilogue) {
+    for (int64_t i = 0; epilogue && i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float v = c[i * n + j] + (epilogue->bias ? epilogue->bias[j] : 0.0f);
+            c[i * n + j] = epilogue->relu ? (v > 0.0f ? v : 0.0f) : v;
+        }
+}
