@@ -257,6 +257,10 @@ typedef struct nn_feed {
 /* Copies samples [start, start + n) of each array into its float32 batch buffer outs[i]
  * (n, inner), and weights into w_out (n, w_inner) when w_out is not NULL. No allocation. */
 void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *const *outs, float *w_out, int64_t w_inner);
+/* Starts loading samples [start, start + n) into the cache (prefetch instructions, no waiting),
+ * so that gathering them a step later does not wait on memory: shuffled rows of an array
+ * larger than the cache are each a miss otherwise. */
+void nn_feed_prefetch(const nn_feed *f, int64_t start, int64_t n);
 
 /* A background thread that gathers the next batches while the model computes the current one.
  * Used when a batch is large enough for the hand-over to pay (nn_prefetch_worthwhile). */

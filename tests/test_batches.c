@@ -51,6 +51,23 @@ TEST(gather_converts_every_dtype_and_follows_the_index) {
     nn_tensor_free(x), nn_tensor_free(y);
 }
 
+/* float32 rows and single float32 targets (their own loops), through an index and an offset;
+ * prefetching rows changes nothing. */
+TEST(gather_float_rows_and_single_targets) {
+    float xs[8] = { 0, 1, 10, 11, 20, 21, 30, 31 }, ys[4] = { 0, 1, 2, 3 };
+    nn_tensor *x = nn_tensor_wrap(NN_FLOAT32, 2, (int64_t[]){ 4, 2 }, xs);
+    nn_tensor *y = nn_tensor_wrap(NN_FLOAT32, 2, (int64_t[]){ 4, 1 }, ys);
+    int64_t index[3] = { 2, 0, 1 };
+    nn_feed f = { { x, y }, 2, NULL, 1, index }; /* rows 3, 1, 2 */
+    float xo[6], yo[3], wo[3];
+    nn_feed_prefetch(&f, 0, 3);
+    nn_feed_gather(&f, 0, 3, (float *[]){ xo, yo }, wo, 1);
+    CHECK(xo[0] == 30 && xo[1] == 31 && xo[2] == 10 && xo[3] == 11 && xo[4] == 20 && xo[5] == 21);
+    CHECK(yo[0] == 3 && yo[1] == 1 && yo[2] == 2);
+    CHECK(wo[0] == 1 && wo[1] == 1 && wo[2] == 1);
+    nn_tensor_free(x), nn_tensor_free(y);
+}
+
 TEST(prefetched_batches_equal_gathered_ones) {
     nn_tensor *x = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 300, 700 }), *y = nn_tensor_new(NN_FLOAT32, 2, (int64_t[]){ 300, 1 });
     fill(x, y);
@@ -128,6 +145,7 @@ TEST(fit_on_uint8_equals_fit_on_float) {
 }
 
 int main(void) {
-    RUN_TESTS(gather_converts_every_dtype_and_follows_the_index, prefetched_batches_equal_gathered_ones,
+    RUN_TESTS(gather_converts_every_dtype_and_follows_the_index, gather_float_rows_and_single_targets,
+              prefetched_batches_equal_gathered_ones,
               fit_over_a_mapped_npy_with_prefetch_matches_batches_in_memory, fit_on_uint8_equals_fit_on_float);
 }

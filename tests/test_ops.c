@@ -53,6 +53,22 @@ TEST(matmul_shared_weight_gradient_accumulates) {
     gc_free(c);
 }
 
+/* matmul writes a grad it is first to write without the executor zeroing it, but not one of an
+ * input it reads twice (h . h), nor one another op writes first (fan-out): both add. */
+TEST(matmul_first_grad_is_assigned_repeated_input_adds) {
+    gc *c = gc_new(60);
+    int p = gc_param(c, 2, (int64_t[]){ 5, 5 }, true);
+    int h = gc_op(c, NN_OP_ACTIVATION, &p, 1, &(nn_attr){ .ptr = nn_activation_find("tanh") });
+    CHECK(gc_check(c, gc_op(c, NN_OP_MATMUL, (int[]){ h, h }, 2, NULL), "h . h") == 0);
+    gc_free(c);
+    c = gc_new(61);
+    int x = gc_batched(c, 1, (int64_t[]){ 5 }, 7, -1, 1);
+    int w = gc_param(c, 2, (int64_t[]){ 7, 7 }, true);
+    int y = gc_op(c, NN_OP_DENSE, (int[]){ x, w }, 2, &(nn_attr){ .ptr = nn_activation_find("relu") });
+    CHECK(gc_check(c, gc_op(c, NN_OP_ADD, (int[]){ y, x }, 2, NULL), "dense fan-out") == 0);
+    gc_free(c);
+}
+
 TEST(bias_add_gradient) {
     gc *c = gc_new(3);
     int x = gc_param(c, 2, (int64_t[]){ GC_BATCH, 7 }, true);
@@ -88,9 +104,10 @@ TEST(dense_gradient_every_fused_activation) {
         }
 }
 
+/* x from a matmul, so dense writes its grad first (assigning it). */
 TEST(dense_gradient_batched_with_leading_dims) {
     gc *c = gc_new(50);
-    int x = gc_input_in(c, 2, (int64_t[]){ 2, 5 }, -1, 1);
+    int x = gc_batched(c, 2, (int64_t[]){ 2, 4 }, 5, -1, 1);
     int w = gc_param(c, 2, (int64_t[]){ 5, 7 }, true);
     int b = gc_param(c, 1, (int64_t[]){ 7 }, true);
     int y = gc_op(c, NN_OP_DENSE, (int[]){ x, w, b }, 3, &(nn_attr){ .ptr = nn_activation_find("tanh") });
@@ -556,7 +573,8 @@ TEST(loss_with_mismatched_targets_fails) {
 
 int main(void) {
     RUN_TESTS(matmul_gradient_unbatched, matmul_gradient_batched_with_leading_dims,
-              matmul_shared_weight_gradient_accumulates, bias_add_gradient, dense_gradient_every_fused_activation,
+              matmul_shared_weight_gradient_accumulates, matmul_first_grad_is_assigned_repeated_input_adds,
+              bias_add_gradient, dense_gradient_every_fused_activation,
               dense_gradient_batched_with_leading_dims, dense_equals_matmul_bias_add_activation,
               dense_bias_shape_error_names_both_shapes,
               activation_gradients_every_activation, softmax_gradient_batched, add_gradient, sub_gradient,

@@ -195,6 +195,14 @@ float *nn_node_grad(const nn_exec *e, int i) {
 
 float *nn_node_aux(const nn_exec *e, int i) { return e->arena + e->graph->nodes[i].aux_off; }
 
+bool nn_grad_is_first(const nn_exec *e, const nn_node *n, int k) {
+    const nn_node *in = &e->graph->nodes[n->inputs[k]];
+    if (in->op == NN_OP_PARAM || in->grad_zero_by != (int)(n - e->graph->nodes)) return false;
+    for (int j = 0; j < n->ninputs; j++)
+        if (j != k && n->inputs[j] == n->inputs[k]) return false;
+    return true;
+}
+
 void nn_graph_forward(const nn_exec *e) {
     for (int i = 0; i < e->graph->count; i++) {
         const nn_node *n = &e->graph->nodes[i];
@@ -202,6 +210,10 @@ void nn_graph_forward(const nn_exec *e) {
         if (def->forward) def->forward(e, n);
     }
 }
+
+/* Ops whose backward assigns the grad of an input when nn_grad_is_first: writing the product
+ * instead of adding it to zeros saves a pass over the grad. */
+static bool assigns_first_grads(nn_op op) { return op == NN_OP_MATMUL || op == NN_OP_DENSE; }
 
 void nn_graph_backward(const nn_exec *e) {
     const nn_graph *g = e->graph;
@@ -214,7 +226,8 @@ void nn_graph_backward(const nn_exec *e) {
         if (!n->needs_grad || n->op == NN_OP_PARAM || !reached) continue;
         for (int k = 0; k < n->ninputs; k++) {
             const nn_node *in = &g->nodes[n->inputs[k]];
-            if (in->needs_grad && in->op != NN_OP_PARAM && in->grad_zero_by == i)
+            if (in->needs_grad && in->op != NN_OP_PARAM && in->grad_zero_by == i &&
+                !(assigns_first_grads(n->op) && nn_grad_is_first(e, n, k)))
                 memset(nn_node_grad(e, n->inputs[k]), 0, (size_t)nn_node_size(e, in) * sizeof(float));
         }
         const nn_op_def *def = nn_op_get(n->op);

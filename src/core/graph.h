@@ -103,6 +103,11 @@ void nn_graph_backward(const nn_exec *e);
 float *nn_node_value(const nn_exec *e, int node);
 float *nn_node_grad(const nn_exec *e, int node); /* NULL if the node needs no gradient */
 float *nn_node_aux(const nn_exec *e, int node);
+/* Whether node n's backward is the first to write input k's grad (and the only input slot
+ * holding that node): true for a non-PARAM input whose grad n zeroes (grad_zero_by). The
+ * backward of matmul and dense assigns such a grad rather than adding to it, and the executor
+ * does not zero it for them (see nn_graph_backward). */
+bool nn_grad_is_first(const nn_exec *e, const nn_node *n, int k);
 int64_t nn_node_size(const nn_exec *e, const nn_node *n);   /* elements at the current batch */
 int64_t nn_node_batch(const nn_exec *e, const nn_node *n);  /* rows of its batch axis: batch * fold */
 /* Rows and columns when the node is viewed as (everything but the last axis, last axis). */

@@ -21,14 +21,41 @@ static void copy_row(float *dst, const nn_tensor *t, int64_t row, int64_t inner)
     }
 }
 
+static int64_t feed_row(const nn_feed *f, int64_t i) { return f->offset + (f->index ? f->index[i] : i); }
+
+/* Array by array, so that the common cases (float32 rows, single float32 targets) are tight
+ * loops: a small model's step is short enough for a per-row dispatch to show. */
 void nn_feed_gather(const nn_feed *f, int64_t start, int64_t n, float *const *outs, float *w_out, int64_t w_inner) {
-    int64_t inner[NN_MAX_FEED_ARRAYS];
-    for (int a = 0; a < f->count; a++) inner[a] = row_inner(f->arrays[a]);
+    for (int a = 0; a < f->count; a++) {
+        const nn_tensor *t = f->arrays[a];
+        int64_t inner = row_inner(t);
+        float *dst = outs[a];
+        if (!dst) continue;
+        if (t->dtype == NN_FLOAT32 && inner == 1)
+            for (int64_t i = 0; i < n; i++) dst[i] = ((const float *)t->data)[feed_row(f, start + i)];
+        else
+            for (int64_t i = 0; i < n; i++) copy_row(dst + i * inner, t, feed_row(f, start + i), inner);
+    }
+    for (int64_t i = 0; w_out && i < n; i++) {
+        float w = f->w ? f->w[feed_row(f, start + i)] : 1.0f;
+        for (int64_t k = 0; k < w_inner; k++) w_out[i * w_inner + k] = w;
+    }
+}
+
+#define CACHE_LINE 64
+
+void nn_feed_prefetch(const nn_feed *f, int64_t start, int64_t n) {
+    size_t row_bytes[NN_MAX_FEED_ARRAYS];
+    for (int a = 0; a < f->count; a++) row_bytes[a] = (size_t)row_inner(f->arrays[a]) * nn_dtype_size(f->arrays[a]->dtype);
     for (int64_t i = 0; i < n; i++) {
-        int64_t row = f->offset + (f->index ? f->index[start + i] : start + i);
-        for (int a = 0; a < f->count; a++)
-            if (outs[a]) copy_row(outs[a] + i * inner[a], f->arrays[a], row, inner[a]);
-        for (int64_t k = 0; w_out && k < w_inner; k++) w_out[i * w_inner + k] = f->w ? f->w[row] : 1.0f;
+        int64_t row = feed_row(f, start + i);
+        for (int a = 0; a < f->count; a++) {
+            const char *first = (const char *)f->arrays[a]->data + (size_t)row * row_bytes[a];
+            /* every line the row touches: its start need not be line-aligned */
+            for (size_t b = 0; b < row_bytes[a]; b += CACHE_LINE) __builtin_prefetch(first + b);
+            if (row_bytes[a]) __builtin_prefetch(first + row_bytes[a] - 1);
+        }
+        if (f->w) __builtin_prefetch(&f->w[row]);
     }
 }
 

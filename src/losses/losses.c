@@ -66,8 +66,10 @@ static double binary_crossentropy_forward(const float *pred, const float *truth,
             /* tf.nn.sigmoid_cross_entropy_with_logits */
             sum += fmax(x, 0.0) - x * z + log1p(exp(-fabs(x)));
         } else {
+            /* A term of weight 0 adds exactly 0 (the other log is finite), so a 0/1 label
+             * needs one log, not two. */
             double p = clip(x, CLIP_LOW, CLIP_HIGH);
-            sum -= z * log(p) + (1.0 - z) * log(1.0 - p);
+            sum -= (z != 0.0 ? z * log(p) : 0.0) + (z != 1.0 ? (1.0 - z) * log(1.0 - p) : 0.0);
         }
     }
     return sum / (double)cols;
@@ -79,7 +81,8 @@ static void binary_crossentropy_backward(float *dpred, const float *pred, const 
     for (int64_t c = 0; c < cols; c++) {
         double z = smoothed_binary_label(truth[c], o), x = pred[c], d;
         if (o->from_logits) d = sigmoid(x) - z;
-        else d = within(x, CLIP_LOW, CLIP_HIGH) ? -z / x + (1.0 - z) / (1.0 - x) : 0.0;
+        else if (!within(x, CLIP_LOW, CLIP_HIGH)) d = 0.0;
+        else d = (z != 0.0 ? -z / x : 0.0) + (z != 1.0 ? (1.0 - z) / (1.0 - x) : 0.0); /* as forward */
         dpred[c] += (float)(per_col * d);
     }
 }

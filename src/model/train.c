@@ -141,6 +141,7 @@ static int check_targets(nn_model *m, nn_program *p, const arrays *a, const char
  * per-output losses summed over its samples. */
 typedef struct pass {
     nn_feed feed;
+    int64_t samples; /* in this pass over the feed */
     nn_prefetcher *prefetch;
     double output_loss[NN_MAX_MODEL_IO];
 } pass;
@@ -153,8 +154,14 @@ static void gather(const nn_exec *e, const nn_program *p, const pass *ps, int64_
     for (int o = 0; o < p->noutputs && p->y[o] >= 0; o++) outs[p->ninputs + o] = nn_node_value(e, p->y[o]);
     float *w = p->w[0] >= 0 ? nn_node_value(e, p->w[0]) : NULL;
     int64_t w_inner = p->w[0] >= 0 ? p->graph.nodes[p->w[0]].inner : 0;
-    if (ps->prefetch) nn_prefetch_take(ps->prefetch, step, outs, w);
-    else nn_feed_gather(&ps->feed, start, n, outs, w, w_inner);
+    if (ps->prefetch) {
+        nn_prefetch_take(ps->prefetch, step, outs, w);
+    } else {
+        nn_feed_gather(&ps->feed, start, n, outs, w, w_inner);
+        /* the next batch loads into the cache while this one is computed */
+        int64_t next = start + n, count = ps->samples - next < n ? ps->samples - next : n;
+        if (count > 0) nn_feed_prefetch(&ps->feed, next, count);
+    }
     for (int o = 1; o < p->noutputs && w; o++) {
         float *wo = nn_node_value(e, p->w[o]);
         int64_t inner = p->graph.nodes[p->w[o]].inner;
@@ -232,6 +239,7 @@ static void collect_logs(const nn_model *m, double loss, const pass *ps, int64_t
 static double evaluate_pass(nn_model *m, nn_program *p, pass *ps, int64_t count, int64_t batch) {
     double total = 0.0;
     reset_metrics(m, ps);
+    ps->samples = count;
     if (ps->prefetch) nn_prefetch_begin(ps->prefetch, count);
     for (int64_t step = 0, start = 0; start < count; step++, start += batch) {
         int64_t n = count - start < batch ? count - start : batch;
@@ -452,6 +460,7 @@ static int train_epoch(nn_model *m, nn_program *p, pass *ps, const fit_plan *fp,
     int64_t steps = (fp->n_train + fp->batch - 1) / fp->batch;
     double total = 0.0;
     reset_metrics(m, ps);
+    ps->samples = fp->n_train;
     if (ps->prefetch) nn_prefetch_begin(ps->prefetch, fp->n_train);
     for (int64_t s = 0; s < steps; s++) {
         int64_t start = s * fp->batch, n = fp->n_train - start < fp->batch ? fp->n_train - start : fp->batch;

@@ -24,14 +24,14 @@ static void matmul_into(const nn_exec *e, const nn_node *n, const nn_gemm_epilog
 
 static void matmul_forward(const nn_exec *e, const nn_node *n) { matmul_into(e, n, NULL); }
 
-/* dx += dy . w^T ; dw += x^T . dy */
+/* dx += dy . w^T ; dw += x^T . dy (= where this op writes the grad first: no zeroing) */
 static void matmul_grads(const nn_exec *e, const nn_node *n, const float *dy) {
     const nn_node *w = IN_NODE(e, n, 1);
     int64_t k = w->shape[0], cols = w->shape[1];
     int64_t rows = nn_node_size(e, n) / cols;
     float *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1);
-    if (dx) nn_gemm(e->threads, dx, dy, IN_VALUE(e, n, 1), rows, k, cols, false, true, true);
-    if (dw) nn_gemm(e->threads, dw, IN_VALUE(e, n, 0), dy, k, cols, rows, true, false, true);
+    if (dx) nn_gemm(e->threads, dx, dy, IN_VALUE(e, n, 1), rows, k, cols, false, true, !nn_grad_is_first(e, n, 0));
+    if (dw) nn_gemm(e->threads, dw, IN_VALUE(e, n, 0), dy, k, cols, rows, true, false, !nn_grad_is_first(e, n, 1));
 }
 
 static void matmul_backward(const nn_exec *e, const nn_node *n) { matmul_grads(e, n, OUT_GRAD(e, n)); }
@@ -55,10 +55,11 @@ NN_VECTOR_LOOPS static void bias_add_forward(const nn_exec *e, const nn_node *n)
         for (int64_t j = 0; j < cols; j++) y[i * cols + j] = x[i * cols + j] + b[j];
 }
 
-/* db += the column sums of dy (rows, cols), row after row. */
-NN_VECTOR_LOOPS static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
+/* db += the column sums of dy (rows, cols), row after row; db = them when `assign`. */
+NN_VECTOR_LOOPS static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
+                                      bool assign) {
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) db[j] += dy[i * cols + j];
+        for (int64_t j = 0; j < cols; j++) db[j] = (assign && i == 0 ? 0.0f : db[j]) + dy[i * cols + j];
 }
 
 NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n) {
@@ -67,7 +68,7 @@ NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n
     float *dx = IN_GRAD(e, n, 0), *db = IN_GRAD(e, n, 1);
     if (dx)
         for (int64_t i = 0; i < rows * cols; i++) dx[i] += dy[i];
-    if (db) bias_grad(db, dy, rows, cols);
+    if (db) bias_grad(db, dy, rows, cols, false);
 }
 
 const nn_op_def nn_op_bias_add = { "bias_add", bias_add_shape, bias_add_forward, bias_add_backward, NULL };
@@ -106,7 +107,7 @@ static void dense_backward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     float *dz = OUT_GRAD(e, n), *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
     if (act) act->scale_by_derivative(dz, OUT_VALUE(e, n), rows, cols);
-    if (db) bias_grad(db, dz, rows, cols);
+    if (db) bias_grad(db, dz, rows, cols, nn_grad_is_first(e, n, 2));
     matmul_grads(e, n, dz);
 }
 
