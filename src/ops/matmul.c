@@ -58,8 +58,9 @@ NN_VECTOR_LOOPS static void bias_add_forward(const nn_exec *e, const nn_node *n)
 /* db += the column sums of dy (rows, cols), row after row; db = them when `assign`. */
 NN_VECTOR_LOOPS static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
                                       bool assign) {
+    if (assign) memset(db, 0, (size_t)cols * sizeof *db);
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) db[j] = (assign && i == 0 ? 0.0f : db[j]) + dy[i * cols + j];
+        for (int64_t j = 0; j < cols; j++) db[j] += dy[i * cols + j];
 }
 
 NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n) {
