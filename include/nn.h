@@ -836,7 +836,8 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
 typedef struct nn_predictor nn_predictor;
 int nn_predictor_new(nn_model *m, int64_t max_batch, nn_predictor **out);
 /* Outputs for n samples: x holds n * (input size) float32 values, out receives n * (output
- * size). Fails if n is outside 1..max_batch. No allocation. */
+ * size). Fails if n is outside 1..max_batch, or if the model has several inputs or outputs
+ * (use nn_predictor_run_multi). No allocation. */
 int nn_predictor_run(nn_predictor *p, const float *x, int64_t n, float *out);
 /* The same for models of several inputs or outputs: xs[i] holds input i's n samples, outs[o]
  * receives output o's. */
@@ -844,6 +845,7 @@ int nn_predictor_run_multi(nn_predictor *p, const float *const *xs, int64_t n, f
 /* Values per sample of the model's first input and first output. */
 int64_t nn_predictor_input_size(const nn_predictor *p);
 int64_t nn_predictor_output_size(const nn_predictor *p);
+/* Frees the predictor (not its model). NULL is a no-op. */
 void nn_predictor_free(nn_predictor *p);
 
 /* Prints Keras's summary table (layer, output shape, params, totals). */

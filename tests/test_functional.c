@@ -16,6 +16,16 @@ static nn_tensor *random_matrix(int64_t rows, int64_t cols, nn_rng *rng) {
     return t;
 }
 
+/* The model's summary table as a string (malloc'd; free it). */
+static char *summary_text(nn_model *m) {
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    CHECK(f && nn_model_summary(m, f) == NN_OK);
+    if (f) fclose(f);
+    return text;
+}
+
 /* Two inputs a (N, 3) and b (N, 2); y = 1 when sum(a) > sum(b), and a regression target
  * r = sum(a) - sum(b) for a second output. */
 static nn_dataset *two_input_data(int64_t n, bool two_targets, uint64_t seed) {
@@ -71,6 +81,9 @@ TEST(two_inputs_and_a_residual_block_train) {
     nn_tensor *one = NULL;
     CHECK(nn_predict(m, nn_dataset_input(test, 0), NULL, &one) != NN_OK);
     CHECK_CONTAINS(nn_last_error(), "takes 2 inputs, got 1");
+    nn_tensor *stale[1] = { (nn_tensor *)pred }; /* a failed call leaves no stale pointer */
+    CHECK(nn_predict_multi(m, (const nn_tensor *[]){ nn_dataset_input(test, 0), NULL }, NULL, stale) != NN_OK);
+    CHECK(stale[0] == NULL);
     nn_tensor_free(pred[0]);
     nn_history_free(h);
     nn_dataset_free(train), nn_dataset_free(test);
@@ -149,11 +162,7 @@ TEST(a_shared_layer_keeps_one_set_of_weights) {
     CHECK(nn_predict_multi(m, (const nn_tensor *[]){ x, x, NULL }, NULL, outs) == NN_OK);
     for (int i = 0; outs[0] && i < 20; i++) CHECK(nn_tensor_f32(outs[0])[i] == 0.0f);
     /* the summary lists each call with what it is connected to */
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    CHECK(nn_model_summary(m, f) == NN_OK);
-    fclose(f);
+    char *text = summary_text(m);
     CHECK_CONTAINS(text, "Connected to");
     CHECK_CONTAINS(text, "shared (Dense)");
     CHECK_CONTAINS(text, "input_layer_1[0][0]");
@@ -428,11 +437,7 @@ TEST(a_model_used_as_a_layer_keeps_its_weights) {
 TEST(summary_wraps_long_layer_names) {
     nn_model *m = nn_sequential((nn_layer *[]){ nn_layer_parse("BatchNormalization(input_shape=(4,))"), nn_dense(1), NULL });
     CHECK(m && nn_model_build(m, 1, (int64_t[]){ 4 }) == NN_OK);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&text, &size);
-    CHECK(nn_model_summary(m, f) == NN_OK);
-    fclose(f);
+    char *text = summary_text(m);
     CHECK_CONTAINS(text, "\u2502 batch_normalization             \u2502 (None, 4)");
     CHECK_CONTAINS(text, "\u2502 (BatchNormalization)            \u2502                        \u2502");
     free(text);

@@ -76,6 +76,7 @@ static void free_outputs(nn_tensor **outs, int count) {
 }
 
 int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predict_opts *opts, nn_tensor **outs) {
+    for (int o = 0; m && outs && o < m->noutputs; o++) outs[o] = NULL;
     if (!m || !outs || !inputs || !inputs[0]) return nn_error(NN_ERR_ARG, "nn_predict: model, x or out is NULL");
     int nx = 0;
     while (inputs[nx] && nx < NN_MAX_MODEL_IO) nx++;
@@ -97,7 +98,6 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
             status = nn_error(NN_ERR_SHAPE, "nn_predict: x[%d] of shape %s does not fit the model's input %d", i,
                               nn_shape_str(inputs[i]->ndim, inputs[i]->shape, s, sizeof s), i);
     float *out_values[NN_MAX_MODEL_IO];
-    for (int o = 0; o < m->noutputs; o++) outs[o] = NULL;
     for (int o = 0; o < m->noutputs && !status; o++) {
         const nn_node *pred = &p->program.graph.nodes[p->program.pred[o]];
         int64_t shape[NN_MAX_DIMS];
