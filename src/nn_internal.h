@@ -20,9 +20,10 @@ void nn_assert_fail(const char *cond, const char *file, int line);
 
 /* A function of loops the compiler vectorizes (elementwise ops, optimizer updates), compiled
  * for AVX2 as well as for the baseline (SSE2 on x86-64), the better chosen once at load time
- * (an ifunc; glibc on x86-64 only). Both do the same float operations (the AVX2 target has no
- * FMA to contract into, and without -ffast-math no sum is reordered), so the results are the
- * same bits on every CPU: only the vector width differs. */
+ * (an ifunc; glibc on x86-64 only). Both do the same float operations (ISO C mode keeps the
+ * compiler from contracting into FMAs, and without -ffast-math no sum is reordered), so the
+ * results are the same bits on every CPU: only the vector width differs. An AVX-512 clone was
+ * measured slower on Zen 4 (Adam's square roots and divisions at 512 bits), so there is none. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define NN_VECTOR_LOOPS __attribute__((target_clones("avx2", "default")))
@@ -152,6 +153,8 @@ struct nn_optimizer {
     int64_t iterations;         /* steps applied so far (Keras's optimizer.iterations) */
 };
 
+typedef struct nn_threads nn_threads; /* core/threads.h */
+
 /* Number of float slots per parameter element the optimizer keeps. */
 int nn_optimizer_slot_count(const nn_optimizer *o);
 /* Initial slot values (most are 0; adagrad's accumulator starts at initial_accumulator_value).
@@ -160,8 +163,9 @@ void nn_optimizer_init_slots(const nn_optimizer *o, float *slots, size_t stride)
 /* One Keras optimizer step over the trainable variables `vars` (offsets into params/grads and
  * into each slot block): gradient clipping (clipnorm per variable, global_clipnorm, clipvalue),
  * weight decay, the update rule, then iterations += 1. grads may be modified (clipping).
- * Makes no heap allocation. */
-void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, float *params,
+ * Long runs of variables are split over the pool's threads (NULL: this thread); the rules are
+ * elementwise, so every split gives the same bits. Makes no heap allocation. */
+void nn_optimizer_apply(nn_optimizer *o, nn_threads *pool, const nn_var_span *vars, int nvars, float *params,
                         float *grads, float *slots, size_t stride);
 /* Config as Keras's get_config keys (learning_rate, beta_1, ...), and back. */
 int nn_optimizer_get_config(const nn_optimizer *o, nn_value *out);

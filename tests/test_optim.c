@@ -3,6 +3,7 @@
  * The expected values were made by real Keras 3.15 (TensorFlow backend, float32) with
  * tests/gen/make_optim_ref.py and pasted here: each case applies the optimizer for 3 steps to
  * a 5-element and a 3-element variable with the fixed gradients below. */
+#include "../src/core/threads.h"
 #include "../src/nn_internal.h"
 #include "test.h"
 #include "failing_alloc.h"
@@ -163,7 +164,7 @@ static void rig_init(rig *r, const nn_optimizer *o) {
 static void rig_step(rig *r, nn_optimizer *o, const float grads[NVALUES]) {
     for (size_t i = 0; i < BUFFER; i++) r->grads[i] = 1.0f;
     for (size_t i = 0; i < NVALUES; i++) r->grads[POSITION[i]] = grads[i];
-    nn_optimizer_apply(o, VARS, 2, r->params, r->grads, r->slots, STRIDE);
+    nn_optimizer_apply(o, NULL, VARS, 2, r->params, r->grads, r->slots, STRIDE);
 }
 
 static void check_values(const rig *r, const float expected[NVALUES], const char *what,
@@ -519,9 +520,71 @@ TEST(test_clipping_edge_cases) {
 TEST(test_no_variables_is_no_step) {
     nn_optimizer *o = nn_adam();
     CHECK(o != NULL);
-    if (o) nn_optimizer_apply(o, VARS, 0, NULL, NULL, NULL, 0);
+    if (o) nn_optimizer_apply(o, NULL, VARS, 0, NULL, NULL, NULL, 0);
     CHECK(o && o->iterations == 0);
     nn_optimizer_free(o);
+}
+
+/* ------------------------------------------------------------ threads */
+
+enum { LONG_FIRST = 20001, LONG_TOTAL = LONG_FIRST + 33333 };
+
+typedef struct long_rig {
+    float *params, *grads, *slots;
+} long_rig;
+
+static void long_rig_free(long_rig *r) {
+    free(r->params);
+    free(r->grads);
+    free(r->slots);
+}
+
+static bool long_rig_init(long_rig *r, const nn_optimizer *o) {
+    r->params = malloc(LONG_TOTAL * sizeof(float));
+    r->grads = malloc(LONG_TOTAL * sizeof(float));
+    r->slots = malloc(MAX_TEST_SLOTS * LONG_TOTAL * sizeof(float));
+    if (!r->params || !r->grads || !r->slots) return false;
+    for (int i = 0; i < LONG_TOTAL; i++) r->params[i] = (float)(i % 2001 - 1000) / 997.0f;
+    nn_optimizer_init_slots(o, r->slots, LONG_TOTAL);
+    return true;
+}
+
+static void long_rig_step(long_rig *r, nn_optimizer *o, nn_threads *pool, int step) {
+    static const nn_var_span vars[2] = { { 0, LONG_FIRST }, { LONG_FIRST, LONG_TOTAL - LONG_FIRST } };
+    for (int i = 0; i < LONG_TOTAL; i++) r->grads[i] = (float)((i * 7919 + step * 104729) % 2003 - 1001) / 1009.0f;
+    nn_optimizer_apply(o, pool, vars, 2, r->params, r->grads, r->slots, LONG_TOTAL);
+}
+
+/* Runs long enough to be split over the threads give the same bits as one thread, for every
+ * case, on pools of 2 and 3 threads (two variables of odd lengths, so the shares end neither on
+ * a variable's end nor on the vector width). */
+TEST(test_threads_give_the_same_bits) {
+    for (int threads = 2; threads <= 3; threads++) {
+        nn_threads *pool = NULL;
+        CHECK(nn_threads_new(threads, &pool) == NN_OK);
+        for (size_t c = 0; pool && c < NN_ARRAY_LEN(CASES); c++) {
+            nn_optimizer *alone = nn_optimizer_new(CASES[c].name, &CASES[c].opts);
+            nn_optimizer *split = nn_optimizer_new(CASES[c].name, &CASES[c].opts);
+            long_rig a = { 0 }, b = { 0 };
+            bool ready = alone && split && long_rig_init(&a, alone) && long_rig_init(&b, split);
+            CHECK(ready);
+            for (int step = 0; ready && step < NSTEPS; step++) {
+                long_rig_step(&a, alone, NULL, step);
+                long_rig_step(&b, split, pool, step);
+            }
+            size_t slot_floats = ready ? (size_t)nn_optimizer_slot_count(alone) * LONG_TOTAL : 0;
+            if (ready && (memcmp(a.params, b.params, LONG_TOTAL * sizeof(float)) ||
+                          memcmp(a.slots, b.slots, slot_floats * sizeof(float))))
+                printf("  %s (case %zu) on %d threads differs from one thread\n", CASES[c].name, c, threads);
+            CHECK(!ready || !memcmp(a.params, b.params, LONG_TOTAL * sizeof(float)));
+            CHECK(!ready || !memcmp(a.slots, b.slots, slot_floats * sizeof(float)));
+            long_rig_free(&a);
+            long_rig_free(&b);
+            nn_optimizer_free(alone);
+            nn_optimizer_free(split);
+        }
+        nn_threads_free(pool);
+    }
 }
 
 TEST(test_free_null) { nn_optimizer_free(NULL); }
@@ -534,5 +597,5 @@ int main(void) {
               test_get_config_has_keras_keys, test_from_config_reads_keras_kwargs,
               test_from_config_errors_name_the_key, test_new_errors_name_the_option,
               test_apply_makes_no_allocation, test_clipping_edge_cases,
-              test_no_variables_is_no_step, test_free_null);
+              test_no_variables_is_no_step, test_threads_give_the_same_bits, test_free_null);
 }

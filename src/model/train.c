@@ -193,7 +193,7 @@ static double run_batch(nn_model *m, nn_program *p, pass *ps, int64_t step, int6
     if (train) {
         memset(m->grads, 0, m->nparams * sizeof *m->grads);
         nn_graph_backward(&e);
-        nn_optimizer_apply(m->optimizer, m->spans, m->nspans, m->params, m->grads, m->slots, m->nparams);
+        nn_optimizer_apply(m->optimizer, m->threads, m->spans, m->nspans, m->params, m->grads, m->slots, m->nparams);
     }
     return loss;
 }

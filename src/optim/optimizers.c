@@ -4,6 +4,7 @@
  * global_clipnorm, else clipvalue), weight decay (var -= var * weight_decay * lr), the
  * optimizer's update rule per variable, then iterations += 1. Scalars that Keras computes in
  * Python are computed here in double; everything Keras computes on float32 tensors is float. */
+#include "core/threads.h"
 #include "nn_internal.h"
 
 #include <ctype.h>
@@ -452,7 +453,27 @@ NN_VECTOR_LOOPS static void apply_weight_decay(const nn_optimizer_opts *opts, co
     }
 }
 
-void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, float *params,
+/* Below this many parameters in a run, one thread updates it faster than two. */
+#define NN_OPTIMIZER_PARALLEL_MIN 16384
+
+typedef struct update_task {
+    const nn_optimizer *o;
+    const optimizer_kind *kind;
+    var_view run;
+} update_task;
+
+/* Part `part` of `parts` of the run, split at multiples of 64 floats (whole cache lines). */
+static void update_share(void *ctx, int part, int parts) {
+    const update_task *t = ctx;
+    const size_t share = (t->run.n / (size_t)parts + 63) & ~(size_t)63;
+    const size_t begin = share * (size_t)part, end = begin + share < t->run.n ? begin + share : t->run.n;
+    if (begin >= end) return;
+    var_view view = { .param = t->run.param + begin, .grad = t->run.grad + begin, .n = end - begin };
+    for (int k = 0; k < MAX_SLOTS; k++) view.slot[k] = t->run.slot[k] ? t->run.slot[k] + begin : NULL;
+    t->kind->update(t->o, &view);
+}
+
+void nn_optimizer_apply(nn_optimizer *o, nn_threads *pool, const nn_var_span *vars, int nvars, float *params,
                         float *grads, float *slots, size_t stride) {
     if (nvars == 0) return; /* as Keras: no gradients, no step */
     const optimizer_kind *kind = kind_of(o);
@@ -461,14 +482,15 @@ void nn_optimizer_apply(nn_optimizer *o, const nn_var_span *vars, int nvars, flo
     clip_gradients(&o->opts, vars, nvars, grads);
     if (o->opts.weight_decay > 0) apply_weight_decay(&o->opts, vars, nvars, params);
     /* The rules are elementwise: one pass over each run of adjacent variables (a model's
-     * trainable variables are usually all one run of the parameter block). */
+     * trainable variables are usually all one run of the parameter block), split over the
+     * threads when it is long enough. */
     for (int v = 0; v < nvars;) {
         const size_t offset = vars[v].offset;
         size_t n = vars[v].size;
         for (v++; v < nvars && vars[v].offset == offset + n; v++) n += vars[v].size;
-        var_view view = { .param = params + offset, .grad = grads + offset, .n = n };
-        for (int k = 0; k < slot_count; k++) view.slot[k] = slots + (size_t)k * stride + offset;
-        kind->update(o, &view);
+        update_task task = { o, kind, { .param = params + offset, .grad = grads + offset, .n = n } };
+        for (int k = 0; k < slot_count; k++) task.run.slot[k] = slots + (size_t)k * stride + offset;
+        nn_threads_run(n >= NN_OPTIMIZER_PARALLEL_MIN ? pool : NULL, update_share, &task);
     }
     o->iterations++;
 }
