@@ -78,6 +78,24 @@ TEST(conv2d_gradient_one_dimensional_causal) {
                   (int64_t[]){ 7, 4 }, "conv1d causal");
 }
 
+/* The activations conv2d fuses, as dense does, through each path: windows in chunks (relu in
+ * the GEMM's store, the others after it), a pointwise kernel, and groups. The seeds keep every
+ * pre-activation further from relu's kink than the finite difference's step (seeds 110 and
+ * 150 put one within it). */
+TEST(conv2d_gradient_fused_activations) {
+    static const char *const fused[] = { "relu", "sigmoid", "tanh", "softmax" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(fused); i++) {
+        nn_attr valid = window(1, 1, 1, 1, 0, 0, 0, 0), grouped = window(2, 2, 1, 1, 0, 1, 1, 1);
+        valid.ptr = grouped.ptr = nn_activation_find(fused[i]);
+        check_conv_op(NN_OP_CONV2D, 160 + i, 3, (int64_t[]){ 5, 6, 2 }, 4, (int64_t[]){ 3, 3, 2, 3 }, valid,
+                      (int64_t[]){ 3, 4, 3 }, fused[i]);
+        check_conv_op(NN_OP_CONV2D, 120 + i, 3, (int64_t[]){ 3, 4, 5 }, 4, (int64_t[]){ 1, 1, 5, 3 }, valid,
+                      (int64_t[]){ 3, 4, 3 }, fused[i]);
+        check_conv_op(NN_OP_CONV2D, 130 + i, 3, (int64_t[]){ 5, 6, 4 }, 4, (int64_t[]){ 2, 3, 2, 6 }, grouped,
+                      (int64_t[]){ 3, 3, 6 }, fused[i]);
+    }
+}
+
 /* ---------------------------------------------------------------- conv2d_transpose gradients */
 
 /* The padding of a conv2d_transpose along one axis, as the layers resolve it: that of the conv
@@ -513,7 +531,8 @@ TEST(typed_constructors_equal_keras_text) {
 
 int main(void) {
     RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
-              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
+              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_gradient_fused_activations,
+              conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,

@@ -234,9 +234,18 @@ static int conv_build(nn_layer *l, nn_builder *b, int input, int *output) {
     if (kernel < 0) return kernel;
     int bias = l->use_bias ? nn_builder_weight(b, l, "bias", 1, &l->units, &l->bias_init, &l->bias_reg, true) : 0;
     if (bias < 0) return bias;
+    /* The activation is part of the op when its derivative follows from the output alone, as
+     * Dense's (relu then goes with the bias into the GEMM's store). */
+    const nn_activation_def *act = l->activation;
+    bool fuse = act && act->scale_by_derivative;
+    attr.ptr = fuse ? act : NULL;
     int y;
     status = nn_layer_op(b, l, NN_OP_CONV2D, (int[]){ input, kernel, bias }, l->use_bias ? 3 : 2, &attr, &y);
-    return status ? status : nn_layer_activate(b, l, y, output);
+    if (status || fuse) {
+        *output = y;
+        return status;
+    }
+    return nn_layer_activate(b, l, y, output);
 }
 
 #define CONV_KEYS                                                                                         \

@@ -259,6 +259,7 @@ static void bias_gradient(float *db, const float *dy, int64_t rows, int64_t cols
 typedef struct chunk_task {
     geom g;
     const float *x, *w, *bias;
+    const nn_activation_def *act; /* forward: applied to the outputs (NULL: linear) */
     float *col, *y;   /* forward: im2col(x) and y */
     const float *dy;  /* backward: the output gradient, with dx the input gradient */
     float *dx;
@@ -280,8 +281,9 @@ static void run_chunks(void *ctx, int thread, int threads) {
             windows_range(&windows, first, count);
         } else {
             windows_range(&windows, first, count);
-            nn_gemm_cpu(t->y + out_at, col, t->w, count * pixels, g->f, k, false, false, t->accumulate);
-            if (t->bias) add_bias(t->y + out_at, t->bias, count * pixels, g->f);
+            nn_gemm_epilogue epilogue = { t->bias, t->act && t->act->relu };
+            nn_gemm_ep(NULL, t->y + out_at, col, t->w, count * pixels, g->f, k, false, false, t->accumulate, &epilogue);
+            if (t->act && !t->act->relu) t->act->forward(t->y + out_at, t->y + out_at, count * pixels, g->f);
         }
     }
 }
@@ -292,28 +294,32 @@ static void over_chunks(const nn_exec *e, chunk_task *t) {
     nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
 }
 
-/* y = conv(x, w) [+ bias] (y += with accumulate); col receives im2col(x) unless the kernel is
- * pointwise. Grouped convolutions use the scratch after col for one group's outputs and kernel. */
-static void conv_apply(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias, float *y,
-                       float *col, bool accumulate) {
+/* y = act(conv(x, w) [+ bias]) (y += conv(x, w) with accumulate, act and bias NULL); col
+ * receives im2col(x) unless the kernel is pointwise. Grouped convolutions use the scratch after
+ * col for one group's outputs and kernel. */
+static void conv_apply(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias,
+                       const nn_activation_def *act, float *y, float *col, bool accumulate) {
     int64_t rows = output_rows(g), k = window_size(g);
-    if (!is_pointwise(g) && g->groups == 1) { /* the chunks add the bias while the output is in the cache */
-        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .col = col, .y = y, .accumulate = accumulate };
+    if (!is_pointwise(g) && g->groups == 1) { /* the chunks finish the outputs while they are in the cache */
+        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .act = act, .col = col, .y = y, .accumulate = accumulate };
         over_chunks(e, &t);
         return;
     }
     if (is_pointwise(g)) {
-        nn_gemm(e->threads, y, x, w, rows, g->f, g->c, false, false, accumulate);
-    } else {
-        lay_out_windows(e, g, col, x, NULL);
-        float *y_group = col + rows * k * g->groups, *w_group = y_group + rows * g->fg;
-        for (int64_t grp = 0; grp < g->groups; grp++) {
-            gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
-            nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g->fg, k, false, false, false);
-            scatter_columns(y, y_group, rows, g->f, grp * g->fg, g->fg, accumulate);
-        }
+        nn_gemm_ep(e->threads, y, x, w, rows, g->f, g->c, false, false, accumulate,
+                   &(nn_gemm_epilogue){ bias, act && act->relu });
+        if (act && !act->relu) act->forward(y, y, rows, g->f);
+        return;
+    }
+    lay_out_windows(e, g, col, x, NULL);
+    float *y_group = col + rows * k * g->groups, *w_group = y_group + rows * g->fg;
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        gather_columns(w_group, w, k, g->f, grp * g->fg, g->fg);
+        nn_gemm(e->threads, y_group, col + grp * rows * k, w_group, rows, g->fg, k, false, false, false);
+        scatter_columns(y, y_group, rows, g->f, grp * g->fg, g->fg, accumulate);
     }
     if (bias) add_bias(y, bias, rows, g->f);
+    if (act) act->forward(y, y, rows, g->f);
 }
 
 /* dw += col^T . dy, col holding im2col(x) (x itself when pointwise); per group with groups. */
@@ -355,15 +361,19 @@ static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, co
 static void conv2d_forward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
     const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
-    conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, OUT_VALUE(e, n), nn_node_aux(e, SELF(e, n)), false);
+    conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n),
+               nn_node_aux(e, SELF(e, n)), false);
 }
 
-/* dbias += column sums of dy; dkernel from the columns forward kept, then the input gradient
- * (which overwrites them). */
+/* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
+ * backward); then dbias += column sums of dz, dkernel from the columns forward kept, then the
+ * input gradient (which overwrites them). */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
+    const nn_activation_def *act = n->attr.ptr;
     float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
+    if (act) act->scale_by_derivative(dy, OUT_VALUE(e, n), output_rows(&g), g.f);
     if (db) bias_gradient(db, dy, output_rows(&g), g.f);
     if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), col, dy, dw);
     if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
@@ -420,7 +430,7 @@ static void conv2d_transpose_backward(const nn_exec *e, const nn_node *n) {
     float *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
     if (db) bias_gradient(db, dy, g.batch * g.h * g.w, g.c);
-    if (dx) conv_apply(e, &g, dy, IN_VALUE(e, n, 1), NULL, dx, col, true);
+    if (dx) conv_apply(e, &g, dy, IN_VALUE(e, n, 1), NULL, NULL, dx, col, true);
     else if (dw && !is_pointwise(&g)) lay_out_windows(e, &g, col, dy, NULL);
     if (dw) conv_kernel_grad(e, &g, dy, col, IN_VALUE(e, n, 0), dw);
 }

@@ -6,7 +6,8 @@
 #include "core/graph.h"
 
 /* Indices into nn_attr.shape.
- *   conv2d:              strides, dilation rates, padding;
+ *   conv2d:              strides, dilation rates, padding; nn_attr.ptr: an activation applied
+ *                        to the output (NULL: linear), one with scale_by_derivative, as dense;
  *   conv2d_transpose:    those of the conv2d whose input gradient it is (bottom and right may
  *                        be negative: output rows past that conv's last window);
  *   max_pool2d, avg_pool2d: strides, pool size (the extent), padding;

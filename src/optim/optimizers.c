@@ -465,7 +465,7 @@ typedef struct update_task {
 /* Part `part` of `parts` of the run, split at multiples of 64 floats (whole cache lines). */
 static void update_share(void *ctx, int part, int parts) {
     const update_task *t = ctx;
-    const size_t share = (t->run.n / (size_t)parts + 63) & ~(size_t)63;
+    const size_t share = ((t->run.n + (size_t)parts - 1) / (size_t)parts + 63) & ~(size_t)63;
     const size_t begin = share * (size_t)part, end = begin + share < t->run.n ? begin + share : t->run.n;
     if (begin >= end) return;
     var_view view = { .param = t->run.param + begin, .grad = t->run.grad + begin, .n = end - begin };
