@@ -45,6 +45,13 @@ static const shape SHAPES[] = {
     { "fmnist dX 2", 128, 256, 128, false, true },
     { "fmnist dW 2", 256, 128, 128, true, false },
     { "fmnist dX 1", 128, 784, 256, false, true },
+    { "cnn conv1 fwd", 14196, 32, 9, false, false },
+    { "cnn conv1 dW", 9, 32, 86528, true, false },
+    { "cnn conv2 fwd", 363, 64, 288, false, false },
+    { "cnn conv2 dW", 288, 64, 15488, true, false },
+    { "cnn conv2 dX", 363, 288, 64, false, true },
+    { "cnn conv2 dW3", 288, 64, 363, true, false },
+    { "cnn conv1 dW21", 9, 32, 14196, true, false },
     { "odd", 257, 257, 257, false, false },
 };
 

@@ -96,6 +96,22 @@ TEST(conv2d_gradient_fused_activations) {
     }
 }
 
+/* Each sample's columns fill a chunk of their own (22 x 22 windows of 3 x 3 x 16), so the
+ * backward adds the kernel and bias gradients of GC_BATCH chunks in as many slots and sums them.
+ * Each gradient sums 1452 products and the objective 2904 float outputs, whose rounding alone
+ * moves the finite differences by about 0.2%: hence the wider tolerance. */
+TEST(conv2d_gradient_across_chunks) {
+    gc *c = gc_new(140);
+    c->rel_tol = 1e-2;
+    int x = gc_input(c, 3, (int64_t[]){ 24, 24, 16 }, GC_BATCH, false);
+    int k = gc_param(c, 4, (int64_t[]){ 3, 3, 16, 2 }, true);
+    int bias = gc_param(c, 1, (int64_t[]){ 2 }, true);
+    nn_attr valid = window(1, 1, 1, 1, 0, 0, 0, 0);
+    valid.ptr = nn_activation_find("tanh");
+    CHECK(gc_check(c, gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, 3, &valid), "conv2d across chunks") == 0);
+    gc_free(c);
+}
+
 /* ---------------------------------------------------------------- conv2d_transpose gradients */
 
 /* The padding of a conv2d_transpose along one axis, as the layers resolve it: that of the conv
@@ -531,7 +547,7 @@ TEST(typed_constructors_equal_keras_text) {
 
 int main(void) {
     RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
-              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_gradient_fused_activations,
+              conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_gradient_fused_activations, conv2d_gradient_across_chunks,
               conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,

@@ -127,8 +127,8 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
     int n = g->count;
     /* Step t < n runs node t forward; step 2n-1-t runs its backward. */
     int *last_use = nn_calloc((size_t)n, sizeof *last_use);
-    interval *iv = nn_calloc((size_t)n * 3, sizeof *iv);
-    block *live = nn_calloc((size_t)n * 3 + 1, sizeof *live);
+    interval *iv = nn_calloc((size_t)n * 4, sizeof *iv); /* value, aux, grad, grad scratch */
+    block *live = nn_calloc((size_t)n * 4 + 1, sizeof *live);
     if (!last_use || !iv || !live) {
         nn_free(last_use), nn_free(iv), nn_free(live);
         return 0;
@@ -154,6 +154,8 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
         const nn_op_def *def = nn_op_get(node->op);
         int64_t aux = def->aux_per_sample ? def->aux_per_sample(g, node) : 0;
         if (aux) iv[count++] = (interval){ round_up((size_t)(rows * aux)), i, end, &node->aux_off };
+        int64_t scratch = training && def->grad_scratch ? def->grad_scratch(g, node) : 0;
+        if (scratch) iv[count++] = (interval){ round_up((size_t)scratch), 2 * n - 1 - i, 2 * n - 1 - i, &node->grad_scratch_off };
         if (training && node->needs_grad && node->grad_zero_by >= 0)
             iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), 2 * n - 1 - node->grad_zero_by, 2 * n - 1 - i, &node->grad_off };
         else if (training && node->needs_grad && i == n - 1)
@@ -194,6 +196,8 @@ float *nn_node_grad(const nn_exec *e, int i) {
 }
 
 float *nn_node_aux(const nn_exec *e, int i) { return e->arena + e->graph->nodes[i].aux_off; }
+
+float *nn_node_grad_scratch(const nn_exec *e, int i) { return e->arena + e->graph->nodes[i].grad_scratch_off; }
 
 bool nn_grad_is_first(const nn_exec *e, const nn_node *n, int k) {
     const nn_node *in = &e->graph->nodes[n->inputs[k]];

@@ -49,7 +49,7 @@ typedef struct nn_node {
     const char *where;  /* the layer that made the node, for messages (borrowed) */
     /* Planned offsets in floats: into the arena for values, grads and scratch; into the
      * parameter and gradient blocks for PARAM nodes. */
-    size_t value_off, grad_off, aux_off;
+    size_t value_off, grad_off, aux_off, grad_scratch_off;
     int grad_zero_by;   /* the consumer whose backward writes this grad first (zeroes it) */
 } nn_node;
 
@@ -79,6 +79,9 @@ typedef struct nn_op_def {
     void (*backward)(const nn_exec *e, const nn_node *n);
     /* Scratch floats per sample kept from forward to backward (NULL = none). */
     int64_t (*aux_per_sample)(const nn_graph *g, const nn_node *n);
+    /* Scratch floats the backward needs whatever the batch (NULL = none): planned in training
+     * plans only, live during this node's backward alone. */
+    int64_t (*grad_scratch)(const nn_graph *g, const nn_node *n);
 } nn_op_def;
 
 const nn_op_def *nn_op_get(nn_op op);
@@ -103,6 +106,7 @@ void nn_graph_backward(const nn_exec *e);
 float *nn_node_value(const nn_exec *e, int node);
 float *nn_node_grad(const nn_exec *e, int node); /* NULL if the node needs no gradient */
 float *nn_node_aux(const nn_exec *e, int node);
+float *nn_node_grad_scratch(const nn_exec *e, int node); /* the op's grad_scratch floats */
 /* Whether node n's backward is the first to write input k's grad (and the only input slot
  * holding that node): true for a non-PARAM input whose grad n zeroes (grad_zero_by). The
  * backward of matmul and dense assigns such a grad rather than adding to it, and the executor

@@ -14,6 +14,10 @@
 #define NN_SPATIAL_PARALLEL_MIN 32768
 /* Column floats per im2col + GEMM chunk: about 512 KB, an L2 cache. */
 #define NN_CONV_CHUNK_FLOATS (128 * 1024)
+/* conv2d's backward sums each chunk's kernel and bias gradients into slot chunk % this, each
+ * slot's chunks in order on one thread, then the slots in order: the bits depend on neither
+ * the thread count nor which thread took which slot, and up to this many threads share it. */
+#define NN_CONV_GRAD_SLOTS 4
 
 void nn_same_padding(int64_t size, int64_t window, int64_t stride, int64_t *before, int64_t *after) {
     int64_t out = (size + stride - 1) / stride, total = (out - 1) * stride + window - size;
@@ -242,27 +246,27 @@ static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
         for (int64_t j = 0; j < cols; j++) y[r * cols + j] += bias[j];
 }
 
-static void bias_gradient(float *db, const float *dy, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < cols; j++) db[j] += dy[r * cols + j];
-}
-
 /* The products a convolution is made of, on a geometry in the conv's own terms: input
  * (batch, h, w, c), kernel (kh, kw, cg, f), output (batch, oh, ow, f). conv2d's forward is
  * conv_apply and its backward conv_kernel_grad and conv_input_grad; conv2d_transpose's forward
  * is conv_input_grad and its backward conv_apply and conv_kernel_grad.
  *
  * With one group, the samples go in chunks whose column rows stay in the cache between im2col
- * and the GEMM, the threads taking whole chunks; forward: im2col then y = col . kernel;
- * backward: dcol = dy . kernel^T then col2im. The chunks do not depend on the thread count, so
- * neither do the bits. */
+ * and the GEMMs, the threads taking whole chunks; forward: im2col then y = col . kernel;
+ * input gradient: dcol = dy . kernel^T then col2im; conv2d's whole backward also adds each
+ * chunk's kernel and bias gradients into a slot (NN_CONV_GRAD_SLOTS). The chunks do not
+ * depend on the thread count, so neither do the bits. */
 typedef struct chunk_task {
     geom g;
     const float *x, *w, *bias;
-    const nn_activation_def *act; /* forward: applied to the outputs (NULL: linear) */
-    float *col, *y;   /* forward: im2col(x) and y */
-    const float *dy;  /* backward: the output gradient, with dx the input gradient */
+    const nn_activation_def *act; /* applied to the outputs, or its derivative to dz (NULL: linear) */
+    float *col, *y;   /* forward: im2col(x) and y; conv2d's backward: y for act' */
+    const float *dy;  /* input gradient: the output gradient, with dx the input gradient */
     float *dx;
+    float *dz;        /* conv2d's backward: the output gradient, scaled by act' in place */
+    float *slots;     /* conv2d's backward: `nslots` blocks of kernel then bias partial sums */
+    int nslots;
+    bool kernel_grad, bias_grad;
     bool accumulate;  /* forward: y += rather than y = */
     int64_t samples;  /* per chunk */
 } chunk_task;
@@ -288,10 +292,63 @@ static void run_chunks(void *ctx, int thread, int threads) {
     }
 }
 
+static int64_t chunk_samples(const geom *g) {
+    int64_t samples = NN_CONV_CHUNK_FLOATS / (g->oh * g->ow * window_size(g));
+    return samples < 1 ? 1 : samples;
+}
+
 static void over_chunks(const nn_exec *e, chunk_task *t) {
-    t->samples = NN_CONV_CHUNK_FLOATS / (t->g.oh * t->g.ow * window_size(&t->g));
-    if (t->samples < 1) t->samples = 1;
+    t->samples = chunk_samples(&t->g);
     nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
+}
+
+static int64_t slot_floats(const geom *g) { return window_size(g) * g->f + g->f; }
+
+/* conv2d's backward, chunk by chunk while its columns are in the cache: dz = dy * act'(y) in
+ * place, the chunk's bias and kernel gradients added into its slot, then (for dx) dcol =
+ * dz . kernel^T over the chunk's columns and col2im. */
+static void run_grad_chunks(void *ctx, int thread, int threads) {
+    const chunk_task *t = ctx;
+    const geom *g = &t->g;
+    int64_t pixels = g->oh * g->ow, k = window_size(g);
+    for (int slot = thread; slot < t->nslots; slot += threads) {
+        float *dw = t->slots + slot * slot_floats(g), *db = dw + k * g->f;
+        for (int64_t chunk = slot; chunk * t->samples < g->batch; chunk += t->nslots) {
+            int64_t first = chunk * t->samples;
+            int64_t rows = (g->batch - first < t->samples ? g->batch - first : t->samples) * pixels;
+            float *col = t->col + first * pixels * k, *dz = t->dz + first * pixels * g->f;
+            bool slot_starts = chunk == slot;
+            if (t->act) t->act->scale_by_derivative(dz, t->y + first * pixels * g->f, rows, g->f);
+            if (t->bias_grad) nn_bias_grad(db, dz, rows, g->f, slot_starts);
+            if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
+            if (!t->dx) continue;
+            nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
+            sample_task windows = { *g, windows_range, NULL, t->col, t->dx };
+            windows_range(&windows, first, rows / pixels);
+        }
+    }
+}
+
+/* out[i] += slot 0's float i + slot 1's + ..., in that order. */
+static void add_slots(float *out, const float *slots, int nslots, int64_t stride, int64_t count) {
+    for (int64_t i = 0; i < count; i++) {
+        float sum = slots[i];
+        for (int s = 1; s < nslots; s++) sum += slots[s * stride + i];
+        out[i] += sum;
+    }
+}
+
+/* conv2d's backward with one group of windows (t has g, act, y, w, col, dz, dx, slots). */
+static void grads_over_chunks(const nn_exec *e, chunk_task *t, float *dw, float *db) {
+    t->samples = chunk_samples(&t->g);
+    int64_t chunks = (t->g.batch + t->samples - 1) / t->samples;
+    t->nslots = chunks < NN_CONV_GRAD_SLOTS ? (int)chunks : NN_CONV_GRAD_SLOTS;
+    t->kernel_grad = dw != NULL;
+    t->bias_grad = db != NULL;
+    nn_threads_run(chunks > 1 ? e->threads : NULL, run_grad_chunks, t);
+    int64_t kernel_floats = window_size(&t->g) * t->g.f;
+    if (dw) add_slots(dw, t->slots, t->nslots, slot_floats(&t->g), kernel_floats);
+    if (db) add_slots(db, t->slots + kernel_floats, t->nslots, slot_floats(&t->g), t->g.f);
 }
 
 /* y = act(conv(x, w) [+ bias]) (y += conv(x, w) with accumulate, act and bias NULL); col
@@ -365,21 +422,40 @@ static void conv2d_forward(const nn_exec *e, const nn_node *n) {
                nn_node_aux(e, SELF(e, n)), false);
 }
 
+/* The partial kernel and bias gradients of the chunked backward. */
+static int64_t conv2d_grad_scratch(const nn_graph *graph, const nn_node *n) {
+    geom g = geom_of(graph, n, 1);
+    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_GRAD_SLOTS * slot_floats(&g);
+}
+
 /* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
  * backward); then dbias += column sums of dz, dkernel from the columns forward kept, then the
- * input gradient (which overwrites them). */
+ * input gradient (which overwrites them): chunk by chunk with one group of windows. */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
     const nn_activation_def *act = n->attr.ptr;
     float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
+    if (!is_pointwise(&g) && g.groups == 1) {
+        chunk_task t = { .g = g, .act = act, .y = OUT_VALUE(e, n), .w = IN_VALUE(e, n, 1), .col = col, .dz = dy,
+                         .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)) };
+        grads_over_chunks(e, &t, dw, db);
+        return;
+    }
     if (act) act->scale_by_derivative(dy, OUT_VALUE(e, n), output_rows(&g), g.f);
-    if (db) bias_gradient(db, dy, output_rows(&g), g.f);
+    if (db) nn_bias_grad(db, dy, output_rows(&g), g.f, false);
     if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), col, dy, dw);
     if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
 }
 
-const nn_op_def nn_op_conv2d = { "conv2d", conv2d_shape, conv2d_forward, conv2d_backward, conv2d_aux };
+const nn_op_def nn_op_conv2d = {
+    .name = "conv2d",
+    .shape = conv2d_shape,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .aux_per_sample = conv2d_aux,
+    .grad_scratch = conv2d_grad_scratch,
+};
 
 /* ------------------------------------------------------------------ conv2d_transpose */
 
@@ -429,14 +505,19 @@ static void conv2d_transpose_backward(const nn_exec *e, const nn_node *n) {
     const float *dy = OUT_GRAD(e, n);
     float *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
-    if (db) bias_gradient(db, dy, g.batch * g.h * g.w, g.c);
+    if (db) nn_bias_grad(db, dy, g.batch * g.h * g.w, g.c, false);
     if (dx) conv_apply(e, &g, dy, IN_VALUE(e, n, 1), NULL, NULL, dx, col, true);
     else if (dw && !is_pointwise(&g)) lay_out_windows(e, &g, col, dy, NULL);
     if (dw) conv_kernel_grad(e, &g, dy, col, IN_VALUE(e, n, 0), dw);
 }
 
-const nn_op_def nn_op_conv2d_transpose = { "conv2d_transpose", conv2d_transpose_shape, conv2d_transpose_forward,
-                                           conv2d_transpose_backward, conv2d_aux };
+const nn_op_def nn_op_conv2d_transpose = {
+    .name = "conv2d_transpose",
+    .shape = conv2d_transpose_shape,
+    .forward = conv2d_transpose_forward,
+    .backward = conv2d_transpose_backward,
+    .aux_per_sample = conv2d_aux,
+};
 
 /* ------------------------------------------------------------------ pooling */
 
@@ -458,7 +539,7 @@ static void pool_window(const geom *g, int64_t oy, int64_t ox, int64_t *y0, int6
 }
 
 /* Each output keeps the input offset (within its sample) of the first maximum of its window. */
-static void max_pool_range(const sample_task *t, int64_t first, int64_t count) {
+NN_VECTOR_LOOPS static void max_pool_range(const sample_task *t, int64_t first, int64_t count) {
     const geom *g = &t->g;
     int32_t *argmax = t->extra;
     for (int64_t n = first; n < first + count; n++) {
@@ -521,7 +602,13 @@ static void max_pool_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_max_pool2d = { "max_pool2d", pool_shape, max_pool_forward, max_pool_backward, max_pool_aux };
+const nn_op_def nn_op_max_pool2d = {
+    .name = "max_pool2d",
+    .shape = pool_shape,
+    .forward = max_pool_forward,
+    .backward = max_pool_backward,
+    .aux_per_sample = max_pool_aux,
+};
 
 /* The mean over the window's taps inside the input: padding is not counted, as TensorFlow. */
 static void avg_pool_range(const sample_task *t, int64_t first, int64_t count) {
@@ -573,7 +660,12 @@ static void avg_pool_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, IN_NODE(e, n, 0)->inner);
 }
 
-const nn_op_def nn_op_avg_pool2d = { "avg_pool2d", pool_shape, avg_pool_forward, avg_pool_backward, NULL };
+const nn_op_def nn_op_avg_pool2d = {
+    .name = "avg_pool2d",
+    .shape = pool_shape,
+    .forward = avg_pool_forward,
+    .backward = avg_pool_backward,
+};
 
 /* ------------------------------------------------------------------ pad2d, upsample2d */
 
@@ -622,7 +714,12 @@ static void pad2d_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_pad2d = { "pad2d", pad2d_shape, pad2d_forward, pad2d_backward, NULL };
+const nn_op_def nn_op_pad2d = {
+    .name = "pad2d",
+    .shape = pad2d_shape,
+    .forward = pad2d_forward,
+    .backward = pad2d_backward,
+};
 
 /* x (None, H, W, C) -> (None, H * fh, W * fw, C), each pixel repeated fh x fw times; attr:
  * the factors (the extent). */
@@ -663,4 +760,9 @@ static void upsample2d_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_upsample2d = { "upsample2d", upsample2d_shape, upsample2d_forward, upsample2d_backward, NULL };
+const nn_op_def nn_op_upsample2d = {
+    .name = "upsample2d",
+    .shape = upsample2d_shape,
+    .forward = upsample2d_forward,
+    .backward = upsample2d_backward,
+};

@@ -21,7 +21,12 @@ static void activation_backward(const nn_exec *e, const nn_node *n) {
                       nn_node_cols(n));
 }
 
-const nn_op_def nn_op_activation = { "activation", same_as_input_shape, activation_forward, activation_backward, NULL };
+const nn_op_def nn_op_activation = {
+    .name = "activation",
+    .shape = same_as_input_shape,
+    .forward = activation_forward,
+    .backward = activation_backward,
+};
 
 /* ---- binary elementwise ops on equal shapes */
 
@@ -53,7 +58,7 @@ NN_VECTOR_LOOPS static void add_sub_backward(const nn_exec *e, const nn_node *n,
 
 static void add_backward(const nn_exec *e, const nn_node *n) { add_sub_backward(e, n, 1.0f); }
 
-const nn_op_def nn_op_add = { "add", same_shapes, add_forward, add_backward, NULL };
+const nn_op_def nn_op_add = { .name = "add", .shape = same_shapes, .forward = add_forward, .backward = add_backward };
 
 NN_VECTOR_LOOPS static void sub_forward(const nn_exec *e, const nn_node *n) {
     const float *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
@@ -63,7 +68,7 @@ NN_VECTOR_LOOPS static void sub_forward(const nn_exec *e, const nn_node *n) {
 
 static void sub_backward(const nn_exec *e, const nn_node *n) { add_sub_backward(e, n, -1.0f); }
 
-const nn_op_def nn_op_sub = { "sub", same_shapes, sub_forward, sub_backward, NULL };
+const nn_op_def nn_op_sub = { .name = "sub", .shape = same_shapes, .forward = sub_forward, .backward = sub_backward };
 
 NN_VECTOR_LOOPS static void mul_forward(const nn_exec *e, const nn_node *n) {
     const float *a = IN_VALUE(e, n, 0), *b = IN_VALUE(e, n, 1);
@@ -81,7 +86,7 @@ NN_VECTOR_LOOPS static void mul_backward(const nn_exec *e, const nn_node *n) {
         for (int64_t i = 0; i < size; i++) db[i] += dy[i] * a[i];
 }
 
-const nn_op_def nn_op_mul = { "mul", same_shapes, mul_forward, mul_backward, NULL };
+const nn_op_def nn_op_mul = { .name = "mul", .shape = same_shapes, .forward = mul_forward, .backward = mul_backward };
 
 /* ---- y = x * scale + offset (attr.f = {scale, offset}) */
 
@@ -98,7 +103,12 @@ NN_VECTOR_LOOPS static void scale_shift_backward(const nn_exec *e, const nn_node
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i] * scale;
 }
 
-const nn_op_def nn_op_scale_shift = { "scale_shift", same_as_input_shape, scale_shift_forward, scale_shift_backward, NULL };
+const nn_op_def nn_op_scale_shift = {
+    .name = "scale_shift",
+    .shape = same_as_input_shape,
+    .forward = scale_shift_forward,
+    .backward = scale_shift_backward,
+};
 
 /* ---- y = (x - mean) / max(sqrt(variance), 1e-7) over the last axis (Keras's Normalization).
  * mean and variance are state, not trained: only x gets a gradient. */
@@ -140,7 +150,12 @@ NN_VECTOR_LOOPS static void normalize_backward(const nn_exec *e, const nn_node *
         for (int64_t j = 0; j < cols; j++) dx[i * cols + j] += dy[i * cols + j] / normalize_denominator(var[j]);
 }
 
-const nn_op_def nn_op_normalize = { "normalize", normalize_shape, normalize_forward, normalize_backward, NULL };
+const nn_op_def nn_op_normalize = {
+    .name = "normalize",
+    .shape = normalize_shape,
+    .forward = normalize_forward,
+    .backward = normalize_backward,
+};
 
 /* ---- inverted dropout (attr.f[0] = rate): keeps each value with probability 1 - rate and
  * scales it by 1 / (1 - rate); the mask is kept in scratch for the backward pass. */
@@ -168,4 +183,10 @@ static void dropout_backward(const nn_exec *e, const nn_node *n) {
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i] * mask[i];
 }
 
-const nn_op_def nn_op_dropout = { "dropout", same_as_input_shape, dropout_forward, dropout_backward, dropout_aux };
+const nn_op_def nn_op_dropout = {
+    .name = "dropout",
+    .shape = same_as_input_shape,
+    .forward = dropout_forward,
+    .backward = dropout_backward,
+    .aux_per_sample = dropout_aux,
+};

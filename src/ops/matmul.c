@@ -36,7 +36,12 @@ static void matmul_grads(const nn_exec *e, const nn_node *n, const float *dy) {
 
 static void matmul_backward(const nn_exec *e, const nn_node *n) { matmul_grads(e, n, OUT_GRAD(e, n)); }
 
-const nn_op_def nn_op_matmul = { "matmul", matmul_shape, matmul_forward, matmul_backward, NULL };
+const nn_op_def nn_op_matmul = {
+    .name = "matmul",
+    .shape = matmul_shape,
+    .forward = matmul_forward,
+    .backward = matmul_backward,
+};
 
 /* x (..., n) + b (n) */
 static int bias_add_shape(const nn_graph *g, nn_node *n) {
@@ -55,9 +60,8 @@ NN_VECTOR_LOOPS static void bias_add_forward(const nn_exec *e, const nn_node *n)
         for (int64_t j = 0; j < cols; j++) y[i * cols + j] = x[i * cols + j] + b[j];
 }
 
-/* db += the column sums of dy (rows, cols), row after row; db = them when `assign`. */
-NN_VECTOR_LOOPS static void bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
-                                      bool assign) {
+NN_VECTOR_LOOPS void nn_bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
+                                  bool assign) {
     if (assign) memset(db, 0, (size_t)cols * sizeof *db);
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) db[j] += dy[i * cols + j];
@@ -69,10 +73,15 @@ NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n
     float *dx = IN_GRAD(e, n, 0), *db = IN_GRAD(e, n, 1);
     if (dx)
         for (int64_t i = 0; i < rows * cols; i++) dx[i] += dy[i];
-    if (db) bias_grad(db, dy, rows, cols, false);
+    if (db) nn_bias_grad(db, dy, rows, cols, false);
 }
 
-const nn_op_def nn_op_bias_add = { "bias_add", bias_add_shape, bias_add_forward, bias_add_backward, NULL };
+const nn_op_def nn_op_bias_add = {
+    .name = "bias_add",
+    .shape = bias_add_shape,
+    .forward = bias_add_forward,
+    .backward = bias_add_backward,
+};
 
 /* ---- dense: act(x . w + b), inputs (x, w) or (x, w, b); attr.ptr: the activation, NULL for
  * linear, one with scale_by_derivative (its derivative from the output alone). The bias and a
@@ -108,8 +117,13 @@ static void dense_backward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n), rows = nn_node_rows(e, n);
     float *dz = OUT_GRAD(e, n), *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
     if (act) act->scale_by_derivative(dz, OUT_VALUE(e, n), rows, cols);
-    if (db) bias_grad(db, dz, rows, cols, nn_grad_is_first(e, n, 2));
+    if (db) nn_bias_grad(db, dz, rows, cols, nn_grad_is_first(e, n, 2));
     matmul_grads(e, n, dz);
 }
 
-const nn_op_def nn_op_dense = { "dense", dense_shape, dense_forward, dense_backward, NULL };
+const nn_op_def nn_op_dense = {
+    .name = "dense",
+    .shape = dense_shape,
+    .forward = dense_forward,
+    .backward = dense_backward,
+};

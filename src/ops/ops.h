@@ -17,6 +17,9 @@
 #define OUT_VALUE(e, n) nn_node_value((e), SELF(e, n))
 #define OUT_GRAD(e, n) nn_node_grad((e), SELF(e, n))
 
+/* db += the column sums of dy (rows, cols), row after row; db = them when `assign`. */
+void nn_bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols, bool assign);
+
 /* Copies the shape of input i to n. */
 void nn_shape_like(const nn_graph *g, nn_node *n, int i);
 /* Fails with "where: op: shapes (a) and (b) ..." naming both input shapes. */
