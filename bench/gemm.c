@@ -45,6 +45,8 @@ static const shape SHAPES[] = {
     { "fmnist dX 2", 128, 256, 128, false, true },
     { "fmnist dW 2", 256, 128, 128, true, false },
     { "fmnist dX 1", 128, 784, 256, false, true },
+    { "fmnist infer 1", 1, 256, 784, false, false },
+    { "fmnist infer 2", 1, 128, 256, false, false },
     { "cnn conv1 fwd", 14196, 32, 9, false, false },
     { "cnn conv1 dW", 9, 32, 86528, true, false },
     { "cnn conv2 fwd", 363, 64, 288, false, false },

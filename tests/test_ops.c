@@ -330,6 +330,44 @@ TEST(reshape_gradient) {
     gc_free(c);
 }
 
+/* sigmoid(h) + relu(h), h = x . w from seed 43, relu reading h through `views` reshapes. */
+static gc *sigmoid_plus_relu(int views, int *h, int *sum) {
+    gc *c = gc_new(43);
+    *h = gc_batched(c, 1, (int64_t[]){ 5 }, 6, -1, 1);
+    int r = *h;
+    for (int v = 0; v < views; v++)
+        r = gc_op(c, NN_OP_RESHAPE, &r, 1, &(nn_attr){ .ndim = 2 - v % 2, .shape = { v % 2 ? 6 : 2, 3 } });
+    nn_attr relu = { .ptr = nn_activation_find("relu") }, sigmoid = { .ptr = nn_activation_find("sigmoid") };
+    int a = gc_op(c, NN_OP_ACTIVATION, h, 1, &sigmoid); /* h's last direct reader comes first */
+    int b = gc_op(c, NN_OP_ACTIVATION, &r, 1, &relu);
+    *sum = gc_op(c, NN_OP_ADD, (int[]){ a, b }, 2, NULL);
+    return c;
+}
+
+/* A reshape of an arena value (here a reshape of a reshape) is planned as a view of its floats,
+ * which stay alive, untouched by later values, for as long as the last view is read: the same
+ * results as without the reshapes. */
+TEST(reshape_of_a_value_is_a_view) {
+    float results[2][GC_BATCH * 6];
+    for (int views = 0; views <= 2; views += 2) {
+        int h, sum;
+        gc *c = sigmoid_plus_relu(views, &h, &sum);
+        float *arena = nn_calloc(nn_plan_graph(&c->graph, GC_BATCH, false), sizeof *arena);
+        const nn_node *nodes = c->graph.nodes;
+        for (int v = h + 1; v <= h + views; v++) CHECK(nodes[v].value_off == nodes[h].value_off);
+        for (int other = h + views + 1; other < sum; other++) /* the activations' outputs miss h's floats */
+            CHECK(nodes[other].value_off >= nodes[h].value_off + GC_BATCH * 6 ||
+                  nodes[other].value_off + GC_BATCH * 6 <= nodes[h].value_off);
+        nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH };
+        gc_forward(c, &e);
+        memcpy(results[views / 2], nn_node_value(&e, sum), sizeof results[0]);
+        nn_free(arena);
+        if (views) CHECK(gc_check(c, sum, "reshape views") == 0);
+        gc_free(c);
+    }
+    CHECK(memcmp(results[0], results[1], sizeof results[0]) == 0);
+}
+
 /* ---------------------------------------------------------------- dropout */
 
 /* With the rng reseeded before every forward, the mask is fixed, so the finite difference of
@@ -579,7 +617,7 @@ int main(void) {
               dense_bias_shape_error_names_both_shapes,
               activation_gradients_every_activation, softmax_gradient_batched, add_gradient, sub_gradient,
               mul_gradient, fan_out_gradient_accumulates, scale_shift_gradient, normalize_gradient_and_value,
-              normalize_zero_variance_uses_epsilon, reshape_gradient, dropout_gradient_reuses_the_forward_mask,
+              normalize_zero_variance_uses_epsilon, reshape_gradient, reshape_of_a_value_is_a_view, dropout_gradient_reuses_the_forward_mask,
               reduce_sum_gradient, reduce_mean_gradient, penalty_gradient_and_value, loss_gradients_every_loss,
               sparse_loss_gradient_batched, matmul_shape_error_names_both_shapes,
               elementwise_shape_errors_name_both_shapes, reshape_to_incompatible_shape_fails,

@@ -123,14 +123,22 @@ static size_t place_intervals(interval *iv, int count, block *live) {
     return top;
 }
 
+/* The node whose floats a reshape of an arena value shares (a view), or -1 for any other node:
+ * the values do not change after their op's forward, so copying them would only cost. */
+static int viewed_node(const nn_graph *g, const nn_node *n) {
+    if (n->op != NN_OP_RESHAPE) return -1;
+    const nn_node *x = &g->nodes[n->inputs[0]];
+    return x->op != NN_OP_PARAM && x->batched == n->batched && x->fold == n->fold ? n->inputs[0] : -1;
+}
+
 size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
     int n = g->count;
     /* Step t < n runs node t forward; step 2n-1-t runs its backward. */
-    int *last_use = nn_calloc((size_t)n, sizeof *last_use);
+    int *last_use = nn_calloc((size_t)n, sizeof *last_use), *value_end = nn_calloc((size_t)n, sizeof *value_end);
     interval *iv = nn_calloc((size_t)n * 4, sizeof *iv); /* value, aux, grad, grad scratch */
     block *live = nn_calloc((size_t)n * 4 + 1, sizeof *live);
-    if (!last_use || !iv || !live) {
-        nn_free(last_use), nn_free(iv), nn_free(live);
+    if (!last_use || !value_end || !iv || !live) {
+        nn_free(last_use), nn_free(value_end), nn_free(iv), nn_free(live);
         return 0;
     }
     for (int i = 0; i < n; i++) {
@@ -143,14 +151,23 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
             if (c > last_use[in]) last_use[in] = c;
             if (c > g->nodes[in].grad_zero_by) g->nodes[in].grad_zero_by = c;
         }
+    for (int i = 0; i < n; i++) {
+        value_end[i] = training ? 2 * n - 1 - i : (i == n - 1 || g->nodes[i].keep ? n : last_use[i]);
+        if (g->nodes[i].op == NN_OP_INPUT) value_end[i] = training ? 2 * n : n; /* filled before the pass */
+    }
+    /* a viewed value lives as long as its views (a view of a view comes later: hence the order) */
+    for (int i = n - 1; i >= 0; i--) {
+        int viewed = viewed_node(g, &g->nodes[i]);
+        if (viewed >= 0 && value_end[i] > value_end[viewed]) value_end[viewed] = value_end[i];
+    }
     int count = 0;
     for (int i = 0; i < n; i++) {
         nn_node *node = &g->nodes[i];
         if (node->op == NN_OP_PARAM) continue;
         int64_t rows = node->batched ? capacity * node->fold : 1;
-        int end = training ? 2 * n - 1 - i : (i == n - 1 || node->keep ? n : last_use[i]);
-        if (node->op == NN_OP_INPUT) end = training ? 2 * n : n; /* filled before the pass */
-        iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), node->op == NN_OP_INPUT ? -1 : i, end, &node->value_off };
+        int end = value_end[i];
+        if (viewed_node(g, node) < 0)
+            iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), node->op == NN_OP_INPUT ? -1 : i, end, &node->value_off };
         const nn_op_def *def = nn_op_get(node->op);
         int64_t aux = def->aux_per_sample ? def->aux_per_sample(g, node) : 0;
         if (aux) iv[count++] = (interval){ round_up((size_t)(rows * aux)), i, end, &node->aux_off };
@@ -163,7 +180,11 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
     }
     qsort(iv, (size_t)count, sizeof *iv, compare_start);
     size_t size = place_intervals(iv, count, live);
-    nn_free(last_use), nn_free(iv), nn_free(live);
+    for (int i = 0; i < n; i++) {
+        int viewed = viewed_node(g, &g->nodes[i]);
+        if (viewed >= 0) g->nodes[i].value_off = g->nodes[viewed].value_off;
+    }
+    nn_free(last_use), nn_free(value_end), nn_free(iv), nn_free(live);
     return size ? size : NN_ALIGN_FLOATS;
 }
 

@@ -1,5 +1,5 @@
-/* Shape ops: reshape (and flatten, a reshape to one dimension). Values are copied, so the
- * plan's liveness rules stay uniform. */
+/* Shape ops: reshape (and flatten, a reshape to one dimension). The plan makes a reshape of an
+ * arena value a view of its input's floats (nn_plan_graph); a reshaped parameter is copied. */
 #include "ops/ops.h"
 
 #include <stdio.h>
@@ -36,7 +36,9 @@ static int reshape_shape(const nn_graph *g, nn_node *n) {
 }
 
 static void reshape_forward(const nn_exec *e, const nn_node *n) {
-    memcpy(OUT_VALUE(e, n), IN_VALUE(e, n, 0), (size_t)nn_node_size(e, n) * sizeof(float));
+    float *y = OUT_VALUE(e, n);
+    const float *x = IN_VALUE(e, n, 0);
+    if (y != x) memcpy(y, x, (size_t)nn_node_size(e, n) * sizeof(float));
 }
 
 NN_VECTOR_LOOPS static void reshape_backward(const nn_exec *e, const nn_node *n) {
