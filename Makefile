@@ -1,5 +1,9 @@
 # nn: `make` builds build/libnn.a, build/libnn.so and build/nn; `make test` runs every test
 # (optimized, then under ASan + UBSan, then the fuzz targets); `make install PREFIX=...`.
+# Builds run on every CPU unless told otherwise (make -jN): serially, compiling the library
+# three ways for `make test` takes several minutes longer.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += -j$(JOBS)
 CC ?= cc
 PREFIX ?= /usr/local
 BUILD ?= build
@@ -54,7 +58,7 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libnn.a
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libnn.a $(LDFLAGS) $(LDLIBS)
 
 SAN_OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 15
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -g -O1 -fno-omit-frame-pointer \
