@@ -23,7 +23,8 @@ void nn_assert_fail(const char *cond, const char *file, int line);
  * (an ifunc; glibc on x86-64 only). Both do the same float operations (ISO C mode keeps the
  * compiler from contracting into FMAs, and without -ffast-math no sum is reordered), so the
  * results are the same bits on every CPU: only the vector width differs. An AVX-512 clone was
- * measured slower on Zen 4 (Adam's square roots and divisions at 512 bits), so there is none. */
+ * measured slower on Zen 4 (Adam's square roots and divisions at 512 bits), so there is none.
+ * Static functions only: clang resolves the clones only where the definition is seen. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define NN_VECTOR_LOOPS __attribute__((target_clones("avx2", "default")))

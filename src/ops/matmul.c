@@ -60,11 +60,17 @@ NN_VECTOR_LOOPS static void bias_add_forward(const nn_exec *e, const nn_node *n)
         for (int64_t j = 0; j < cols; j++) y[i * cols + j] = x[i * cols + j] + b[j];
 }
 
-NN_VECTOR_LOOPS void nn_bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
-                                  bool assign) {
+NN_VECTOR_LOOPS static void column_sums(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols,
+                                        bool assign) {
     if (assign) memset(db, 0, (size_t)cols * sizeof *db);
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++) db[j] += dy[i * cols + j];
+}
+
+/* Exported through a plain function: clang resolves a target_clones function only where its
+ * definition is seen. */
+void nn_bias_grad(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols, bool assign) {
+    column_sums(db, dy, rows, cols, assign);
 }
 
 NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n) {
