@@ -203,6 +203,33 @@ TEST(max_pool_gradient_valid_and_same) {
                 "max_pool 1-D same");
 }
 
+/* Ties go to the window's first maximum, forward and backward; a NaN in a window's first tap is
+ * its maximum and takes its gradient; a window wholly in the padding gives 0 and takes none. */
+TEST(max_pool_ties_nan_and_padding) {
+    gc *c = gc_new(13);
+    int x = gc_spatial(c, 3, (int64_t[]){ 2, 2, 2 }, false);
+    /* 2 x 2 windows, stride 2, one row of padding below: two windows per sample, the second all padding */
+    nn_attr pool = window(2, 2, 2, 2, 0, 2, 0, 0);
+    int y = gc_op(c, NN_OP_MAX_POOL2D, &x, 1, &pool);
+    gc_op(c, NN_OP_REDUCE_SUM, &y, 1, NULL); /* the scalar the backward starts from */
+    float *v = gc_param_values(c, c->graph.nodes[c->graph.nodes[x].inputs[0]].inputs[1]);
+    /* sample 0: channel 0 taps 1, 3, 3, 2 (ties at taps 1 and 2); channel 1 taps NaN, 5, 4, 6 */
+    const float sample[8] = { 1, NAN, 3, 5, 3, 4, 2, 6 };
+    for (int i = 0; i < GC_BATCH * 8; i++) v[i] = i < 8 ? sample[i] : (float)i;
+    float *arena = nn_calloc(nn_plan_graph(&c->graph, GC_BATCH, true), sizeof *arena);
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH };
+    gc_forward(c, &e);
+    const float *out = nn_node_value(&e, y); /* (batch, 2, 1, 2) */
+    CHECK(out[0] == 3.0f && isnan(out[1]) && out[2] == 0.0f && out[3] == 0.0f);
+    memset(c->grads, 0, c->cap * sizeof(float));
+    nn_graph_backward(&e);
+    const float *dx = c->grads + c->graph.nodes[c->graph.nodes[c->graph.nodes[x].inputs[0]].inputs[1]].grad_off;
+    const float expected[8] = { 0, 1, 1, 0, 0, 0, 0, 0 }; /* tap 1 of channel 0, tap 0 of channel 1 */
+    for (int i = 0; i < 8; i++) CHECK(dx[i] == expected[i]);
+    nn_free(arena);
+    gc_free(c);
+}
+
 TEST(avg_pool_gradient_valid_and_same) {
     check_unary(13, NN_OP_AVG_POOL2D, 3, (int64_t[]){ 6, 5, 2 }, window(2, 2, 3, 3, 0, 1, 1, 1), (int64_t[]){ 3, 3, 2 },
                 "avg_pool same");
@@ -550,7 +577,7 @@ int main(void) {
               conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_gradient_fused_activations, conv2d_gradient_across_chunks,
               conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
-              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
+              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same, max_pool_ties_nan_and_padding,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
               pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,

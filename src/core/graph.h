@@ -77,7 +77,8 @@ typedef struct nn_op_def {
     void (*forward)(const nn_exec *e, const nn_node *n);
     /* Vector-Jacobian product: ACCUMULATES into the grads of inputs that need one. */
     void (*backward)(const nn_exec *e, const nn_node *n);
-    /* Scratch floats per sample kept from forward to backward (NULL = none). */
+    /* Scratch floats per sample kept from forward to backward (NULL = none); in a plan without
+     * backward (prediction) it lives during the forward alone. */
     int64_t (*aux_per_sample)(const nn_graph *g, const nn_node *n);
     /* Scratch floats the backward needs whatever the batch (NULL = none): planned in training
      * plans only, live during this node's backward alone. */

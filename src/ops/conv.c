@@ -219,7 +219,7 @@ static void windows_range(const sample_task *t, int64_t first, int64_t count) {
 }
 
 static void lay_out_windows(const nn_exec *e, const geom *g, float *col, const float *x, float *dx) {
-    sample_task t = { *g, windows_range, x, col, dx };
+    sample_task t = { .g = *g, .fn = windows_range, .in = x, .out = col, .extra = dx };
     over_samples(e, &t, g->oh * g->ow * window_size(g) * g->groups);
 }
 
@@ -279,7 +279,7 @@ static void run_chunks(void *ctx, int thread, int threads) {
         int64_t count = g->batch - first < t->samples ? g->batch - first : t->samples;
         float *col = t->col + first * pixels * k;
         int64_t out_at = first * pixels * g->f;
-        sample_task windows = { *g, windows_range, t->x, t->col, t->dx };
+        sample_task windows = { .g = *g, .fn = windows_range, .in = t->x, .out = t->col, .extra = t->dx };
         if (t->dx) {
             nn_gemm_cpu(col, t->dy + out_at, t->w, count * pixels, k, g->f, false, true, false);
             windows_range(&windows, first, count);
@@ -323,7 +323,7 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
             if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
             if (!t->dx) continue;
             nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
-            sample_task windows = { *g, windows_range, NULL, t->col, t->dx };
+            sample_task windows = { .g = *g, .fn = windows_range, .out = t->col, .extra = t->dx };
             windows_range(&windows, first, rows / pixels);
         }
     }
@@ -358,7 +358,8 @@ static void conv_apply(const nn_exec *e, const geom *g, const float *x, const fl
                        const nn_activation_def *act, float *y, float *col, bool accumulate) {
     int64_t rows = output_rows(g), k = window_size(g);
     if (!is_pointwise(g) && g->groups == 1) { /* the chunks finish the outputs while they are in the cache */
-        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .act = act, .col = col, .y = y, .accumulate = accumulate };
+        chunk_task t = { .g = *g, .x = x, .w = w, .bias = bias, .act = act, .col = col, .y = y,
+                         .accumulate = accumulate };
         over_chunks(e, &t);
         return;
     }
@@ -649,14 +650,15 @@ static void avg_pool_grad_range(const sample_task *t, int64_t first, int64_t cou
 }
 
 static void avg_pool_forward(const nn_exec *e, const nn_node *n) {
-    sample_task t = { geom_of(e->graph, n, e->batch), avg_pool_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = avg_pool_range, .in = IN_VALUE(e, n, 0),
+                      .out = OUT_VALUE(e, n) };
     over_samples(e, &t, IN_NODE(e, n, 0)->inner);
 }
 
 static void avg_pool_backward(const nn_exec *e, const nn_node *n) {
     float *dx = IN_GRAD(e, n, 0);
     if (!dx) return;
-    sample_task t = { geom_of(e->graph, n, e->batch), avg_pool_grad_range, OUT_GRAD(e, n), dx, NULL };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = avg_pool_grad_range, .in = OUT_GRAD(e, n), .out = dx };
     over_samples(e, &t, IN_NODE(e, n, 0)->inner);
 }
 
@@ -703,14 +705,16 @@ static void pad_range(const sample_task *t, int64_t first, int64_t count) {
 }
 
 static void pad2d_forward(const nn_exec *e, const nn_node *n) {
-    sample_task t = { geom_of(e->graph, n, e->batch), pad_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = pad_range, .in = IN_VALUE(e, n, 0),
+                      .out = OUT_VALUE(e, n) };
     over_samples(e, &t, n->inner);
 }
 
 static void pad2d_backward(const nn_exec *e, const nn_node *n) {
     float *dx = IN_GRAD(e, n, 0);
     if (!dx) return;
-    sample_task t = { geom_of(e->graph, n, e->batch), pad_range, OUT_GRAD(e, n), dx, dx };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = pad_range, .in = OUT_GRAD(e, n),
+                      .out = dx, .extra = dx };
     over_samples(e, &t, n->inner);
 }
 
@@ -749,14 +753,16 @@ static void upsample_range(const sample_task *t, int64_t first, int64_t count) {
 }
 
 static void upsample2d_forward(const nn_exec *e, const nn_node *n) {
-    sample_task t = { geom_of(e->graph, n, e->batch), upsample_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n), NULL };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = upsample_range, .in = IN_VALUE(e, n, 0),
+                      .out = OUT_VALUE(e, n) };
     over_samples(e, &t, n->inner);
 }
 
 static void upsample2d_backward(const nn_exec *e, const nn_node *n) {
     float *dx = IN_GRAD(e, n, 0);
     if (!dx) return;
-    sample_task t = { geom_of(e->graph, n, e->batch), upsample_range, OUT_GRAD(e, n), dx, dx };
+    sample_task t = { .g = geom_of(e->graph, n, e->batch), .fn = upsample_range, .in = OUT_GRAD(e, n),
+                      .out = dx, .extra = dx };
     over_samples(e, &t, n->inner);
 }
 
