@@ -329,13 +329,8 @@ static void attention_backward(const nn_exec *e, const nn_node *n) {
     if (t.dq || t.dk || t.dv) over_samples(e, &t);
 }
 
-const nn_op_def nn_op_attention = {
-    .name = "attention",
-    .shape = attention_shape,
-    .forward = attention_forward,
-    .backward = attention_backward,
-    .aux_per_sample = attention_aux,
-};
+const nn_op_def nn_op_attention = { .name = "attention", .shape = attention_shape, .forward = attention_forward,
+                                    .backward = attention_backward, .aux_per_sample = attention_aux };
 
 /* ------------------------------------------------------------------ attention_mask */
 
@@ -378,8 +373,5 @@ static void attention_mask_forward(const nn_exec *e, const nn_node *n) {
             }
 }
 
-const nn_op_def nn_op_attention_mask = {
-    .name = "attention_mask",
-    .shape = attention_mask_shape,
-    .forward = attention_mask_forward,
-};
+const nn_op_def nn_op_attention_mask = { .name = "attention_mask", .shape = attention_mask_shape,
+                                         .forward = attention_mask_forward };

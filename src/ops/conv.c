@@ -449,14 +449,9 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
 }
 
-const nn_op_def nn_op_conv2d = {
-    .name = "conv2d",
-    .shape = conv2d_shape,
-    .forward = conv2d_forward,
-    .backward = conv2d_backward,
-    .aux_per_sample = conv2d_aux,
-    .grad_scratch = conv2d_grad_scratch,
-};
+const nn_op_def nn_op_conv2d = { .name = "conv2d", .shape = conv2d_shape, .forward = conv2d_forward,
+                                 .backward = conv2d_backward, .aux_per_sample = conv2d_aux,
+                                 .grad_scratch = conv2d_grad_scratch };
 
 /* ------------------------------------------------------------------ conv2d_transpose */
 
@@ -512,13 +507,9 @@ static void conv2d_transpose_backward(const nn_exec *e, const nn_node *n) {
     if (dw) conv_kernel_grad(e, &g, dy, col, IN_VALUE(e, n, 0), dw);
 }
 
-const nn_op_def nn_op_conv2d_transpose = {
-    .name = "conv2d_transpose",
-    .shape = conv2d_transpose_shape,
-    .forward = conv2d_transpose_forward,
-    .backward = conv2d_transpose_backward,
-    .aux_per_sample = conv2d_aux,
-};
+const nn_op_def nn_op_conv2d_transpose = { .name = "conv2d_transpose", .shape = conv2d_transpose_shape,
+                                           .forward = conv2d_transpose_forward, .backward = conv2d_transpose_backward,
+                                           .aux_per_sample = conv2d_aux };
 
 /* ------------------------------------------------------------------ pooling */
 
@@ -603,13 +594,8 @@ static void max_pool_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_max_pool2d = {
-    .name = "max_pool2d",
-    .shape = pool_shape,
-    .forward = max_pool_forward,
-    .backward = max_pool_backward,
-    .aux_per_sample = max_pool_aux,
-};
+const nn_op_def nn_op_max_pool2d = { .name = "max_pool2d", .shape = pool_shape, .forward = max_pool_forward,
+                                     .backward = max_pool_backward, .aux_per_sample = max_pool_aux };
 
 /* The mean over the window's taps inside the input: padding is not counted, as TensorFlow. */
 static void avg_pool_range(const sample_task *t, int64_t first, int64_t count) {
@@ -662,12 +648,8 @@ static void avg_pool_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, IN_NODE(e, n, 0)->inner);
 }
 
-const nn_op_def nn_op_avg_pool2d = {
-    .name = "avg_pool2d",
-    .shape = pool_shape,
-    .forward = avg_pool_forward,
-    .backward = avg_pool_backward,
-};
+const nn_op_def nn_op_avg_pool2d = { .name = "avg_pool2d", .shape = pool_shape, .forward = avg_pool_forward,
+                                     .backward = avg_pool_backward };
 
 /* ------------------------------------------------------------------ pad2d, upsample2d */
 
@@ -718,12 +700,8 @@ static void pad2d_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_pad2d = {
-    .name = "pad2d",
-    .shape = pad2d_shape,
-    .forward = pad2d_forward,
-    .backward = pad2d_backward,
-};
+const nn_op_def nn_op_pad2d = { .name = "pad2d", .shape = pad2d_shape, .forward = pad2d_forward,
+                                .backward = pad2d_backward };
 
 /* x (None, H, W, C) -> (None, H * fh, W * fw, C), each pixel repeated fh x fw times; attr:
  * the factors (the extent). */
@@ -766,9 +744,5 @@ static void upsample2d_backward(const nn_exec *e, const nn_node *n) {
     over_samples(e, &t, n->inner);
 }
 
-const nn_op_def nn_op_upsample2d = {
-    .name = "upsample2d",
-    .shape = upsample2d_shape,
-    .forward = upsample2d_forward,
-    .backward = upsample2d_backward,
-};
+const nn_op_def nn_op_upsample2d = { .name = "upsample2d", .shape = upsample2d_shape, .forward = upsample2d_forward,
+                                     .backward = upsample2d_backward };

@@ -21,12 +21,8 @@ static void activation_backward(const nn_exec *e, const nn_node *n) {
                       nn_node_cols(n));
 }
 
-const nn_op_def nn_op_activation = {
-    .name = "activation",
-    .shape = same_as_input_shape,
-    .forward = activation_forward,
-    .backward = activation_backward,
-};
+const nn_op_def nn_op_activation = { .name = "activation", .shape = same_as_input_shape, .forward = activation_forward,
+                                     .backward = activation_backward };
 
 /* ---- binary elementwise ops on equal shapes */
 
@@ -103,12 +99,8 @@ NN_VECTOR_LOOPS static void scale_shift_backward(const nn_exec *e, const nn_node
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i] * scale;
 }
 
-const nn_op_def nn_op_scale_shift = {
-    .name = "scale_shift",
-    .shape = same_as_input_shape,
-    .forward = scale_shift_forward,
-    .backward = scale_shift_backward,
-};
+const nn_op_def nn_op_scale_shift = { .name = "scale_shift", .shape = same_as_input_shape,
+                                      .forward = scale_shift_forward, .backward = scale_shift_backward };
 
 /* ---- y = (x - mean) / max(sqrt(variance), 1e-7) over the last axis (Keras's Normalization).
  * mean and variance are state, not trained: only x gets a gradient. */
@@ -150,12 +142,8 @@ NN_VECTOR_LOOPS static void normalize_backward(const nn_exec *e, const nn_node *
         for (int64_t j = 0; j < cols; j++) dx[i * cols + j] += dy[i * cols + j] / normalize_denominator(var[j]);
 }
 
-const nn_op_def nn_op_normalize = {
-    .name = "normalize",
-    .shape = normalize_shape,
-    .forward = normalize_forward,
-    .backward = normalize_backward,
-};
+const nn_op_def nn_op_normalize = { .name = "normalize", .shape = normalize_shape, .forward = normalize_forward,
+                                    .backward = normalize_backward };
 
 /* ---- inverted dropout (attr.f[0] = rate): keeps each value with probability 1 - rate and
  * scales it by 1 / (1 - rate); the mask is kept in scratch for the backward pass. */
@@ -183,10 +171,5 @@ static void dropout_backward(const nn_exec *e, const nn_node *n) {
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i] * mask[i];
 }
 
-const nn_op_def nn_op_dropout = {
-    .name = "dropout",
-    .shape = same_as_input_shape,
-    .forward = dropout_forward,
-    .backward = dropout_backward,
-    .aux_per_sample = dropout_aux,
-};
+const nn_op_def nn_op_dropout = { .name = "dropout", .shape = same_as_input_shape, .forward = dropout_forward,
+                                  .backward = dropout_backward, .aux_per_sample = dropout_aux };

@@ -43,9 +43,4 @@ static void loss_backward(const nn_exec *e, const nn_node *n) {
         loss->def->backward(dp + r * cols, p + r * cols, t + r * tcols, cols, &loss->opts, dy[r]);
 }
 
-const nn_op_def nn_op_loss = {
-    .name = "loss",
-    .shape = loss_shape,
-    .forward = loss_forward,
-    .backward = loss_backward,
-};
+const nn_op_def nn_op_loss = { .name = "loss", .shape = loss_shape, .forward = loss_forward, .backward = loss_backward };

@@ -36,12 +36,8 @@ static void matmul_grads(const nn_exec *e, const nn_node *n, const float *dy) {
 
 static void matmul_backward(const nn_exec *e, const nn_node *n) { matmul_grads(e, n, OUT_GRAD(e, n)); }
 
-const nn_op_def nn_op_matmul = {
-    .name = "matmul",
-    .shape = matmul_shape,
-    .forward = matmul_forward,
-    .backward = matmul_backward,
-};
+const nn_op_def nn_op_matmul = { .name = "matmul", .shape = matmul_shape, .forward = matmul_forward,
+                                 .backward = matmul_backward };
 
 /* x (..., n) + b (n) */
 static int bias_add_shape(const nn_graph *g, nn_node *n) {
@@ -82,12 +78,8 @@ NN_VECTOR_LOOPS static void bias_add_backward(const nn_exec *e, const nn_node *n
     if (db) nn_bias_grad(db, dy, rows, cols, false);
 }
 
-const nn_op_def nn_op_bias_add = {
-    .name = "bias_add",
-    .shape = bias_add_shape,
-    .forward = bias_add_forward,
-    .backward = bias_add_backward,
-};
+const nn_op_def nn_op_bias_add = { .name = "bias_add", .shape = bias_add_shape, .forward = bias_add_forward,
+                                   .backward = bias_add_backward };
 
 /* ---- dense: act(x . w + b), inputs (x, w) or (x, w, b); attr.ptr: the activation, NULL for
  * linear, one with scale_by_derivative (its derivative from the output alone). The bias and a
@@ -127,9 +119,5 @@ static void dense_backward(const nn_exec *e, const nn_node *n) {
     matmul_grads(e, n, dz);
 }
 
-const nn_op_def nn_op_dense = {
-    .name = "dense",
-    .shape = dense_shape,
-    .forward = dense_forward,
-    .backward = dense_backward,
-};
+const nn_op_def nn_op_dense = { .name = "dense", .shape = dense_shape, .forward = dense_forward,
+                                .backward = dense_backward };

@@ -38,12 +38,8 @@ static void extremum_backward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_extremum = {
-    .name = "extremum",
-    .shape = extremum_shape,
-    .forward = extremum_forward,
-    .backward = extremum_backward,
-};
+const nn_op_def nn_op_extremum = { .name = "extremum", .shape = extremum_shape, .forward = extremum_forward,
+                                   .backward = extremum_backward };
 
 /* ---- concatenation along axis attr.ndim (counted with the batch axis; 0 = the last axis) */
 
@@ -91,12 +87,8 @@ static void concat_move(const nn_exec *e, const nn_node *n, bool forward) {
 static void concat_forward(const nn_exec *e, const nn_node *n) { concat_move(e, n, true); }
 static void concat_backward(const nn_exec *e, const nn_node *n) { concat_move(e, n, false); }
 
-const nn_op_def nn_op_concat = {
-    .name = "concat",
-    .shape = concat_shape,
-    .forward = concat_forward,
-    .backward = concat_backward,
-};
+const nn_op_def nn_op_concat = { .name = "concat", .shape = concat_shape, .forward = concat_forward,
+                                 .backward = concat_backward };
 
 /* ---- permutation of the per-sample axes: attr.shape[i] is the input axis (1-based, as
  * Keras's dims) that output axis i + 1 takes */
@@ -150,12 +142,8 @@ static void permute_move(const nn_exec *e, const nn_node *n, bool forward) {
 static void permute_forward(const nn_exec *e, const nn_node *n) { permute_move(e, n, true); }
 static void permute_backward(const nn_exec *e, const nn_node *n) { permute_move(e, n, false); }
 
-const nn_op_def nn_op_permute = {
-    .name = "permute",
-    .shape = permute_shape,
-    .forward = permute_forward,
-    .backward = permute_backward,
-};
+const nn_op_def nn_op_permute = { .name = "permute", .shape = permute_shape, .forward = permute_forward,
+                                  .backward = permute_backward };
 
 /* ---- (None, d) -> (None, attr.shape[0], d): each sample's vector repeated */
 
@@ -185,9 +173,5 @@ static void repeat_backward(const nn_exec *e, const nn_node *n) {
             for (int64_t i = 0; i < d; i++) dx[s * d + i] += dy[(s * times + t) * d + i];
 }
 
-const nn_op_def nn_op_repeat = {
-    .name = "repeat",
-    .shape = repeat_shape,
-    .forward = repeat_forward,
-    .backward = repeat_backward,
-};
+const nn_op_def nn_op_repeat = { .name = "repeat", .shape = repeat_shape, .forward = repeat_forward,
+                                 .backward = repeat_backward };

@@ -173,13 +173,8 @@ static void layer_norm_backward(const nn_exec *e, const nn_node *n) {
     gamma_grad(e, n, &t.v, t.x, t.dy);
 }
 
-const nn_op_def nn_op_layer_norm = {
-    .name = "layer_norm",
-    .shape = norm_shape,
-    .forward = layer_norm_forward,
-    .backward = layer_norm_backward,
-    .aux_per_sample = layer_norm_aux,
-};
+const nn_op_def nn_op_layer_norm = { .name = "layer_norm", .shape = norm_shape, .forward = layer_norm_forward,
+                                     .backward = layer_norm_backward, .aux_per_sample = layer_norm_aux };
 
 /* ------------------------------------------------------------------ group_norm */
 
@@ -269,13 +264,8 @@ static void group_norm_backward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_group_norm = {
-    .name = "group_norm",
-    .shape = group_norm_shape,
-    .forward = group_norm_forward,
-    .backward = group_norm_backward,
-    .aux_per_sample = group_norm_aux,
-};
+const nn_op_def nn_op_group_norm = { .name = "group_norm", .shape = group_norm_shape, .forward = group_norm_forward,
+                                     .backward = group_norm_backward, .aux_per_sample = group_norm_aux };
 
 /* ------------------------------------------------------------------ batch_norm, batch_norm_inference */
 
@@ -366,13 +356,8 @@ static void batch_norm_backward(const nn_exec *e, const nn_node *n) {
     gamma_grad(e, n, &v, x, dy);
 }
 
-const nn_op_def nn_op_batch_norm = {
-    .name = "batch_norm",
-    .shape = norm_shape,
-    .forward = batch_norm_forward,
-    .backward = batch_norm_backward,
-    .aux_per_sample = batch_norm_aux,
-};
+const nn_op_def nn_op_batch_norm = { .name = "batch_norm", .shape = norm_shape, .forward = batch_norm_forward,
+                                     .backward = batch_norm_backward, .aux_per_sample = batch_norm_aux };
 
 static void batch_norm_inference_forward(const nn_exec *e, const nn_node *n) {
     int64_t cols = nn_node_cols(n);
@@ -397,13 +382,10 @@ static void batch_norm_inference_backward(const nn_exec *e, const nn_node *n) {
     gamma_grad(e, n, &v, x, dy);
 }
 
-const nn_op_def nn_op_batch_norm_inference = {
-    .name = "batch_norm_inference",
-    .shape = norm_shape,
-    .forward = batch_norm_inference_forward,
-    .backward = batch_norm_inference_backward,
-    .aux_per_sample = batch_norm_aux,
-};
+const nn_op_def nn_op_batch_norm_inference = { .name = "batch_norm_inference", .shape = norm_shape,
+                                               .forward = batch_norm_inference_forward,
+                                               .backward = batch_norm_inference_backward,
+                                               .aux_per_sample = batch_norm_aux };
 
 /* ------------------------------------------------------------------ gaussian_noise */
 
@@ -426,12 +408,8 @@ static void gaussian_noise_backward(const nn_exec *e, const nn_node *n) {
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i];
 }
 
-const nn_op_def nn_op_gaussian_noise = {
-    .name = "gaussian_noise",
-    .shape = noise_shape,
-    .forward = gaussian_noise_forward,
-    .backward = gaussian_noise_backward,
-};
+const nn_op_def nn_op_gaussian_noise = { .name = "gaussian_noise", .shape = noise_shape,
+                                         .forward = gaussian_noise_forward, .backward = gaussian_noise_backward };
 
 /* ------------------------------------------------------------------ spatial_dropout */
 
@@ -472,10 +450,6 @@ static void spatial_dropout_run(const nn_exec *e, const nn_node *n, bool forward
 static void spatial_dropout_forward(const nn_exec *e, const nn_node *n) { spatial_dropout_run(e, n, true); }
 static void spatial_dropout_backward(const nn_exec *e, const nn_node *n) { spatial_dropout_run(e, n, false); }
 
-const nn_op_def nn_op_spatial_dropout = {
-    .name = "spatial_dropout",
-    .shape = spatial_dropout_shape,
-    .forward = spatial_dropout_forward,
-    .backward = spatial_dropout_backward,
-    .aux_per_sample = spatial_dropout_aux,
-};
+const nn_op_def nn_op_spatial_dropout = { .name = "spatial_dropout", .shape = spatial_dropout_shape,
+                                          .forward = spatial_dropout_forward, .backward = spatial_dropout_backward,
+                                          .aux_per_sample = spatial_dropout_aux };

@@ -430,24 +430,9 @@ static void rnn_backward(const nn_exec *e, const nn_node *n) {
         nn_gemm(r.threads, dk, r.extra, r.post, u, w, rows, true, false, true);
 }
 
-const nn_op_def nn_op_simple_rnn = {
-    .name = "simple_rnn",
-    .shape = rnn_shape,
-    .forward = rnn_forward,
-    .backward = rnn_backward,
-    .aux_per_sample = rnn_aux,
-};
-const nn_op_def nn_op_lstm = {
-    .name = "lstm",
-    .shape = rnn_shape,
-    .forward = rnn_forward,
-    .backward = rnn_backward,
-    .aux_per_sample = rnn_aux,
-};
-const nn_op_def nn_op_gru = {
-    .name = "gru",
-    .shape = rnn_shape,
-    .forward = rnn_forward,
-    .backward = rnn_backward,
-    .aux_per_sample = rnn_aux,
-};
+const nn_op_def nn_op_simple_rnn = { .name = "simple_rnn", .shape = rnn_shape, .forward = rnn_forward,
+                                     .backward = rnn_backward, .aux_per_sample = rnn_aux };
+const nn_op_def nn_op_lstm = { .name = "lstm", .shape = rnn_shape, .forward = rnn_forward, .backward = rnn_backward,
+                               .aux_per_sample = rnn_aux };
+const nn_op_def nn_op_gru = { .name = "gru", .shape = rnn_shape, .forward = rnn_forward, .backward = rnn_backward,
+                              .aux_per_sample = rnn_aux };

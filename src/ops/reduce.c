@@ -29,12 +29,8 @@ NN_VECTOR_LOOPS static void spread_gradient(const nn_exec *e, const nn_node *n, 
 
 static void reduce_sum_backward(const nn_exec *e, const nn_node *n) { spread_gradient(e, n, 1.0f); }
 
-const nn_op_def nn_op_reduce_sum = {
-    .name = "reduce_sum",
-    .shape = scalar_shape,
-    .forward = reduce_sum_forward,
-    .backward = reduce_sum_backward,
-};
+const nn_op_def nn_op_reduce_sum = { .name = "reduce_sum", .shape = scalar_shape, .forward = reduce_sum_forward,
+                                     .backward = reduce_sum_backward };
 
 static void reduce_mean_forward(const nn_exec *e, const nn_node *n) {
     int64_t size = nn_node_size(e, IN_NODE(e, n, 0));
@@ -46,12 +42,8 @@ static void reduce_mean_backward(const nn_exec *e, const nn_node *n) {
     if (size) spread_gradient(e, n, 1.0f / (float)size);
 }
 
-const nn_op_def nn_op_reduce_mean = {
-    .name = "reduce_mean",
-    .shape = scalar_shape,
-    .forward = reduce_mean_forward,
-    .backward = reduce_mean_backward,
-};
+const nn_op_def nn_op_reduce_mean = { .name = "reduce_mean", .shape = scalar_shape, .forward = reduce_mean_forward,
+                                      .backward = reduce_mean_backward };
 
 /* l1 * sum|w| + l2 * sum w^2 (attr.f = {l1, l2}), as Keras's L1L2 regularizer. */
 static void penalty_forward(const nn_exec *e, const nn_node *n) {
@@ -75,9 +67,5 @@ static void penalty_backward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_penalty = {
-    .name = "penalty",
-    .shape = scalar_shape,
-    .forward = penalty_forward,
-    .backward = penalty_backward,
-};
+const nn_op_def nn_op_penalty = { .name = "penalty", .shape = scalar_shape, .forward = penalty_forward,
+                                  .backward = penalty_backward };

@@ -61,12 +61,8 @@ static void embedding_backward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_embedding = {
-    .name = "embedding",
-    .shape = embedding_shape,
-    .forward = embedding_forward,
-    .backward = embedding_backward,
-};
+const nn_op_def nn_op_embedding = { .name = "embedding", .shape = embedding_shape, .forward = embedding_forward,
+                                    .backward = embedding_backward };
 
 /* ------------------------------------------------------------------ masks */
 
@@ -94,11 +90,8 @@ static void sequence_mask_forward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_sequence_mask = {
-    .name = "sequence_mask",
-    .shape = sequence_mask_shape,
-    .forward = sequence_mask_forward,
-};
+const nn_op_def nn_op_sequence_mask = { .name = "sequence_mask", .shape = sequence_mask_shape,
+                                        .forward = sequence_mask_forward };
 
 /* x (None, ..., F) and a mask (None, ...): y = x where the mask keeps the row, else 0. */
 static int apply_mask_shape(const nn_graph *g, nn_node *n) {
@@ -124,12 +117,8 @@ static void apply_mask_run(const nn_exec *e, const nn_node *n, bool forward) {
 static void apply_mask_forward(const nn_exec *e, const nn_node *n) { apply_mask_run(e, n, true); }
 static void apply_mask_backward(const nn_exec *e, const nn_node *n) { apply_mask_run(e, n, false); }
 
-const nn_op_def nn_op_apply_mask = {
-    .name = "apply_mask",
-    .shape = apply_mask_shape,
-    .forward = apply_mask_forward,
-    .backward = apply_mask_backward,
-};
+const nn_op_def nn_op_apply_mask = { .name = "apply_mask", .shape = apply_mask_shape, .forward = apply_mask_forward,
+                                     .backward = apply_mask_backward };
 
 /* x (None, T, C) and a mask (None, T) -> (None, C): the mean over the kept steps (Keras's
  * GlobalAveragePooling1D with a mask; 0/0 when every step is masked, as Keras). */
@@ -179,12 +168,8 @@ static void masked_average_backward(const nn_exec *e, const nn_node *n) {
     }
 }
 
-const nn_op_def nn_op_masked_average = {
-    .name = "masked_average",
-    .shape = masked_average_shape,
-    .forward = masked_average_forward,
-    .backward = masked_average_backward,
-};
+const nn_op_def nn_op_masked_average = { .name = "masked_average", .shape = masked_average_shape,
+                                         .forward = masked_average_forward, .backward = masked_average_backward };
 
 /* ------------------------------------------------------------------ time axis */
 
@@ -222,12 +207,8 @@ static void time_slice_run(const nn_exec *e, const nn_node *n, bool forward) {
 static void time_slice_forward(const nn_exec *e, const nn_node *n) { time_slice_run(e, n, true); }
 static void time_slice_backward(const nn_exec *e, const nn_node *n) { time_slice_run(e, n, false); }
 
-const nn_op_def nn_op_time_slice = {
-    .name = "time_slice",
-    .shape = time_slice_shape,
-    .forward = time_slice_forward,
-    .backward = time_slice_backward,
-};
+const nn_op_def nn_op_time_slice = { .name = "time_slice", .shape = time_slice_shape, .forward = time_slice_forward,
+                                     .backward = time_slice_backward };
 
 static int reverse_time_shape(const nn_graph *g, nn_node *n) {
     const nn_node *x = &g->nodes[n->inputs[0]];
@@ -250,12 +231,8 @@ static void reverse_time_backward(const nn_exec *e, const nn_node *n) {
     reverse_time_run(e, n, OUT_GRAD(e, n), IN_GRAD(e, n, 0), true);
 }
 
-const nn_op_def nn_op_reverse_time = {
-    .name = "reverse_time",
-    .shape = reverse_time_shape,
-    .forward = reverse_time_forward,
-    .backward = reverse_time_backward,
-};
+const nn_op_def nn_op_reverse_time = { .name = "reverse_time", .shape = reverse_time_shape,
+                                       .forward = reverse_time_forward, .backward = reverse_time_backward };
 
 /* fold_time: (None, T, ...) -> (None, ...) with T times the rows per sample; unfold_time (attr:
  * T) undoes it. The values keep their order, so both are copies. */
@@ -291,16 +268,8 @@ static void copy_backward(const nn_exec *e, const nn_node *n) {
     if (dx) put(dx, OUT_GRAD(e, n), nn_node_size(e, n), true);
 }
 
-const nn_op_def nn_op_fold_time = {
-    .name = "fold_time",
-    .shape = fold_time_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
-};
-const nn_op_def nn_op_unfold_time = {
-    .name = "unfold_time",
-    .shape = unfold_time_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
-};
+const nn_op_def nn_op_fold_time = { .name = "fold_time", .shape = fold_time_shape, .forward = copy_forward,
+                                    .backward = copy_backward };
+const nn_op_def nn_op_unfold_time = { .name = "unfold_time", .shape = unfold_time_shape, .forward = copy_forward,
+                                      .backward = copy_backward };
 

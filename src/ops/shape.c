@@ -48,9 +48,5 @@ NN_VECTOR_LOOPS static void reshape_backward(const nn_exec *e, const nn_node *n)
         for (int64_t i = 0, size = nn_node_size(e, n); i < size; i++) dx[i] += dy[i];
 }
 
-const nn_op_def nn_op_reshape = {
-    .name = "reshape",
-    .shape = reshape_shape,
-    .forward = reshape_forward,
-    .backward = reshape_backward,
-};
+const nn_op_def nn_op_reshape = { .name = "reshape", .shape = reshape_shape, .forward = reshape_forward,
+                                  .backward = reshape_backward };
