@@ -54,6 +54,7 @@ static const shape SHAPES[] = {
     { "cnn conv2 dX", 363, 288, 64, false, true },
     { "cnn conv2 dW3", 288, 64, 363, true, false },
     { "cnn conv1 dW21", 9, 32, 14196, true, false },
+    { "cnn conv2 wino pt", 108, 64, 32, false, false },
     { "odd", 257, 257, 257, false, false },
 };
 

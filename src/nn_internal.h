@@ -33,6 +33,16 @@ void nn_assert_fail(const char *cond, const char *file, int line);
 #ifndef NN_VECTOR_LOOPS
 #define NN_VECTOR_LOOPS
 #endif
+/* Put before a loop whose iterations read and write through many pointers that never overlap
+ * the ones it writes: without it, GCC gives up vectorizing when the run-time overlap checks
+ * would be too many. */
+#if defined(__clang__)
+#define NN_NO_OVERLAP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define NN_NO_OVERLAP _Pragma("GCC ivdep")
+#else
+#define NN_NO_OVERLAP
+#endif
 
 /* ------------------------------------------------------------ memory (core/status.c) */
 void *nn_malloc(size_t size);              /* sets NN_ERR_NOMEM message on failure */

@@ -169,17 +169,6 @@ static bool is_pointwise(const geom *g) {
            g->pad_top == 0 && g->pad_left == 0 && g->groups == 1;
 }
 
-/* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
- * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
- * convolutions add one group's outputs and one group's kernel. The plan has per-sample scratch
- * only, so the group's kernel is counted per sample too. */
-static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
-    geom g = geom_of(graph, n, 1);
-    if (is_pointwise(&g)) return 0;
-    int64_t cols = g.oh * g.ow * window_size(&g) * g.groups;
-    return g.groups == 1 ? cols : cols + g.oh * g.ow * g.fg + window_size(&g) * g.fg;
-}
-
 /* im2col, or with t->extra (the input gradient) set, col2im: row (n, oy, ox) of group block
  * `grp` holds the kh x kw taps of the window under output pixel (oy, ox), each the group's cg
  * channels, zeros where a tap falls in the padding. col2im adds each row back onto the taps. */
@@ -258,7 +247,8 @@ static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
  * depend on the thread count, so neither do the bits. */
 typedef struct chunk_task {
     geom g;
-    const float *x, *w, *bias;
+    const float *x; /* forward: the input; conv2d's backward: the input if the columns are to be laid out */
+    const float *w, *bias;
     const nn_activation_def *act; /* applied to the outputs, or its derivative to dz (NULL: linear) */
     float *col, *y;   /* forward: im2col(x) and y; conv2d's backward: y for act' */
     const float *dy;  /* input gradient: the output gradient, with dx the input gradient */
@@ -318,6 +308,10 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
             int64_t rows = (g->batch - first < t->samples ? g->batch - first : t->samples) * pixels;
             float *col = t->col + first * pixels * k, *dz = t->dz + first * pixels * g->f;
             bool slot_starts = chunk == slot;
+            if (t->x && t->kernel_grad) {
+                sample_task windows = { .g = *g, .fn = windows_range, .in = t->x, .out = t->col };
+                windows_range(&windows, first, rows / pixels);
+            }
             if (t->act) t->act->scale_by_derivative(dz, t->y + first * pixels * g->f, rows, g->f);
             if (t->bias_grad) nn_bias_grad(db, dz, rows, g->f, slot_starts);
             if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
@@ -416,11 +410,206 @@ static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, co
     }
 }
 
+/* ------------------------------------------------------------------ conv2d by Winograd F(2x2, 3x3)
+ *
+ * A 3 x 3 kernel at stride 1 over enough channels: each 2 x 2 block of outputs (a tile) comes
+ * from the 4 x 4 inputs under it as Y = A^T [(G g G^T) . (B^T d B)] A, the product elementwise
+ * over the 16 points of the transformed tile, summed over channels. The sum is one GEMM per
+ * point: (tiles, C) . (C, F), 16 multiplications per 4 outputs instead of 36. Tiles past the
+ * output's bottom or right edge read zeros and are not stored. The forward runs over chunks of
+ * samples (the threads take whole chunks, so the bits do not depend on the thread count);
+ * conv2d's backward lays its columns out afresh. */
+#define NN_WINOGRAD_POINTS 16
+/* Fewer channels or filters leave the transforms costing more than the multiplications saved. */
+#define NN_WINOGRAD_MIN_CHANNELS 8
+/* Tiles per chunk: its transformed inputs and products stay in the L2 cache. */
+#define NN_WINOGRAD_CHUNK_TILES 96
+
+static bool uses_winograd(const nn_node *n, const geom *g) {
+    return n->op == NN_OP_CONV2D && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->sh == 1 &&
+           g->sw == 1 && g->groups == 1 && g->c >= NN_WINOGRAD_MIN_CHANNELS && g->f >= NN_WINOGRAD_MIN_CHANNELS;
+}
+
+static int64_t winograd_tiles(const geom *g) { return ((g->oh + 1) / 2) * ((g->ow + 1) / 2); } /* per sample */
+/* A sample's transformed inputs and products, and room for a tile's outputs past the edge. */
+static int64_t winograd_sample_floats(const geom *g) {
+    return NN_WINOGRAD_POINTS * winograd_tiles(g) * (g->c + g->f) + 4 * g->f;
+}
+static int64_t winograd_kernel_floats(const geom *g) { return NN_WINOGRAD_POINTS * g->c * g->f; }
+
+/* u[point][c][f] = G g G^T of each (c, f)'s 3 x 3 taps g, w being (3, 3, c, f). */
+NN_VECTOR_LOOPS static void winograd_kernel(float *restrict u, const float *restrict w, int64_t c, int64_t f) {
+    int64_t plane = c * f;
+    NN_NO_OVERLAP
+    for (int64_t i = 0; i < plane; i++) {
+        float g[3][3], gg[4][3];
+        for (int r = 0; r < 3; r++)
+            for (int s = 0; s < 3; s++) g[r][s] = w[(r * 3 + s) * plane + i];
+        for (int s = 0; s < 3; s++) {
+            gg[0][s] = g[0][s];
+            gg[1][s] = 0.5f * (g[0][s] + g[1][s] + g[2][s]);
+            gg[2][s] = 0.5f * (g[0][s] - g[1][s] + g[2][s]);
+            gg[3][s] = g[2][s];
+        }
+        for (int r = 0; r < 4; r++) {
+            float *row = u + r * 4 * plane + i;
+            row[0] = gg[r][0];
+            row[plane] = 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]);
+            row[2 * plane] = 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]);
+            row[3 * plane] = gg[r][2];
+        }
+    }
+}
+
+/* v[point][tile] (c floats each) = B^T d B for one tile, d[4 * r + s] pointing at the c channels
+ * of input tap (r, s); `stride` floats between points. */
+NN_VECTOR_LOOPS static void winograd_input_tile(float *restrict v, const float *const *d, int64_t c, int64_t stride) {
+    NN_NO_OVERLAP
+    for (int64_t ch = 0; ch < c; ch++) {
+        float t[4][4];
+        for (int s = 0; s < 4; s++) {
+            float d0 = d[s][ch], d1 = d[4 + s][ch], d2 = d[8 + s][ch], d3 = d[12 + s][ch];
+            t[0][s] = d0 - d2;
+            t[1][s] = d1 + d2;
+            t[2][s] = d2 - d1;
+            t[3][s] = d1 - d3;
+        }
+        for (int r = 0; r < 4; r++) {
+            float *row = v + r * 4 * stride + ch;
+            row[0] = t[r][0] - t[r][2];
+            row[stride] = t[r][1] + t[r][2];
+            row[2 * stride] = t[r][2] - t[r][1];
+            row[3 * stride] = t[r][1] - t[r][3];
+        }
+    }
+}
+
+/* The 2 x 2 outputs A^T m A + bias (then max(0, .) with relu) of one tile, m[point] pointing at
+ * its f products; y00 .. y11 receive outputs (0, 0) .. (1, 1). Inlined with relu a constant, so
+ * that each loop vectorizes. */
+static inline __attribute__((always_inline)) void winograd_outputs(float *restrict y00, float *restrict y01,
+                                                                   float *restrict y10, float *restrict y11,
+                                                                   const float *const *m, const float *bias, bool relu,
+                                                                   int64_t f) {
+    NN_NO_OVERLAP
+    for (int64_t j = 0; j < f; j++) {
+        float t[2][4], out[4];
+        for (int s = 0; s < 4; s++) {
+            t[0][s] = m[s][j] + m[4 + s][j] + m[8 + s][j];
+            t[1][s] = m[4 + s][j] - m[8 + s][j] - m[12 + s][j];
+        }
+        for (int r = 0; r < 2; r++) {
+            out[2 * r] = t[r][0] + t[r][1] + t[r][2];
+            out[2 * r + 1] = t[r][1] - t[r][2] - t[r][3];
+        }
+        for (int o = 0; o < 4; o++) {
+            out[o] += bias[j];
+            if (relu) out[o] = out[o] > 0.0f ? out[o] : 0.0f;
+        }
+        y00[j] = out[0], y01[j] = out[1], y10[j] = out[2], y11[j] = out[3];
+    }
+}
+
+NN_VECTOR_LOOPS static void winograd_output_tile(float *const *y, const float *const *m, const float *bias, bool relu,
+                                                 int64_t f) {
+    if (relu) winograd_outputs(y[0], y[1], y[2], y[3], m, bias, true, f);
+    else winograd_outputs(y[0], y[1], y[2], y[3], m, bias, false, f);
+}
+
+typedef struct winograd_task {
+    geom g;
+    const float *x, *u, *bias;
+    const nn_activation_def *act;
+    float *y, *scratch; /* scratch: winograd_sample_floats per sample of the batch */
+    const float *zeros; /* c + f zeros: the taps in the padding or past the input, or no bias */
+    int64_t samples;    /* per chunk */
+} winograd_task;
+
+/* One chunk of `count` samples from `first`: inputs transformed into v[point][tile][c], the 16
+ * GEMMs into m[point][tile][f], then the outputs. */
+static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count) {
+    const geom *g = &t->g;
+    int64_t tiles_w = (g->ow + 1) / 2, per_sample = winograd_tiles(g), tiles = count * per_sample;
+    float *v = t->scratch + first * winograd_sample_floats(g), *m = v + NN_WINOGRAD_POINTS * tiles * g->c;
+    float *discard = m + NN_WINOGRAD_POINTS * tiles * g->f;
+    for (int64_t tile = 0; tile < tiles; tile++) {
+        int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+        const float *d[NN_WINOGRAD_POINTS];
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s++) {
+                int64_t iy = oy + r - g->pad_top, ix = ox + s - g->pad_left;
+                bool inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
+                d[4 * r + s] = inside ? t->x + ((n * g->h + iy) * g->w + ix) * g->c : t->zeros;
+            }
+        winograd_input_tile(v + tile * g->c, d, g->c, tiles * g->c);
+    }
+    for (int point = 0; point < NN_WINOGRAD_POINTS; point++)
+        nn_gemm_cpu(m + point * tiles * g->f, v + point * tiles * g->c, t->u + point * g->c * g->f, tiles, g->f, g->c,
+                    false, false, false);
+    bool relu = t->act && t->act->relu;
+    for (int64_t tile = 0; tile < tiles; tile++) {
+        int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+        const float *mp[NN_WINOGRAD_POINTS];
+        float *yp[4];
+        for (int point = 0; point < NN_WINOGRAD_POINTS; point++) mp[point] = m + (point * tiles + tile) * g->f;
+        for (int r = 0; r < 2; r++)
+            for (int s = 0; s < 2; s++)
+                yp[2 * r + s] = oy + r < g->oh && ox + s < g->ow ? t->y + ((n * g->oh + oy + r) * g->ow + ox + s) * g->f
+                                                                 : discard + (2 * r + s) * g->f;
+        winograd_output_tile(yp, mp, t->bias, relu, g->f);
+    }
+    int64_t rows = count * g->oh * g->ow;
+    if (t->act && !relu) t->act->forward(t->y + first * g->oh * g->ow * g->f, t->y + first * g->oh * g->ow * g->f, rows, g->f);
+}
+
+static void run_winograd_chunks(void *ctx, int thread, int threads) {
+    const winograd_task *t = ctx;
+    for (int64_t first = thread * t->samples; first < t->g.batch; first += threads * t->samples)
+        winograd_chunk(t, first, t->g.batch - first < t->samples ? t->g.batch - first : t->samples);
+}
+
+/* y = act(conv(x, w) + bias); scratch: winograd_sample_floats per sample, then `kernel` has
+ * room for the transformed kernel and c + f floats. */
+static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias,
+                          const nn_activation_def *act, float *y, float *scratch, float *kernel) {
+    float *zeros = kernel + winograd_kernel_floats(g);
+    winograd_kernel(kernel, w, g->c, g->f);
+    memset(zeros, 0, (size_t)(g->c + g->f) * sizeof *zeros);
+    int64_t samples = NN_WINOGRAD_CHUNK_TILES / winograd_tiles(g);
+    winograd_task t = { .g = *g, .x = x, .u = kernel, .bias = bias ? bias : zeros, .act = act, .y = y, .scratch = scratch,
+                        .zeros = zeros, .samples = samples < 1 ? 1 : samples };
+    nn_threads_run(t.samples < g->batch ? e->threads : NULL, run_winograd_chunks, &t);
+}
+
+/* Per sample: the columns, or a Winograd conv's chunk scratch where that is larger. */
+static int64_t conv2d_sample_scratch(const nn_node *n, const geom *g) {
+    int64_t columns = g->oh * g->ow * window_size(g);
+    if (!uses_winograd(n, g)) return columns;
+    return winograd_sample_floats(g) > columns ? winograd_sample_floats(g) : columns;
+}
+
+/* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
+ * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
+ * convolutions add one group's outputs and one group's kernel. The plan has per-sample scratch
+ * only, so the group's kernel is counted per sample too, as is a Winograd conv's transformed
+ * kernel (its backward lays the columns out then). */
+static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
+    geom g = geom_of(graph, n, 1);
+    if (is_pointwise(&g)) return 0;
+    if (uses_winograd(n, &g)) return conv2d_sample_scratch(n, &g) + winograd_kernel_floats(&g) + g.c + g.f;
+    int64_t cols = g.oh * g.ow * window_size(&g) * g.groups;
+    return g.groups == 1 ? cols : cols + g.oh * g.ow * g.fg + window_size(&g) * g.fg;
+}
+
 static void conv2d_forward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
     const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
-    conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n),
-               nn_node_aux(e, SELF(e, n)), false);
+    float *scratch = nn_node_aux(e, SELF(e, n));
+    if (uses_winograd(n, &g))
+        conv_winograd(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch,
+                      scratch + g.batch * conv2d_sample_scratch(n, &g));
+    else
+        conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false);
 }
 
 /* The partial kernel and bias gradients of the chunked backward. */
@@ -430,8 +619,9 @@ static int64_t conv2d_grad_scratch(const nn_graph *graph, const nn_node *n) {
 }
 
 /* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
- * backward); then dbias += column sums of dz, dkernel from the columns forward kept, then the
- * input gradient (which overwrites them): chunk by chunk with one group of windows. */
+ * backward); then dbias += column sums of dz, dkernel from the columns forward kept (or lays out
+ * after a Winograd forward), then the input gradient (which overwrites them): chunk by chunk
+ * with one group of windows. */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
     const nn_activation_def *act = n->attr.ptr;
@@ -439,7 +629,8 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
     if (!is_pointwise(&g) && g.groups == 1) {
         chunk_task t = { .g = g, .act = act, .y = OUT_VALUE(e, n), .w = IN_VALUE(e, n, 1), .col = col, .dz = dy,
-                         .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)) };
+                         .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
+                         .x = uses_winograd(n, &g) ? IN_VALUE(e, n, 0) : NULL };
         grads_over_chunks(e, &t, dw, db);
         return;
     }
