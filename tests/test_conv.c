@@ -112,6 +112,74 @@ TEST(conv2d_gradient_across_chunks) {
     gc_free(c);
 }
 
+/* 3 x 3 kernels at stride 1 over 8 or more channels and filters run by Winograd's F(2x2, 3x3),
+ * conv2d's backward laying the columns out again: the gradients through that path. Each output
+ * sums 72 products, rounded once more by the transforms, and the objective 720 outputs, which
+ * moves the finite differences by up to about 1% or 5e-4 (the direct path's too, at this size):
+ * hence the wider tolerances. A wrong gradient is off by far more. */
+TEST(conv2d_gradient_winograd) {
+    gc *c = gc_new(141);
+    c->rel_tol = 2e-2, c->abs_tol = 1e-3;
+    int x = gc_spatial(c, 3, (int64_t[]){ 5, 6, 8 }, false);
+    int k = gc_param(c, 4, (int64_t[]){ 3, 3, 8, 8 }, true);
+    int bias = gc_param(c, 1, (int64_t[]){ 8 }, true);
+    nn_attr same = window(1, 1, 1, 1, 1, 1, 1, 1);
+    same.ptr = nn_activation_find("tanh");
+    CHECK(gc_check(c, gc_op(c, NN_OP_CONV2D, (int[]){ x, k, bias }, 3, &same), "conv2d winograd") == 0);
+    gc_free(c);
+}
+
+/* conv2d's outputs against a sum in double over the taps, on two threads, for shapes that take
+ * the Winograd path: outputs of odd height and width (tiles past the edge), padding, filters not
+ * a multiple of the vector width, and batches of several chunks; with and without bias and ReLU.
+ * Winograd's transforms round differently from a direct sum: 1e-5 of the terms' magnitude. */
+static void check_conv_against_sums(uint64_t seed, int64_t batch, int64_t h, int64_t w, int64_t ch, int64_t filters,
+                                    int64_t pad, bool bias_relu) {
+    gc *c = gc_new(seed);
+    int x = gc_input(c, 3, (int64_t[]){ h, w, ch }, batch, false);
+    int k = gc_param(c, 4, (int64_t[]){ 3, 3, ch, filters }, true);
+    int b = gc_param(c, 1, &filters, true);
+    nn_attr attr = window(1, 1, 1, 1, pad, pad, pad, pad);
+    attr.ptr = bias_relu ? nn_activation_find("relu") : NULL;
+    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, b }, bias_relu ? 3 : 2, &attr);
+    float *arena = nn_calloc(nn_plan_graph(&c->graph, batch, false), sizeof(float));
+    nn_threads *pool = NULL;
+    NN_ASSERT(arena && nn_threads_new(2, &pool) == NN_OK);
+    nn_exec e = { &c->graph, arena, c->params, c->grads, batch, NULL, pool };
+    gc_forward(c, &e);
+    const float *xs = gc_input_values(c, x), *ks = gc_param_values(c, k), *bs = gc_param_values(c, b), *ys = nn_node_value(&e, y);
+    int64_t oh = h + 2 * pad - 2, ow = w + 2 * pad - 2, bad = 0;
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++)
+                for (int64_t f = 0; f < filters; f++) {
+                    double sum = bias_relu ? bs[f] : 0.0, size = fabs(sum);
+                    for (int64_t i = 0; i < 3; i++)
+                        for (int64_t j = 0; j < 3; j++)
+                            for (int64_t q = 0; q < ch; q++) {
+                                int64_t iy = oy + i - pad, ix = ox + j - pad;
+                                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                                double term = (double)xs[((n * h + iy) * w + ix) * ch + q] * ks[((i * 3 + j) * ch + q) * filters + f];
+                                sum += term, size += fabs(term);
+                            }
+                    if (bias_relu && sum < 0) sum = 0;
+                    double got = ys[((n * oh + oy) * ow + ox) * filters + f];
+                    if (fabs(got - sum) > 1e-5 * size + 1e-6 && bad++ < 3)
+                        printf("  sample %lld (%lld, %lld) filter %lld: %.9g, the sum %.9g\n", (long long)n, (long long)oy,
+                               (long long)ox, (long long)f, got, sum);
+                }
+    CHECK(bad == 0);
+    nn_threads_free(pool);
+    nn_free(arena);
+    gc_free(c);
+}
+
+TEST(conv2d_winograd_matches_direct_sums) {
+    check_conv_against_sums(142, 20, 9, 8, 8, 8, 0, false);   /* 7 x 6 outputs, 3 chunks */
+    check_conv_against_sums(143, 5, 7, 7, 12, 20, 1, true);   /* same padding, 7 x 7 */
+    check_conv_against_sums(144, 3, 13, 13, 32, 40, 0, true); /* as fmnist-cnn's second layer */
+}
+
 /* ---------------------------------------------------------------- conv2d_transpose gradients */
 
 /* The padding of a conv2d_transpose along one axis, as the layers resolve it: that of the conv
@@ -575,6 +643,7 @@ TEST(typed_constructors_equal_keras_text) {
 int main(void) {
     RUN_TESTS(typed_constructors_equal_keras_text, conv2d_gradient_valid, conv2d_gradient_same_strided, conv2d_gradient_dilated_same, conv2d_gradient_groups,
               conv2d_gradient_pointwise, conv2d_gradient_one_dimensional_causal, conv2d_gradient_fused_activations, conv2d_gradient_across_chunks,
+              conv2d_gradient_winograd, conv2d_winograd_matches_direct_sums,
               conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same, max_pool_ties_nan_and_padding,
