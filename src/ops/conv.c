@@ -247,16 +247,11 @@ static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
  * depend on the thread count, so neither do the bits. */
 typedef struct chunk_task {
     geom g;
-    const float *x; /* forward: the input; conv2d's backward: the input if the columns are to be laid out */
-    const float *w, *bias;
-    const nn_activation_def *act; /* applied to the outputs, or its derivative to dz (NULL: linear) */
-    float *col, *y;   /* forward: im2col(x) and y; conv2d's backward: y for act' */
+    const float *x, *w, *bias;
+    const nn_activation_def *act; /* applied to the outputs (NULL: linear) */
+    float *col, *y;   /* forward: im2col(x) and y */
     const float *dy;  /* input gradient: the output gradient, with dx the input gradient */
     float *dx;
-    float *dz;        /* conv2d's backward: the output gradient, scaled by act' in place */
-    float *slots;     /* conv2d's backward: `nslots` blocks of kernel then bias partial sums */
-    int nslots;
-    bool kernel_grad, bias_grad;
     bool accumulate;  /* forward: y += rather than y = */
     int64_t samples;  /* per chunk */
 } chunk_task;
@@ -290,59 +285,6 @@ static int64_t chunk_samples(const geom *g) {
 static void over_chunks(const nn_exec *e, chunk_task *t) {
     t->samples = chunk_samples(&t->g);
     nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
-}
-
-static int64_t slot_floats(const geom *g) { return window_size(g) * g->f + g->f; }
-
-/* conv2d's backward, chunk by chunk while its columns are in the cache: dz = dy * act'(y) in
- * place, the chunk's bias and kernel gradients added into its slot, then (for dx) dcol =
- * dz . kernel^T over the chunk's columns and col2im. */
-static void run_grad_chunks(void *ctx, int thread, int threads) {
-    const chunk_task *t = ctx;
-    const geom *g = &t->g;
-    int64_t pixels = g->oh * g->ow, k = window_size(g);
-    for (int slot = thread; slot < t->nslots; slot += threads) {
-        float *dw = t->slots + slot * slot_floats(g), *db = dw + k * g->f;
-        for (int64_t chunk = slot; chunk * t->samples < g->batch; chunk += t->nslots) {
-            int64_t first = chunk * t->samples;
-            int64_t rows = (g->batch - first < t->samples ? g->batch - first : t->samples) * pixels;
-            float *col = t->col + first * pixels * k, *dz = t->dz + first * pixels * g->f;
-            bool slot_starts = chunk == slot;
-            if (t->x && t->kernel_grad) {
-                sample_task windows = { .g = *g, .fn = windows_range, .in = t->x, .out = t->col };
-                windows_range(&windows, first, rows / pixels);
-            }
-            if (t->act) t->act->scale_by_derivative(dz, t->y + first * pixels * g->f, rows, g->f);
-            if (t->bias_grad) nn_bias_grad(db, dz, rows, g->f, slot_starts);
-            if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
-            if (!t->dx) continue;
-            nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
-            sample_task windows = { .g = *g, .fn = windows_range, .out = t->col, .extra = t->dx };
-            windows_range(&windows, first, rows / pixels);
-        }
-    }
-}
-
-/* out[i] += slot 0's float i + slot 1's + ..., in that order. */
-static void add_slots(float *out, const float *slots, int nslots, int64_t stride, int64_t count) {
-    for (int64_t i = 0; i < count; i++) {
-        float sum = slots[i];
-        for (int s = 1; s < nslots; s++) sum += slots[s * stride + i];
-        out[i] += sum;
-    }
-}
-
-/* conv2d's backward with one group of windows (t has g, act, y, w, col, dz, dx, slots). */
-static void grads_over_chunks(const nn_exec *e, chunk_task *t, float *dw, float *db) {
-    t->samples = chunk_samples(&t->g);
-    int64_t chunks = (t->g.batch + t->samples - 1) / t->samples;
-    t->nslots = chunks < NN_CONV_GRAD_SLOTS ? (int)chunks : NN_CONV_GRAD_SLOTS;
-    t->kernel_grad = dw != NULL;
-    t->bias_grad = db != NULL;
-    nn_threads_run(chunks > 1 ? e->threads : NULL, run_grad_chunks, t);
-    int64_t kernel_floats = window_size(&t->g) * t->g.f;
-    if (dw) add_slots(dw, t->slots, t->nslots, slot_floats(&t->g), kernel_floats);
-    if (db) add_slots(db, t->slots + kernel_floats, t->nslots, slot_floats(&t->g), t->g.f);
 }
 
 /* y = act(conv(x, w) [+ bias]) (y += conv(x, w) with accumulate, act and bias NULL); col
@@ -431,11 +373,16 @@ static bool uses_winograd(const nn_node *n, const geom *g) {
 }
 
 static int64_t winograd_tiles(const geom *g) { return ((g->oh + 1) / 2) * ((g->ow + 1) / 2); } /* per sample */
-/* A sample's transformed inputs and products, and room for a tile's outputs past the edge. */
+/* A sample's transformed inputs and products, and room for a tile's outputs, or an input
+ * gradient's tap, past the edge. */
 static int64_t winograd_sample_floats(const geom *g) {
-    return NN_WINOGRAD_POINTS * winograd_tiles(g) * (g->c + g->f) + 4 * g->f;
+    return NN_WINOGRAD_POINTS * winograd_tiles(g) * (g->c + g->f) + 4 * g->f + g->c;
 }
 static int64_t winograd_kernel_floats(const geom *g) { return NN_WINOGRAD_POINTS * g->c * g->f; }
+static int64_t winograd_chunk_samples(const geom *g) {
+    int64_t samples = NN_WINOGRAD_CHUNK_TILES / winograd_tiles(g);
+    return samples < 1 ? 1 : samples;
+}
 
 /* u[point][c][f] = G g G^T of each (c, f)'s 3 x 3 taps g, w being (3, 3, c, f). */
 NN_VECTOR_LOOPS static void winograd_kernel(float *restrict u, const float *restrict w, int64_t c, int64_t f) {
@@ -516,6 +463,110 @@ NN_VECTOR_LOOPS static void winograd_output_tile(float *const *y, const float *c
     else winograd_outputs(y[0], y[1], y[2], y[3], m, bias, false, f);
 }
 
+/* The offsets in y (or dy) of tile `tile`'s 2 x 2 outputs, output (r, s) at at[2 * r + s], -1
+ * past the edge; tiles count from sample `first`'s first. */
+static void winograd_output_offsets(const geom *g, int64_t first, int64_t tile, int64_t at[4]) {
+    int64_t per_sample = winograd_tiles(g), tiles_w = (g->ow + 1) / 2;
+    int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+    for (int r = 0; r < 2; r++)
+        for (int s = 0; s < 2; s++)
+            at[2 * r + s] = oy + r < g->oh && ox + s < g->ow ? ((n * g->oh + oy + r) * g->ow + ox + s) * g->f : -1;
+}
+
+/* The offsets in x (or dx) of the tile's 4 x 4 input taps, tap (r, s) at at[4 * r + s], -1 in
+ * the padding or past the input. */
+static void winograd_input_offsets(const geom *g, int64_t first, int64_t tile, int64_t at[NN_WINOGRAD_POINTS]) {
+    int64_t per_sample = winograd_tiles(g), tiles_w = (g->ow + 1) / 2;
+    int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++) {
+            int64_t iy = oy + r - g->pad_top, ix = ox + s - g->pad_left;
+            at[4 * r + s] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? ((n * g->h + iy) * g->w + ix) * g->c : -1;
+        }
+}
+
+/* v[point][tile][c] for `tiles` tiles from sample `first`'s first. */
+static void winograd_transform_inputs(const geom *g, const float *x, const float *zeros, int64_t first, int64_t tiles,
+                                      float *v) {
+    for (int64_t tile = 0; tile < tiles; tile++) {
+        int64_t at[NN_WINOGRAD_POINTS];
+        const float *d[NN_WINOGRAD_POINTS];
+        winograd_input_offsets(g, first, tile, at);
+        for (int k = 0; k < NN_WINOGRAD_POINTS; k++) d[k] = at[k] >= 0 ? x + at[k] : zeros;
+        winograd_input_tile(v + tile * g->c, d, g->c, tiles * g->c);
+    }
+}
+
+/* dm[point][tile] (f floats each, `stride` apart) = A dy A^T for one tile: the gradient of the
+ * output transform, dy[2 * r + s] pointing at output (r, s)'s f gradients (zeros past the edge). */
+NN_VECTOR_LOOPS static void winograd_output_grad_tile(float *restrict dm, const float *const *dy, int64_t f,
+                                                      int64_t stride) {
+    NN_NO_OVERLAP
+    for (int64_t j = 0; j < f; j++) {
+        float p[4][2];
+        for (int s = 0; s < 2; s++) {
+            float y0 = dy[s][j], y1 = dy[2 + s][j];
+            p[0][s] = y0;
+            p[1][s] = y0 + y1;
+            p[2][s] = y0 - y1;
+            p[3][s] = -y1;
+        }
+        for (int r = 0; r < 4; r++) {
+            float *row = dm + r * 4 * stride + j;
+            row[0] = p[r][0];
+            row[stride] = p[r][0] + p[r][1];
+            row[2 * stride] = p[r][0] - p[r][1];
+            row[3 * stride] = -p[r][1];
+        }
+    }
+}
+
+/* dx[4 * r + s] (c floats each) += tap (r, s) of B dv B^T for one tile: the gradient of the input
+ * transform, dv[point] `stride` floats apart. Taps outside the input all point at one scratch
+ * row, whose sums are never read. */
+NN_VECTOR_LOOPS static void winograd_input_grad_tile(float *const *dx, const float *restrict dv, int64_t c,
+                                                     int64_t stride) {
+    NN_NO_OVERLAP
+    for (int64_t ch = 0; ch < c; ch++) {
+        float q[4][4];
+        for (int s = 0; s < 4; s++) {
+            float v0 = dv[s * stride + ch], v1 = dv[(4 + s) * stride + ch];
+            float v2 = dv[(8 + s) * stride + ch], v3 = dv[(12 + s) * stride + ch];
+            q[0][s] = v0;
+            q[1][s] = v1 - v2 + v3;
+            q[2][s] = v1 + v2 - v0;
+            q[3][s] = -v3;
+        }
+        for (int r = 0; r < 4; r++) {
+            dx[4 * r][ch] += q[r][0];
+            dx[4 * r + 1][ch] += q[r][1] - q[r][2] + q[r][3];
+            dx[4 * r + 2][ch] += q[r][1] + q[r][2] - q[r][0];
+            dx[4 * r + 3][ch] -= q[r][3];
+        }
+    }
+}
+
+/* dw (3, 3, c, f) += G^T du G for each (c, f): the gradient of winograd_kernel, du[point][c][f]. */
+NN_VECTOR_LOOPS static void winograd_kernel_grad(float *restrict dw, const float *restrict du, int64_t c, int64_t f) {
+    int64_t plane = c * f;
+    NN_NO_OVERLAP
+    for (int64_t i = 0; i < plane; i++) {
+        float r[3][4];
+        for (int s = 0; s < 4; s++) {
+            float u0 = du[s * plane + i], u1 = du[(4 + s) * plane + i];
+            float u2 = du[(8 + s) * plane + i], u3 = du[(12 + s) * plane + i];
+            r[0][s] = u0 + 0.5f * (u1 + u2);
+            r[1][s] = 0.5f * (u1 - u2);
+            r[2][s] = 0.5f * (u1 + u2) + u3;
+        }
+        for (int a = 0; a < 3; a++) {
+            dw[(a * 3) * plane + i] += r[a][0] + 0.5f * (r[a][1] + r[a][2]);
+            dw[(a * 3 + 1) * plane + i] += 0.5f * (r[a][1] - r[a][2]);
+            dw[(a * 3 + 2) * plane + i] += 0.5f * (r[a][1] + r[a][2]) + r[a][3];
+        }
+    }
+}
+
 typedef struct winograd_task {
     geom g;
     const float *x, *u, *bias;
@@ -529,37 +580,25 @@ typedef struct winograd_task {
  * GEMMs into m[point][tile][f], then the outputs. */
 static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count) {
     const geom *g = &t->g;
-    int64_t tiles_w = (g->ow + 1) / 2, per_sample = winograd_tiles(g), tiles = count * per_sample;
+    int64_t tiles = count * winograd_tiles(g);
     float *v = t->scratch + first * winograd_sample_floats(g), *m = v + NN_WINOGRAD_POINTS * tiles * g->c;
     float *discard = m + NN_WINOGRAD_POINTS * tiles * g->f;
-    for (int64_t tile = 0; tile < tiles; tile++) {
-        int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
-        const float *d[NN_WINOGRAD_POINTS];
-        for (int r = 0; r < 4; r++)
-            for (int s = 0; s < 4; s++) {
-                int64_t iy = oy + r - g->pad_top, ix = ox + s - g->pad_left;
-                bool inside = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w;
-                d[4 * r + s] = inside ? t->x + ((n * g->h + iy) * g->w + ix) * g->c : t->zeros;
-            }
-        winograd_input_tile(v + tile * g->c, d, g->c, tiles * g->c);
-    }
+    winograd_transform_inputs(g, t->x, t->zeros, first, tiles, v);
     for (int point = 0; point < NN_WINOGRAD_POINTS; point++)
         nn_gemm_cpu(m + point * tiles * g->f, v + point * tiles * g->c, t->u + point * g->c * g->f, tiles, g->f, g->c,
                     false, false, false);
     bool relu = t->act && t->act->relu;
     for (int64_t tile = 0; tile < tiles; tile++) {
-        int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+        int64_t at[4];
         const float *mp[NN_WINOGRAD_POINTS];
         float *yp[4];
+        winograd_output_offsets(g, first, tile, at);
         for (int point = 0; point < NN_WINOGRAD_POINTS; point++) mp[point] = m + (point * tiles + tile) * g->f;
-        for (int r = 0; r < 2; r++)
-            for (int s = 0; s < 2; s++)
-                yp[2 * r + s] = oy + r < g->oh && ox + s < g->ow ? t->y + ((n * g->oh + oy + r) * g->ow + ox + s) * g->f
-                                                                 : discard + (2 * r + s) * g->f;
+        for (int o = 0; o < 4; o++) yp[o] = at[o] >= 0 ? t->y + at[o] : discard + o * g->f;
         winograd_output_tile(yp, mp, t->bias, relu, g->f);
     }
-    int64_t rows = count * g->oh * g->ow;
-    if (t->act && !relu) t->act->forward(t->y + first * g->oh * g->ow * g->f, t->y + first * g->oh * g->ow * g->f, rows, g->f);
+    float *y = t->y + first * g->oh * g->ow * g->f;
+    if (t->act && !relu) t->act->forward(y, y, count * g->oh * g->ow, g->f);
 }
 
 static void run_winograd_chunks(void *ctx, int thread, int threads) {
@@ -575,17 +614,123 @@ static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const
     float *zeros = kernel + winograd_kernel_floats(g);
     winograd_kernel(kernel, w, g->c, g->f);
     memset(zeros, 0, (size_t)(g->c + g->f) * sizeof *zeros);
-    int64_t samples = NN_WINOGRAD_CHUNK_TILES / winograd_tiles(g);
     winograd_task t = { .g = *g, .x = x, .u = kernel, .bias = bias ? bias : zeros, .act = act, .y = y, .scratch = scratch,
-                        .zeros = zeros, .samples = samples < 1 ? 1 : samples };
+                        .zeros = zeros, .samples = winograd_chunk_samples(g) };
     nn_threads_run(t.samples < g->batch ? e->threads : NULL, run_winograd_chunks, &t);
 }
 
-/* Per sample: the columns, or a Winograd conv's chunk scratch where that is larger. */
+/* conv2d's backward runs chunk by chunk: dz = dy * act'(y) in place, the chunk's bias and kernel
+ * gradients added into its slot, and dx. */
+typedef struct grad_task grad_task;
+typedef void grad_chunk_fn(const grad_task *t, int64_t first, int64_t count, float *dw, float *db, bool slot_starts);
+struct grad_task {
+    geom g;
+    grad_chunk_fn *chunk;
+    const float *x, *w, *y; /* the input (Winograd), the kernel (as the forward used it), the output */
+    const float *zeros;     /* Winograd: c + f zeros */
+    const nn_activation_def *act;
+    float *scratch;         /* the op's scratch: columns, or Winograd's transforms */
+    float *dz, *dx;
+    float *slots;           /* `nslots` blocks of slot_kernel kernel then f bias partial sums */
+    int64_t slot_kernel, samples;
+    int nslots;
+    bool kernel_grad, bias_grad;
+};
+
+static void run_grad_chunks(void *ctx, int thread, int threads) {
+    const grad_task *t = ctx;
+    int64_t slot_floats = t->slot_kernel + t->g.f;
+    for (int slot = thread; slot < t->nslots; slot += threads) {
+        float *dw = t->slots + slot * slot_floats, *db = dw + t->slot_kernel;
+        for (int64_t chunk = slot; chunk * t->samples < t->g.batch; chunk += t->nslots) {
+            int64_t first = chunk * t->samples, count = t->g.batch - first < t->samples ? t->g.batch - first : t->samples;
+            float *dz = t->dz + first * t->g.oh * t->g.ow * t->g.f;
+            int64_t rows = count * t->g.oh * t->g.ow;
+            if (t->act) t->act->scale_by_derivative(dz, t->y + first * t->g.oh * t->g.ow * t->g.f, rows, t->g.f);
+            if (t->bias_grad) nn_bias_grad(db, dz, rows, t->g.f, chunk == slot);
+            t->chunk(t, first, count, dw, db, chunk == slot);
+        }
+    }
+}
+
+/* Through the columns forward kept: dw (+)= col^T . dz, then dcol = dz . kernel^T over the
+ * chunk's columns and col2im into dx. */
+static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, float *dw, float *db, bool slot_starts) {
+    (void)db;
+    const geom *g = &t->g;
+    int64_t pixels = g->oh * g->ow, k = window_size(g), rows = count * pixels;
+    float *col = t->scratch + first * pixels * k, *dz = t->dz + first * pixels * g->f;
+    if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
+    if (!t->dx) return;
+    nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
+    sample_task windows = { .g = *g, .fn = windows_range, .out = t->scratch, .extra = t->dx };
+    windows_range(&windows, first, count);
+}
+
+/* Winograd's backward: dm = A dz A^T per tile, then per point du (+)= v^T . dm (v the input's
+ * transform, made again) and dv = dm . u^T, then dx += B dv B^T per tile. */
+static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count, float *du, float *db,
+                                bool slot_starts) {
+    (void)db;
+    const geom *g = &t->g;
+    int64_t tiles = count * winograd_tiles(g), points = NN_WINOGRAD_POINTS;
+    float *v = t->scratch + first * winograd_sample_floats(g), *dm = v + points * tiles * g->c;
+    float *discard = dm + points * tiles * g->f;
+    for (int64_t tile = 0; tile < tiles; tile++) {
+        int64_t at[4];
+        const float *dy[4];
+        winograd_output_offsets(g, first, tile, at);
+        for (int o = 0; o < 4; o++) dy[o] = at[o] >= 0 ? t->dz + at[o] : t->zeros;
+        winograd_output_grad_tile(dm + tile * g->f, dy, g->f, tiles * g->f);
+    }
+    if (t->kernel_grad) winograd_transform_inputs(g, t->x, t->zeros, first, tiles, v);
+    const float *u = t->w;
+    for (int64_t point = 0; point < points; point++) {
+        float *vp = v + point * tiles * g->c, *dmp = dm + point * tiles * g->f;
+        if (t->kernel_grad) nn_gemm_cpu(du + point * g->c * g->f, vp, dmp, g->c, g->f, tiles, true, false, !slot_starts);
+        if (t->dx) nn_gemm_cpu(vp, dmp, u + point * g->c * g->f, tiles, g->c, g->f, false, true, false);
+    }
+    if (!t->dx) return;
+    for (int64_t tile = 0; tile < tiles; tile++) {
+        int64_t at[NN_WINOGRAD_POINTS];
+        float *dx[NN_WINOGRAD_POINTS];
+        winograd_input_offsets(g, first, tile, at);
+        for (int k = 0; k < NN_WINOGRAD_POINTS; k++) dx[k] = at[k] >= 0 ? t->dx + at[k] : discard;
+        winograd_input_grad_tile(dx, v + tile * g->c, g->c, tiles * g->c);
+    }
+}
+
+/* out[i] += slot 0's float i + slot 1's + ..., in that order. */
+static void add_slots(float *out, const float *slots, int nslots, int64_t stride, int64_t count) {
+    for (int64_t i = 0; i < count; i++) {
+        float sum = slots[i];
+        for (int s = 1; s < nslots; s++) sum += slots[s * stride + i];
+        out[i] += sum;
+    }
+}
+
+/* conv2d's backward with one group of windows, over chunks of t->samples samples (t has g, the
+ * chunk function and what it reads); the slots then summed into dw and db. A Winograd kernel
+ * gradient is summed over the points first, in slot 0, then transformed. */
+static void grads_over_chunks(const nn_exec *e, grad_task *t, float *dw, float *db) {
+    int64_t chunks = (t->g.batch + t->samples - 1) / t->samples, slot_floats = t->slot_kernel + t->g.f;
+    t->nslots = chunks < NN_CONV_GRAD_SLOTS ? (int)chunks : NN_CONV_GRAD_SLOTS;
+    t->kernel_grad = dw != NULL;
+    t->bias_grad = db != NULL;
+    nn_threads_run(chunks > 1 ? e->threads : NULL, run_grad_chunks, t);
+    if (db) add_slots(db, t->slots + t->slot_kernel, t->nslots, slot_floats, t->g.f);
+    if (!dw) return;
+    if (t->chunk == columns_grad_chunk) {
+        add_slots(dw, t->slots, t->nslots, slot_floats, t->slot_kernel);
+        return;
+    }
+    if (t->nslots > 1) add_slots(t->slots, t->slots + slot_floats, t->nslots - 1, slot_floats, t->slot_kernel);
+    winograd_kernel_grad(dw, t->slots, t->g.c, t->g.f);
+}
+
+/* Per sample: the columns, or a Winograd conv's chunk scratch. */
 static int64_t conv2d_sample_scratch(const nn_node *n, const geom *g) {
-    int64_t columns = g->oh * g->ow * window_size(g);
-    if (!uses_winograd(n, g)) return columns;
-    return winograd_sample_floats(g) > columns ? winograd_sample_floats(g) : columns;
+    return uses_winograd(n, g) ? winograd_sample_floats(g) : g->oh * g->ow * window_size(g);
 }
 
 /* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
@@ -612,32 +757,44 @@ static void conv2d_forward(const nn_exec *e, const nn_node *n) {
         conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false);
 }
 
+/* The kernel's floats in a slot of the chunked backward: its gradient, or for a Winograd conv
+ * the gradient of its transform. */
+static int64_t slot_kernel_floats(const nn_node *n, const geom *g) {
+    return uses_winograd(n, g) ? winograd_kernel_floats(g) : window_size(g) * g->f;
+}
+
 /* The partial kernel and bias gradients of the chunked backward. */
 static int64_t conv2d_grad_scratch(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
-    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_GRAD_SLOTS * slot_floats(&g);
+    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_GRAD_SLOTS * (slot_kernel_floats(n, &g) + g.f);
 }
 
 /* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
- * backward); then dbias += column sums of dz, dkernel from the columns forward kept (or lays out
- * after a Winograd forward), then the input gradient (which overwrites them): chunk by chunk
- * with one group of windows. */
+ * backward); then dbias += column sums of dz, dkernel, and the input gradient: chunk by chunk
+ * with one group of windows (through the columns forward kept, or Winograd's transforms). */
 static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     geom g = geom_of(e->graph, n, e->batch);
     const nn_activation_def *act = n->attr.ptr;
-    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *col = nn_node_aux(e, SELF(e, n));
+    float *dy = OUT_GRAD(e, n), *dx = IN_GRAD(e, n, 0), *dw = IN_GRAD(e, n, 1), *scratch = nn_node_aux(e, SELF(e, n));
     float *db = n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL;
     if (!is_pointwise(&g) && g.groups == 1) {
-        chunk_task t = { .g = g, .act = act, .y = OUT_VALUE(e, n), .w = IN_VALUE(e, n, 1), .col = col, .dz = dy,
-                         .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
-                         .x = uses_winograd(n, &g) ? IN_VALUE(e, n, 0) : NULL };
+        grad_task t = { .g = g, .chunk = columns_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n), .act = act,
+                        .scratch = scratch, .dz = dy, .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
+                        .slot_kernel = slot_kernel_floats(n, &g), .samples = chunk_samples(&g) };
+        if (uses_winograd(n, &g)) { /* the transformed kernel and zeros forward left after the chunks' scratch */
+            t.chunk = winograd_grad_chunk;
+            t.x = IN_VALUE(e, n, 0);
+            t.w = scratch + g.batch * conv2d_sample_scratch(n, &g);
+            t.zeros = t.w + winograd_kernel_floats(&g);
+            t.samples = winograd_chunk_samples(&g);
+        }
         grads_over_chunks(e, &t, dw, db);
         return;
     }
     if (act) act->scale_by_derivative(dy, OUT_VALUE(e, n), output_rows(&g), g.f);
     if (db) nn_bias_grad(db, dy, output_rows(&g), g.f, false);
-    if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), col, dy, dw);
-    if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, col);
+    if (dw) conv_kernel_grad(e, &g, IN_VALUE(e, n, 0), scratch, dy, dw);
+    if (dx) conv_input_grad(e, &g, dy, IN_VALUE(e, n, 1), dx, scratch);
 }
 
 const nn_op_def nn_op_conv2d = { .name = "conv2d", .shape = conv2d_shape, .forward = conv2d_forward,
