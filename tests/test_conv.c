@@ -113,7 +113,7 @@ TEST(conv2d_gradient_across_chunks) {
 }
 
 /* 3 x 3 kernels at stride 1 over 8 or more channels and filters run by Winograd's F(2x2, 3x3),
- * conv2d's backward laying the columns out again: the gradients through that path. Each output
+ * forward and backward: the gradients through that path. Each output
  * sums 72 products, rounded once more by the transforms, and the objective 720 outputs, which
  * moves the finite differences by up to about 1% or 5e-4 (the direct path's too, at this size):
  * hence the wider tolerances. A wrong gradient is off by far more. */

@@ -359,8 +359,8 @@ static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, co
  * over the 16 points of the transformed tile, summed over channels. The sum is one GEMM per
  * point: (tiles, C) . (C, F), 16 multiplications per 4 outputs instead of 36. Tiles past the
  * output's bottom or right edge read zeros and are not stored. The forward runs over chunks of
- * samples (the threads take whole chunks, so the bits do not depend on the thread count);
- * conv2d's backward lays its columns out afresh. */
+ * samples (the threads take whole chunks, so the bits do not depend on the thread count), and
+ * so does the backward, the exact gradient of these transforms and products (grad_task). */
 #define NN_WINOGRAD_POINTS 16
 /* Fewer channels or filters leave the transforms costing more than the multiplications saved. */
 #define NN_WINOGRAD_MIN_CHANNELS 8
@@ -737,7 +737,7 @@ static int64_t conv2d_sample_scratch(const nn_node *n, const geom *g) {
  * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
  * convolutions add one group's outputs and one group's kernel. The plan has per-sample scratch
  * only, so the group's kernel is counted per sample too, as is a Winograd conv's transformed
- * kernel (its backward lays the columns out then). */
+ * kernel (with zeros), which the backward reads; its chunks' transforms take the columns' place. */
 static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
     if (is_pointwise(&g)) return 0;
