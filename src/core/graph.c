@@ -170,9 +170,10 @@ size_t nn_plan_graph(nn_graph *g, int64_t capacity, bool training) {
             iv[count++] = (interval){ round_up((size_t)(rows * node->inner)), node->op == NN_OP_INPUT ? -1 : i, end,
                                       &node->value_off };
         const nn_op_def *def = nn_op_get(node->op);
-        int64_t aux = def->aux_per_sample ? def->aux_per_sample(g, node) : 0;
+        int64_t aux = (def->aux_per_sample ? rows * def->aux_per_sample(g, node) : 0) +
+                      (def->aux_fixed ? def->aux_fixed(g, node) : 0);
         /* without a backward pass the scratch serves the node's forward alone */
-        if (aux) iv[count++] = (interval){ round_up((size_t)(rows * aux)), i, training ? end : i, &node->aux_off };
+        if (aux) iv[count++] = (interval){ round_up((size_t)aux), i, training ? end : i, &node->aux_off };
         int64_t scratch = training && def->grad_scratch ? def->grad_scratch(g, node) : 0;
         if (scratch)
             iv[count++] = (interval){ round_up((size_t)scratch), 2 * n - 1 - i, 2 * n - 1 - i, &node->grad_scratch_off };

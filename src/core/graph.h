@@ -80,6 +80,9 @@ typedef struct nn_op_def {
     /* Scratch floats per sample kept from forward to backward (NULL = none); in a plan without
      * backward (prediction) it lives during the forward alone. */
     int64_t (*aux_per_sample)(const nn_graph *g, const nn_node *n);
+    /* Scratch floats whatever the batch, kept as the per-sample scratch is, after the batch's
+     * per-sample floats: at nn_node_aux + batch * aux_per_sample (NULL = none). */
+    int64_t (*aux_fixed)(const nn_graph *g, const nn_node *n);
     /* Scratch floats the backward needs whatever the batch (NULL = none): planned in training
      * plans only, live during this node's backward alone. */
     int64_t (*grad_scratch)(const nn_graph *g, const nn_node *n);

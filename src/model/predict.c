@@ -91,6 +91,8 @@ typedef struct predict_plan {
 
 /* A slice's values up to about a core's cache (1 MB on the machines we measure). */
 #define NN_SLICE_BYTES (1 << 20)
+/* Below this much of values in all, handing slices to other threads costs more than it saves. */
+#define NN_SPREAD_MIN_BYTES (256 << 10)
 
 static int64_t slices_of(int64_t rows, int threads, int64_t fitting) {
     int64_t slices = (rows + fitting - 1) / fitting;
@@ -157,12 +159,13 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
         int64_t sample_bytes = (int64_t)predictors[0]->program.arena_size;
         int64_t fitting = sample_bytes < NN_SLICE_BYTES ? NN_SLICE_BYTES / (sample_bytes > 0 ? sample_bytes : 1) : 1;
         int64_t last_rows = plan.n - (plan.n - 1) / plan.batch * plan.batch;
-        plan.slices = slices_of(plan.batch, threads, fitting);
-        plan.last_slices = slices_of(last_rows, threads, fitting);
+        int spread = plan.n * sample_bytes >= NN_SPREAD_MIN_BYTES ? threads : 1;
+        plan.slices = slices_of(plan.batch, spread, fitting);
+        plan.last_slices = slices_of(last_rows, spread, fitting);
         int64_t capacity = (plan.batch + plan.slices - 1) / plan.slices, last = (last_rows + plan.last_slices - 1) / plan.last_slices;
         if (last > capacity) capacity = last;
         /* several slices: one single-threaded predictor per thread; one: all threads on it */
-        workers = plan.slices > 1 || plan.n > plan.batch ? threads : 1;
+        workers = spread > 1 && (plan.slices > 1 || plan.n > plan.batch) ? spread : 1;
         nn_predictor_free(predictors[0]);
         predictors[0] = NULL;
         for (int i = 0; i < workers && !status; i++) {

@@ -16,8 +16,9 @@
 #define NN_CONV_CHUNK_FLOATS (128 * 1024)
 /* conv2d's backward sums each chunk's kernel and bias gradients into slot chunk % this, each
  * slot's chunks in order on one thread, then the slots in order: the bits depend on neither
- * the thread count nor which thread took which slot, and up to this many threads share it. */
-#define NN_CONV_GRAD_SLOTS 4
+ * the thread count nor which thread took which slot, and up to this many threads share it.
+ * Winograd's chunks, forward and backward, also work in the scratch area of their slot. */
+#define NN_CONV_SLOTS 4
 
 void nn_same_padding(int64_t size, int64_t window, int64_t stride, int64_t *before, int64_t *after) {
     int64_t out = (size + stride - 1) / stride, total = (out - 1) * stride + window - size;
@@ -243,7 +244,7 @@ static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
  * With one group, the samples go in chunks whose column rows stay in the cache between im2col
  * and the GEMMs, the threads taking whole chunks; forward: im2col then y = col . kernel;
  * input gradient: dcol = dy . kernel^T then col2im; conv2d's whole backward also adds each
- * chunk's kernel and bias gradients into a slot (NN_CONV_GRAD_SLOTS). The chunks do not
+ * chunk's kernel and bias gradients into a slot (NN_CONV_SLOTS). The chunks do not
  * depend on the thread count, so neither do the bits. */
 typedef struct chunk_task {
     geom g;
@@ -382,6 +383,15 @@ static int64_t winograd_kernel_floats(const geom *g) { return NN_WINOGRAD_POINTS
 static int64_t winograd_chunk_samples(const geom *g) {
     int64_t samples = NN_WINOGRAD_CHUNK_TILES / winograd_tiles(g);
     return samples < 1 ? 1 : samples;
+}
+static int64_t winograd_slot_floats(const geom *g) { return winograd_chunk_samples(g) * winograd_sample_floats(g); }
+/* The op's scratch: the transformed kernel, c + f zeros, then a chunk's work area per slot. */
+static int64_t winograd_aux_floats(const geom *g) {
+    return winograd_kernel_floats(g) + g->c + g->f + NN_CONV_SLOTS * winograd_slot_floats(g);
+}
+static int64_t winograd_slots(const geom *g) {
+    int64_t chunks = (g->batch + winograd_chunk_samples(g) - 1) / winograd_chunk_samples(g);
+    return chunks < NN_CONV_SLOTS ? chunks : NN_CONV_SLOTS;
 }
 
 /* u[point][c][f] = G g G^T of each (c, f)'s 3 x 3 taps g, w being (3, 3, c, f). */
@@ -571,17 +581,18 @@ typedef struct winograd_task {
     geom g;
     const float *x, *u, *bias;
     const nn_activation_def *act;
-    float *y, *scratch; /* scratch: winograd_sample_floats per sample of the batch */
+    float *y, *work;    /* work: the slots' areas */
     const float *zeros; /* c + f zeros: the taps in the padding or past the input, or no bias */
     int64_t samples;    /* per chunk */
+    int nslots;
 } winograd_task;
 
-/* One chunk of `count` samples from `first`: inputs transformed into v[point][tile][c], the 16
- * GEMMs into m[point][tile][f], then the outputs. */
-static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count) {
+/* One chunk of `count` samples from `first`, in its slot's area v: inputs transformed into
+ * v[point][tile][c], the 16 GEMMs into m[point][tile][f], then the outputs. */
+static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count, float *v) {
     const geom *g = &t->g;
     int64_t tiles = count * winograd_tiles(g);
-    float *v = t->scratch + first * winograd_sample_floats(g), *m = v + NN_WINOGRAD_POINTS * tiles * g->c;
+    float *m = v + NN_WINOGRAD_POINTS * tiles * g->c;
     float *discard = m + NN_WINOGRAD_POINTS * tiles * g->f;
     winograd_transform_inputs(g, t->x, t->zeros, first, tiles, v);
     for (int point = 0; point < NN_WINOGRAD_POINTS; point++)
@@ -603,33 +614,36 @@ static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count)
 
 static void run_winograd_chunks(void *ctx, int thread, int threads) {
     const winograd_task *t = ctx;
-    for (int64_t first = thread * t->samples; first < t->g.batch; first += threads * t->samples)
-        winograd_chunk(t, first, t->g.batch - first < t->samples ? t->g.batch - first : t->samples);
+    for (int slot = thread; slot < t->nslots; slot += threads)
+        for (int64_t first = slot * t->samples; first < t->g.batch; first += t->nslots * t->samples)
+            winograd_chunk(t, first, t->g.batch - first < t->samples ? t->g.batch - first : t->samples,
+                           t->work + slot * winograd_slot_floats(&t->g));
 }
 
-/* y = act(conv(x, w) + bias); scratch: winograd_sample_floats per sample, then `kernel` has
- * room for the transformed kernel and c + f floats. */
+/* y = act(conv(x, w) + bias), with scratch laid out as winograd_aux_floats says; the
+ * transformed kernel stays there for the backward. */
 static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias,
-                          const nn_activation_def *act, float *y, float *scratch, float *kernel) {
-    float *zeros = kernel + winograd_kernel_floats(g);
-    winograd_kernel(kernel, w, g->c, g->f);
+                          const nn_activation_def *act, float *y, float *scratch) {
+    float *zeros = scratch + winograd_kernel_floats(g);
+    winograd_kernel(scratch, w, g->c, g->f);
     memset(zeros, 0, (size_t)(g->c + g->f) * sizeof *zeros);
-    winograd_task t = { .g = *g, .x = x, .u = kernel, .bias = bias ? bias : zeros, .act = act, .y = y, .scratch = scratch,
-                        .zeros = zeros, .samples = winograd_chunk_samples(g) };
-    nn_threads_run(t.samples < g->batch ? e->threads : NULL, run_winograd_chunks, &t);
+    winograd_task t = { .g = *g, .x = x, .u = scratch, .bias = bias ? bias : zeros, .act = act, .y = y,
+                        .work = zeros + g->c + g->f, .zeros = zeros, .samples = winograd_chunk_samples(g),
+                        .nslots = (int)winograd_slots(g) };
+    nn_threads_run(t.nslots > 1 ? e->threads : NULL, run_winograd_chunks, &t);
 }
 
 /* conv2d's backward runs chunk by chunk: dz = dy * act'(y) in place, the chunk's bias and kernel
  * gradients added into its slot, and dx. */
 typedef struct grad_task grad_task;
-typedef void grad_chunk_fn(const grad_task *t, int64_t first, int64_t count, float *dw, float *db, bool slot_starts);
+typedef void grad_chunk_fn(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts);
 struct grad_task {
     geom g;
     grad_chunk_fn *chunk;
     const float *x, *w, *y; /* the input (Winograd), the kernel (as the forward used it), the output */
     const float *zeros;     /* Winograd: c + f zeros */
     const nn_activation_def *act;
-    float *scratch;         /* the op's scratch: columns, or Winograd's transforms */
+    float *scratch;         /* the columns, or Winograd's slots' work areas */
     float *dz, *dx;
     float *slots;           /* `nslots` blocks of slot_kernel kernel then f bias partial sums */
     int64_t slot_kernel, samples;
@@ -648,15 +662,15 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
             int64_t rows = count * t->g.oh * t->g.ow;
             if (t->act) t->act->scale_by_derivative(dz, t->y + first * t->g.oh * t->g.ow * t->g.f, rows, t->g.f);
             if (t->bias_grad) nn_bias_grad(db, dz, rows, t->g.f, chunk == slot);
-            t->chunk(t, first, count, dw, db, chunk == slot);
+            t->chunk(t, first, count, slot, dw, chunk == slot);
         }
     }
 }
 
 /* Through the columns forward kept: dw (+)= col^T . dz, then dcol = dz . kernel^T over the
  * chunk's columns and col2im into dx. */
-static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, float *dw, float *db, bool slot_starts) {
-    (void)db;
+static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
+    (void)slot;
     const geom *g = &t->g;
     int64_t pixels = g->oh * g->ow, k = window_size(g), rows = count * pixels;
     float *col = t->scratch + first * pixels * k, *dz = t->dz + first * pixels * g->f;
@@ -669,12 +683,11 @@ static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count,
 
 /* Winograd's backward: dm = A dz A^T per tile, then per point du (+)= v^T . dm (v the input's
  * transform, made again) and dv = dm . u^T, then dx += B dv B^T per tile. */
-static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count, float *du, float *db,
+static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *du,
                                 bool slot_starts) {
-    (void)db;
     const geom *g = &t->g;
     int64_t tiles = count * winograd_tiles(g), points = NN_WINOGRAD_POINTS;
-    float *v = t->scratch + first * winograd_sample_floats(g), *dm = v + points * tiles * g->c;
+    float *v = t->scratch + slot * winograd_slot_floats(g), *dm = v + points * tiles * g->c;
     float *discard = dm + points * tiles * g->f;
     for (int64_t tile = 0; tile < tiles; tile++) {
         int64_t at[4];
@@ -714,7 +727,7 @@ static void add_slots(float *out, const float *slots, int nslots, int64_t stride
  * gradient is summed over the points first, in slot 0, then transformed. */
 static void grads_over_chunks(const nn_exec *e, grad_task *t, float *dw, float *db) {
     int64_t chunks = (t->g.batch + t->samples - 1) / t->samples, slot_floats = t->slot_kernel + t->g.f;
-    t->nslots = chunks < NN_CONV_GRAD_SLOTS ? (int)chunks : NN_CONV_GRAD_SLOTS;
+    t->nslots = chunks < NN_CONV_SLOTS ? (int)chunks : NN_CONV_SLOTS;
     t->kernel_grad = dw != NULL;
     t->bias_grad = db != NULL;
     nn_threads_run(chunks > 1 ? e->threads : NULL, run_grad_chunks, t);
@@ -728,22 +741,21 @@ static void grads_over_chunks(const nn_exec *e, grad_task *t, float *dw, float *
     winograd_kernel_grad(dw, t->slots, t->g.c, t->g.f);
 }
 
-/* Per sample: the columns, or a Winograd conv's chunk scratch. */
-static int64_t conv2d_sample_scratch(const nn_node *n, const geom *g) {
-    return uses_winograd(n, g) ? winograd_sample_floats(g) : g->oh * g->ow * window_size(g);
-}
-
 /* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
  * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
- * convolutions add one group's outputs and one group's kernel. The plan has per-sample scratch
- * only, so the group's kernel is counted per sample too, as is a Winograd conv's transformed
- * kernel (with zeros), which the backward reads; its chunks' transforms take the columns' place. */
+ * convolutions add one group's outputs per sample and one group's kernel (aux_fixed). A
+ * Winograd conv has scratch whatever the batch only (winograd_aux_floats). */
 static int64_t conv2d_aux(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
-    if (is_pointwise(&g)) return 0;
-    if (uses_winograd(n, &g)) return conv2d_sample_scratch(n, &g) + winograd_kernel_floats(&g) + g.c + g.f;
+    if (is_pointwise(&g) || uses_winograd(n, &g)) return 0;
     int64_t cols = g.oh * g.ow * window_size(&g) * g.groups;
-    return g.groups == 1 ? cols : cols + g.oh * g.ow * g.fg + window_size(&g) * g.fg;
+    return g.groups == 1 ? cols : cols + g.oh * g.ow * g.fg;
+}
+
+static int64_t conv2d_aux_fixed(const nn_graph *graph, const nn_node *n) {
+    geom g = geom_of(graph, n, 1);
+    if (uses_winograd(n, &g)) return winograd_aux_floats(&g);
+    return g.groups > 1 && !is_pointwise(&g) ? window_size(&g) * g.fg : 0;
 }
 
 static void conv2d_forward(const nn_exec *e, const nn_node *n) {
@@ -751,8 +763,7 @@ static void conv2d_forward(const nn_exec *e, const nn_node *n) {
     const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
     float *scratch = nn_node_aux(e, SELF(e, n));
     if (uses_winograd(n, &g))
-        conv_winograd(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch,
-                      scratch + g.batch * conv2d_sample_scratch(n, &g));
+        conv_winograd(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch);
     else
         conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false);
 }
@@ -766,7 +777,7 @@ static int64_t slot_kernel_floats(const nn_node *n, const geom *g) {
 /* The partial kernel and bias gradients of the chunked backward. */
 static int64_t conv2d_grad_scratch(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
-    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_GRAD_SLOTS * (slot_kernel_floats(n, &g) + g.f);
+    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_SLOTS * (slot_kernel_floats(n, &g) + g.f);
 }
 
 /* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
@@ -781,11 +792,12 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
         grad_task t = { .g = g, .chunk = columns_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n), .act = act,
                         .scratch = scratch, .dz = dy, .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
                         .slot_kernel = slot_kernel_floats(n, &g), .samples = chunk_samples(&g) };
-        if (uses_winograd(n, &g)) { /* the transformed kernel and zeros forward left after the chunks' scratch */
+        if (uses_winograd(n, &g)) { /* the transformed kernel and zeros forward left, then the slots' areas */
             t.chunk = winograd_grad_chunk;
             t.x = IN_VALUE(e, n, 0);
-            t.w = scratch + g.batch * conv2d_sample_scratch(n, &g);
-            t.zeros = t.w + winograd_kernel_floats(&g);
+            t.w = scratch;
+            t.zeros = scratch + winograd_kernel_floats(&g);
+            t.scratch = scratch + winograd_kernel_floats(&g) + g.c + g.f;
             t.samples = winograd_chunk_samples(&g);
         }
         grads_over_chunks(e, &t, dw, db);
@@ -798,7 +810,7 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
 }
 
 const nn_op_def nn_op_conv2d = { .name = "conv2d", .shape = conv2d_shape, .forward = conv2d_forward,
-                                 .backward = conv2d_backward, .aux_per_sample = conv2d_aux,
+                                 .backward = conv2d_backward, .aux_per_sample = conv2d_aux, .aux_fixed = conv2d_aux_fixed,
                                  .grad_scratch = conv2d_grad_scratch };
 
 /* ------------------------------------------------------------------ conv2d_transpose */
@@ -857,7 +869,7 @@ static void conv2d_transpose_backward(const nn_exec *e, const nn_node *n) {
 
 const nn_op_def nn_op_conv2d_transpose = { .name = "conv2d_transpose", .shape = conv2d_transpose_shape,
                                            .forward = conv2d_transpose_forward, .backward = conv2d_transpose_backward,
-                                           .aux_per_sample = conv2d_aux };
+                                           .aux_per_sample = conv2d_aux, .aux_fixed = conv2d_aux_fixed };
 
 /* ------------------------------------------------------------------ pooling */
 
