@@ -149,14 +149,16 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
     predict_plan plan = { .n = x->shape[0], .batch = opts && opts->batch_size > 0 ? opts->batch_size : 32 };
     if (plan.batch > plan.n) plan.batch = plan.n;
     nn_predictor *predictors[NN_MAX_THREADS] = { 0 };
-    status = nn_predictor_new(m, 1, &predictors[0]); /* to measure a sample's values */
+    status = nn_predictor_new(m, 1, &predictors[0]); /* to measure a sample's values (planned again below) */
     for (int i = 0; i < nx && !status; i++)
         if (nn_tensor_size(inputs[i]) / plan.n != predictors[0]->input_size[i])
             status = nn_error(NN_ERR_SHAPE, "nn_predict: x[%d] of shape %s does not fit the model's input %d", i,
                               nn_shape_str(inputs[i]->ndim, inputs[i]->shape, s, sizeof s), i);
     int threads = nn_threads_count(m->threads), workers = 0;
     if (!status) {
-        int64_t sample_bytes = (int64_t)predictors[0]->program.arena_size;
+        /* a sample's values: what one more sample adds to the arena (scratch whatever the batch aside) */
+        nn_program *one = &predictors[0]->program;
+        int64_t sample_bytes = ((int64_t)nn_plan_graph(&one->graph, 2, false) - (int64_t)one->arena_size) * (int64_t)sizeof(float);
         int64_t fitting = sample_bytes < NN_SLICE_BYTES ? NN_SLICE_BYTES / (sample_bytes > 0 ? sample_bytes : 1) : 1;
         int64_t last_rows = plan.n - (plan.n - 1) / plan.batch * plan.batch;
         int spread = plan.n * sample_bytes >= NN_SPREAD_MIN_BYTES ? threads : 1;
