@@ -587,6 +587,38 @@ TEST(predict_slices_give_the_same_bits_on_any_thread_count) {
     nn_tensor_free(x);
 }
 
+/* Sliced prediction makes a predictor per thread: each allocation failing in turn gives a clean
+ * NN_ERR_NOMEM with no output (ASan's leak check sees what a failure leaves), and once nothing
+ * fails, the predictions are those of a run with malloc. */
+TEST(sliced_predict_allocation_failure_sweep) {
+    nn_set_num_threads(2);
+    nn_set_seed(9);
+    nn_model *m = nn_sequential((nn_layer *[]){ nn_conv2d(64, .kernel_size = { 3 }, .activation = "relu"), nn_flatten(),
+                                                nn_dense(3), NULL });
+    nn_tensor *x = nn_tensor_new(NN_FLOAT32, 4, (int64_t[]){ 40, 12, 12, 2 }), *expected = NULL;
+    nn_rng rng;
+    nn_rng_seed(&rng, 22);
+    fill_uniform(x, &rng, -1, 1);
+    nn_predict_opts opts = { .batch_size = 20 };
+    CHECK(nn_predict(m, x, &opts, &expected) == NN_OK);
+    bool succeeded = false;
+    for (long fail_at = 1; fail_at < 200 && !succeeded; fail_at++) {
+        failing_alloc f;
+        nn_tensor *out = NULL;
+        failing_alloc_install(&f, fail_at);
+        int status = nn_predict(m, x, &opts, &out);
+        nn_set_allocator(NULL);
+        succeeded = status == NN_OK;
+        CHECK(succeeded ? out != NULL : status == NN_ERR_NOMEM && out == NULL);
+        if (out) CHECK(memcmp(out->data, expected->data, 40 * 3 * sizeof(float)) == 0);
+        nn_tensor_free(out);
+    }
+    CHECK(succeeded);
+    nn_set_num_threads(0);
+    nn_tensor_free(x), nn_tensor_free(expected);
+    nn_model_free(m);
+}
+
 /* ---------------------------------------------------------------- predict, dropout, regularizer */
 
 TEST(predict_is_the_same_at_every_batch_size) {
@@ -742,6 +774,7 @@ int main(void) {
               history_has_loss_metrics_and_validation_per_epoch, validation_split_holds_out_the_last_samples,
               zero_sample_weights_train_like_the_other_half, a_training_step_makes_no_heap_allocation, a_predictor_run_makes_no_heap_allocation,
               threads_predict_with_one_model, training_is_bitwise_identical_across_thread_counts,
-              predict_is_the_same_at_every_batch_size, predict_slices_give_the_same_bits_on_any_thread_count, dropout_acts_in_training_only, l2_regularizer_adds_to_the_loss,
+              predict_is_the_same_at_every_batch_size, predict_slices_give_the_same_bits_on_any_thread_count,
+              sliced_predict_allocation_failure_sweep, dropout_acts_in_training_only, l2_regularizer_adds_to_the_loss,
               summary_prints_the_keras_table, summary_counts_non_trainable_params);
 }

@@ -85,7 +85,7 @@ static void free_outputs(nn_tensor **outs, int count) {
  * beside a row, except in a product of one row (kernels.h): so no slice has one row unless its
  * batch does, and every thread count gives the same bits. */
 typedef struct predict_plan {
-    int64_t n, batch;        /* samples, and the batch size the caller asked for */
+    int64_t n, batch;            /* samples, and the batch size the caller asked for */
     int64_t slices, last_slices; /* per whole batch, and in the last batch */
 } predict_plan;
 
@@ -107,6 +107,32 @@ static int64_t plan_slice(const predict_plan *plan, int64_t index, int64_t *rows
     int64_t slices = batch_rows < plan->batch ? plan->last_slices : plan->slices;
     *rows = batch_rows * (j + 1) / slices - batch_rows * j / slices;
     return start + batch_rows * j / slices;
+}
+
+/* Plans the slices from `probe`, a predictor of one sample (which it frees), and makes the
+ * predictors that run them into predictors[]: one per thread, each on its own thread alone, when
+ * the slices are spread over the pool, else one on the whole pool. On failure the caller frees
+ * what predictors[] holds. */
+static int make_slice_predictors(nn_model *m, nn_predictor *probe, predict_plan *plan, nn_predictor **predictors,
+                                 int *workers) {
+    /* a sample's values: what one more sample adds to the arena (scratch whatever the batch aside) */
+    nn_program *one = &probe->program;
+    int64_t sample_bytes = ((int64_t)nn_plan_graph(&one->graph, 2, false) - (int64_t)one->arena_size) * (int64_t)sizeof(float);
+    nn_predictor_free(probe);
+    int64_t fitting = sample_bytes < NN_SLICE_BYTES ? NN_SLICE_BYTES / (sample_bytes > 0 ? sample_bytes : 1) : 1;
+    int64_t last_rows = plan->n - (plan->n - 1) / plan->batch * plan->batch;
+    int spread = plan->n * sample_bytes >= NN_SPREAD_MIN_BYTES ? nn_threads_count(m->threads) : 1;
+    plan->slices = slices_of(plan->batch, spread, fitting);
+    plan->last_slices = slices_of(last_rows, spread, fitting);
+    int64_t capacity = (plan->batch + plan->slices - 1) / plan->slices;
+    int64_t last = (last_rows + plan->last_slices - 1) / plan->last_slices;
+    *workers = spread > 1 && (plan->slices > 1 || plan->n > plan->batch) ? spread : 1;
+    for (int i = 0; i < *workers; i++) {
+        int status = nn_predictor_new(m, last > capacity ? last : capacity, &predictors[i]);
+        if (status) return status;
+        if (*workers > 1) predictors[i]->threads = NULL;
+    }
+    return NN_OK;
 }
 
 typedef struct predict_task {
@@ -148,33 +174,15 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
         return nn_error(NN_ERR_SHAPE, "nn_predict: model '%s' takes %d inputs, got %d", m->name, m->ninputs, nx);
     predict_plan plan = { .n = x->shape[0], .batch = opts && opts->batch_size > 0 ? opts->batch_size : 32 };
     if (plan.batch > plan.n) plan.batch = plan.n;
-    nn_predictor *predictors[NN_MAX_THREADS] = { 0 };
-    status = nn_predictor_new(m, 1, &predictors[0]); /* to measure a sample's values (planned again below) */
+    nn_predictor *predictors[NN_MAX_THREADS] = { 0 }, *probe = NULL;
+    int workers = 1;
+    status = nn_predictor_new(m, 1, &probe);
     for (int i = 0; i < nx && !status; i++)
-        if (nn_tensor_size(inputs[i]) / plan.n != predictors[0]->input_size[i])
+        if (nn_tensor_size(inputs[i]) / plan.n != probe->input_size[i])
             status = nn_error(NN_ERR_SHAPE, "nn_predict: x[%d] of shape %s does not fit the model's input %d", i,
                               nn_shape_str(inputs[i]->ndim, inputs[i]->shape, s, sizeof s), i);
-    int threads = nn_threads_count(m->threads), workers = 0;
-    if (!status) {
-        /* a sample's values: what one more sample adds to the arena (scratch whatever the batch aside) */
-        nn_program *one = &predictors[0]->program;
-        int64_t sample_bytes = ((int64_t)nn_plan_graph(&one->graph, 2, false) - (int64_t)one->arena_size) * (int64_t)sizeof(float);
-        int64_t fitting = sample_bytes < NN_SLICE_BYTES ? NN_SLICE_BYTES / (sample_bytes > 0 ? sample_bytes : 1) : 1;
-        int64_t last_rows = plan.n - (plan.n - 1) / plan.batch * plan.batch;
-        int spread = plan.n * sample_bytes >= NN_SPREAD_MIN_BYTES ? threads : 1;
-        plan.slices = slices_of(plan.batch, spread, fitting);
-        plan.last_slices = slices_of(last_rows, spread, fitting);
-        int64_t capacity = (plan.batch + plan.slices - 1) / plan.slices, last = (last_rows + plan.last_slices - 1) / plan.last_slices;
-        if (last > capacity) capacity = last;
-        /* several slices: one single-threaded predictor per thread; one: all threads on it */
-        workers = spread > 1 && (plan.slices > 1 || plan.n > plan.batch) ? spread : 1;
-        nn_predictor_free(predictors[0]);
-        predictors[0] = NULL;
-        for (int i = 0; i < workers && !status; i++) {
-            status = nn_predictor_new(m, capacity, &predictors[i]);
-            if (!status && workers > 1) predictors[i]->threads = NULL;
-        }
-    }
+    if (status) nn_predictor_free(probe);
+    else status = make_slice_predictors(m, probe, &plan, predictors, &workers);
     float *out_values[NN_MAX_MODEL_IO];
     for (int o = 0; o < m->noutputs && !status; o++) {
         const nn_node *pred = &predictors[0]->program.graph.nodes[predictors[0]->program.pred[o]];
@@ -190,7 +198,7 @@ int nn_predict_multi(nn_model *m, const nn_tensor *const *inputs, const nn_predi
     predict_task task = { .plan = &plan, .predictors = predictors, .feed = &feed, .outs = out_values };
     if (!status) nn_threads_run(workers > 1 ? m->threads : NULL, predict_slices, &task);
     else free_outputs(outs, m->noutputs);
-    for (int i = 0; i < threads; i++) nn_predictor_free(predictors[i]);
+    for (int i = 0; i < workers; i++) nn_predictor_free(predictors[i]);
     return status;
 }
 
