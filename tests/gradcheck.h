@@ -39,7 +39,7 @@ typedef struct gc {
 
 static inline gc *gc_new(uint64_t seed) {
     gc *c = calloc(1, sizeof *c);
-    c->cap = 1 << 14;
+    c->cap = 1 << 16;
     c->params = calloc(c->cap, sizeof(float));
     c->grads = calloc(c->cap, sizeof(float));
     c->rel_tol = 1e-3;

@@ -340,6 +340,46 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     gc_free(c);
 }
 
+/* The forward of one conv2d on `batch` samples, on one thread and then on two: the outputs must
+ * be the same bits. Large enough that the forward cuts one sample's outputs into chunks for the
+ * two threads (prediction at batch 1), and cuts a batch between samples. */
+static bool conv2d_forward_same_bits_on_two_threads(uint64_t seed, int64_t batch, const int64_t *x_shape,
+                                                    const int64_t *k_shape, const char *activation) {
+    gc *c = gc_new(seed);
+    int x = gc_input(c, 3, x_shape, batch, false);
+    int k = gc_param(c, 4, k_shape, true);
+    int b = gc_param(c, 1, &k_shape[3], true);
+    nn_attr valid = window(1, 1, 1, 1, 0, 0, 0, 0);
+    valid.ptr = nn_activation_find(activation);
+    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, b }, 3, &valid);
+    float *arena = nn_calloc(nn_plan_graph(&c->graph, batch, false), sizeof(float));
+    int64_t size = batch * c->graph.nodes[y].inner;
+    float *first = calloc((size_t)size, sizeof(float));
+    nn_threads *pool = NULL;
+    bool same = arena && first && nn_threads_new(2, &pool) == NN_OK;
+    for (int run = 0; same && run < 2; run++) {
+        nn_exec e = { &c->graph, arena, c->params, c->grads, batch, NULL, run ? pool : NULL };
+        memset(arena, 0xff, (size_t)nn_plan_graph(&c->graph, batch, false) * sizeof(float)); /* NaNs */
+        gc_forward(c, &e);
+        if (run == 0) memcpy(first, nn_node_value(&e, y), (size_t)size * sizeof(float));
+        else same = memcmp(first, nn_node_value(&e, y), (size_t)size * sizeof(float)) == 0;
+    }
+    nn_threads_free(pool);
+    nn_free(arena), free(first);
+    gc_free(c);
+    return same;
+}
+
+TEST(conv2d_forward_splits_a_sample_with_the_same_bits) {
+    /* Winograd (fmnist-cnn's second conv), with ReLU fused and with tanh applied per tile */
+    CHECK(conv2d_forward_same_bits_on_two_threads(150, 1, (int64_t[]){ 13, 13, 32 }, (int64_t[]){ 3, 3, 32, 64 }, "relu"));
+    CHECK(conv2d_forward_same_bits_on_two_threads(151, 3, (int64_t[]){ 13, 13, 32 }, (int64_t[]){ 3, 3, 32, 64 }, "tanh"));
+    /* im2col: 676 rows of one sample, and 5 rows (chunks of 2 and 3) */
+    CHECK(conv2d_forward_same_bits_on_two_threads(152, 1, (int64_t[]){ 30, 30, 3 }, (int64_t[]){ 5, 5, 3, 16 }, "relu"));
+    CHECK(conv2d_forward_same_bits_on_two_threads(153, 1, (int64_t[]){ 1, 7, 128 }, (int64_t[]){ 1, 3, 128, 128 }, "sigmoid"));
+    CHECK(conv2d_forward_same_bits_on_two_threads(154, 3, (int64_t[]){ 12, 11, 8 }, (int64_t[]){ 2, 2, 8, 48 }, "linear"));
+}
+
 /* ---------------------------------------------------------------- against Keras */
 
 /* One case of tests/data/conv: the layer built from the same text as in Keras, given Keras's
@@ -648,7 +688,8 @@ int main(void) {
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same, max_pool_ties_nan_and_padding,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
-              spatial_ops_give_the_same_bits_on_two_threads, conv2d_matches_keras, conv1d_matches_keras,
+              spatial_ops_give_the_same_bits_on_two_threads, conv2d_forward_splits_a_sample_with_the_same_bits,
+              conv2d_matches_keras, conv1d_matches_keras,
               pooling_matches_keras, global_pooling_matches_keras, padding_cropping_upsampling_match_keras,
               depthwise_and_separable_match_keras, conv2d_transpose_matches_keras,
               configs_are_saved_as_keras_saves_them, option_errors_name_the_layer_and_option,

@@ -14,6 +14,9 @@
 #define NN_SPATIAL_PARALLEL_MIN 32768
 /* Column floats per im2col + GEMM chunk: about 512 KB, an L2 cache. */
 #define NN_CONV_CHUNK_FLOATS (128 * 1024)
+/* A forward's flops per thread for its chunks to be shared (forward_chunks): a few
+ * microseconds of work, against 0.4 us to hand it to a spinning worker. */
+#define NN_CONV_SPLIT_FLOPS (1 << 17)
 /* conv2d's backward sums each chunk's kernel and bias gradients into slot chunk % this, each
  * slot's chunks in order on one thread, then the slots in order: the bits depend on neither
  * the thread count nor which thread took which slot, and up to this many threads share it.
@@ -170,42 +173,57 @@ static bool is_pointwise(const geom *g) {
            g->pad_top == 0 && g->pad_left == 0 && g->groups == 1;
 }
 
-/* im2col, or with t->extra (the input gradient) set, col2im: row (n, oy, ox) of group block
- * `grp` holds the kh x kw taps of the window under output pixel (oy, ox), each the group's cg
- * channels, zeros where a tap falls in the padding. col2im adds each row back onto the taps. */
-static void windows_range(const sample_task *t, int64_t first, int64_t count) {
-    const geom *g = &t->g;
-    float *col = t->out, *dx = t->extra;
-    const float *x = t->in;
-    int64_t rows = output_rows(g), row_size = window_size(g);
+/* One row of im2col (or with dx set, col2im): the kh x kw taps of the window under output pixel
+ * (n, oy, ox) of group `grp`, each the group's cg channels, zeros where a tap falls in the
+ * padding; col2im adds the row back onto the taps. */
+static void window_row(const geom *g, float *dst, const float *x, float *dx, int64_t grp, int64_t n, int64_t oy,
+                       int64_t ox) {
     /* with one group and adjacent taps, a window row's taps are one contiguous run */
     bool runs = g->groups == 1 && g->dw == 1;
-    for (int64_t grp = 0; grp < g->groups; grp++)
-        for (int64_t n = first; n < first + count; n++)
-            for (int64_t oy = 0; oy < g->oh; oy++)
-                for (int64_t ox = 0; ox < g->ow; ox++) {
-                    float *dst = col + (grp * rows + (n * g->oh + oy) * g->ow + ox) * row_size;
-                    int64_t ix0 = ox * g->sw - g->pad_left;
-                    bool row_inside = runs && ix0 >= 0 && ix0 + g->kw <= g->w;
-                    for (int64_t i = 0; i < g->kh; i++, dst += g->kw * g->cg) {
-                        int64_t iy = oy * g->sh - g->pad_top + i * g->dh;
-                        bool y_inside = iy >= 0 && iy < g->h;
-                        int64_t run = row_inside && y_inside ? g->kw * g->cg : g->cg;
-                        for (int64_t j = 0; j < g->kw; j += run / g->cg) {
-                            int64_t ix = ix0 + j * g->dw;
-                            float *tap = dst + j * g->cg;
-                            if (!y_inside || ix < 0 || ix >= g->w) {
-                                if (!dx) memset(tap, 0, (size_t)g->cg * sizeof *tap);
-                                continue;
-                            }
-                            int64_t at = ((n * g->h + iy) * g->w + ix) * g->c + grp * g->cg;
-                            if (dx)
-                                for (int64_t k = 0; k < run; k++) dx[at + k] += tap[k];
-                            else
-                                memcpy(tap, x + at, (size_t)run * sizeof *tap);
-                        }
-                    }
-                }
+    int64_t ix0 = ox * g->sw - g->pad_left;
+    bool row_inside = runs && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t i = 0; i < g->kh; i++, dst += g->kw * g->cg) {
+        int64_t iy = oy * g->sh - g->pad_top + i * g->dh;
+        bool y_inside = iy >= 0 && iy < g->h;
+        int64_t run = row_inside && y_inside ? g->kw * g->cg : g->cg;
+        for (int64_t j = 0; j < g->kw; j += run / g->cg) {
+            int64_t ix = ix0 + j * g->dw;
+            float *tap = dst + j * g->cg;
+            if (!y_inside || ix < 0 || ix >= g->w) {
+                if (!dx) memset(tap, 0, (size_t)g->cg * sizeof *tap);
+                continue;
+            }
+            int64_t at = ((n * g->h + iy) * g->w + ix) * g->c + grp * g->cg;
+            if (dx)
+                for (int64_t k = 0; k < run; k++) dx[at + k] += tap[k];
+            else
+                memcpy(tap, x + at, (size_t)run * sizeof *tap);
+        }
+    }
+}
+
+/* im2col (or col2im) over output rows [row0, row0 + count) of the batch, a row being one output
+ * pixel (n, oy, ox): row r of group block `grp` of col is that pixel's window. */
+static void windows_rows(const geom *g, float *col, const float *x, float *dx, int64_t row0, int64_t count) {
+    int64_t rows = output_rows(g), row_size = window_size(g), pixels = g->oh * g->ow;
+    for (int64_t grp = 0; grp < g->groups; grp++) {
+        int64_t n = row0 / pixels, oy = row0 % pixels / g->ow, ox = row0 % g->ow;
+        for (int64_t r = row0; r < row0 + count; r++) {
+            window_row(g, col + (grp * rows + r) * row_size, x, dx, grp, n, oy, ox);
+            if (++ox < g->ow) continue;
+            ox = 0;
+            if (++oy < g->oh) continue;
+            oy = 0;
+            n++;
+        }
+    }
+}
+
+/* windows_rows over whole samples: col2im's rows of a sample add onto that sample's input only,
+ * so threads that take whole samples never write the same input. */
+static void windows_range(const sample_task *t, int64_t first, int64_t count) {
+    int64_t pixels = t->g.oh * t->g.ow;
+    windows_rows(&t->g, t->out, t->in, t->extra, first * pixels, count * pixels);
 }
 
 static void lay_out_windows(const nn_exec *e, const geom *g, float *col, const float *x, float *dx) {
@@ -241,11 +259,12 @@ static void add_bias(float *y, const float *bias, int64_t rows, int64_t cols) {
  * conv_apply and its backward conv_kernel_grad and conv_input_grad; conv2d_transpose's forward
  * is conv_input_grad and its backward conv_apply and conv_kernel_grad.
  *
- * With one group, the samples go in chunks whose column rows stay in the cache between im2col
- * and the GEMMs, the threads taking whole chunks; forward: im2col then y = col . kernel;
- * input gradient: dcol = dy . kernel^T then col2im; conv2d's whole backward also adds each
- * chunk's kernel and bias gradients into a slot (NN_CONV_SLOTS). The chunks do not
- * depend on the thread count, so neither do the bits. */
+ * With one group, the work goes in chunks whose column rows stay in the cache between im2col
+ * and the GEMMs, the threads taking whole chunks; forward: im2col then y = col . kernel, over
+ * chunks of output rows (forward_chunks); input gradient: dcol = dy . kernel^T then col2im,
+ * over chunks of samples; conv2d's whole backward also adds each chunk's kernel and bias
+ * gradients into a slot (NN_CONV_SLOTS). The backward's chunks do not depend on the thread
+ * count, and the forward's outputs not on the chunks, so neither do the bits. */
 typedef struct chunk_task {
     geom g;
     const float *x, *w, *bias;
@@ -254,26 +273,43 @@ typedef struct chunk_task {
     const float *dy;  /* input gradient: the output gradient, with dx the input gradient */
     float *dx;
     bool accumulate;  /* forward: y += rather than y = */
-    int64_t samples;  /* per chunk */
+    int64_t chunks;   /* even parts of the output rows; of the samples for the input gradient */
 } chunk_task;
+
+/* The first index of chunk `chunk` of `chunks` even parts of [0, total). */
+static int64_t chunk_start(int64_t total, int64_t chunks, int64_t chunk) { return total * chunk / chunks; }
+
+/* How many chunks the forward cuts `total` rows (or Winograd tiles) into, for `threads`
+ * threads: chunks of `most` at most (what stays in the cache, or fits a slot's area), as many
+ * as a multiple of the threads so that they share them evenly (one sample's rows too, at
+ * prediction's batch 1), and one thread when the work is too small to share. A forward output
+ * comes out the same in any chunk (each row of a GEMM is summed on its own) except in a
+ * one-row chunk, a matrix-vector product that sums in another order; so no chunk has fewer
+ * than two rows, and the bits depend neither on the thread count nor on the chunks. */
+static int64_t forward_chunks(int64_t total, int64_t most, int threads, double flops) {
+    int64_t chunks = (total + most - 1) / most;
+    if (threads > 1 && flops >= 2.0 * NN_CONV_SPLIT_FLOPS) chunks += (threads - chunks % threads) % threads;
+    if (chunks > total / 2) chunks = total / 2;
+    return chunks < 1 ? 1 : chunks;
+}
 
 static void run_chunks(void *ctx, int thread, int threads) {
     const chunk_task *t = ctx;
     const geom *g = &t->g;
-    int64_t pixels = g->oh * g->ow, k = window_size(g);
-    for (int64_t first = thread * t->samples; first < g->batch; first += threads * t->samples) {
-        int64_t count = g->batch - first < t->samples ? g->batch - first : t->samples;
-        float *col = t->col + first * pixels * k;
-        int64_t out_at = first * pixels * g->f;
-        sample_task windows = { .g = *g, .fn = windows_range, .in = t->x, .out = t->col, .extra = t->dx };
+    /* the input gradient's chunks are samples, the forward's rows */
+    int64_t k = window_size(g), unit = t->dx ? g->oh * g->ow : 1, units = output_rows(g) / unit;
+    for (int64_t chunk = thread; chunk < t->chunks; chunk += threads) {
+        int64_t row0 = chunk_start(units, t->chunks, chunk) * unit;
+        int64_t rows = chunk_start(units, t->chunks, chunk + 1) * unit - row0;
+        float *col = t->col + row0 * k, *y = t->y + row0 * g->f;
         if (t->dx) {
-            nn_gemm_cpu(col, t->dy + out_at, t->w, count * pixels, k, g->f, false, true, false);
-            windows_range(&windows, first, count);
+            nn_gemm_cpu(col, t->dy + row0 * g->f, t->w, rows, k, g->f, false, true, false);
+            windows_rows(g, t->col, NULL, t->dx, row0, rows);
         } else {
-            windows_range(&windows, first, count);
+            windows_rows(g, t->col, t->x, NULL, row0, rows);
             nn_gemm_epilogue epilogue = { t->bias, t->act && t->act->relu };
-            nn_gemm_ep(NULL, t->y + out_at, col, t->w, count * pixels, g->f, k, false, false, t->accumulate, &epilogue);
-            if (t->act && !t->act->relu) t->act->forward(t->y + out_at, t->y + out_at, count * pixels, g->f);
+            nn_gemm_ep(NULL, y, col, t->w, rows, g->f, k, false, false, t->accumulate, &epilogue);
+            if (t->act && !t->act->relu) t->act->forward(y, y, rows, g->f);
         }
     }
 }
@@ -283,9 +319,19 @@ static int64_t chunk_samples(const geom *g) {
     return samples < 1 ? 1 : samples;
 }
 
+/* The forward's chunks are rows (forward_chunks); the input gradient's whole samples, since
+ * col2im adds each window onto its neighbours' inputs. */
 static void over_chunks(const nn_exec *e, chunk_task *t) {
-    t->samples = chunk_samples(&t->g);
-    nn_threads_run(t->samples < t->g.batch ? e->threads : NULL, run_chunks, t);
+    const geom *g = &t->g;
+    int64_t k = window_size(g);
+    if (t->dx) {
+        t->chunks = (g->batch + chunk_samples(g) - 1) / chunk_samples(g);
+    } else { /* a sample at least, as one whose columns outgrow the cache would make many small GEMMs */
+        int64_t most = NN_CONV_CHUNK_FLOATS / k, pixels = g->oh * g->ow;
+        t->chunks = forward_chunks(output_rows(g), most > pixels ? most : pixels, nn_threads_count(e->threads),
+                                   2.0 * (double)output_rows(g) * (double)k * (double)g->f);
+    }
+    nn_threads_run(t->chunks > 1 ? e->threads : NULL, run_chunks, t);
 }
 
 /* y = act(conv(x, w) [+ bias]) (y += conv(x, w) with accumulate, act and bias NULL); col
@@ -389,16 +435,13 @@ static int64_t winograd_slot_floats(const geom *g) { return winograd_chunk_sampl
 static int64_t winograd_aux_floats(const geom *g) {
     return winograd_kernel_floats(g) + g->c + g->f + NN_CONV_SLOTS * winograd_slot_floats(g);
 }
-static int64_t winograd_slots(const geom *g) {
-    int64_t chunks = (g->batch + winograd_chunk_samples(g) - 1) / winograd_chunk_samples(g);
-    return chunks < NN_CONV_SLOTS ? chunks : NN_CONV_SLOTS;
-}
 
-/* u[point][c][f] = G g G^T of each (c, f)'s 3 x 3 taps g, w being (3, 3, c, f). */
-NN_VECTOR_LOOPS static void winograd_kernel(float *restrict u, const float *restrict w, int64_t c, int64_t f) {
-    int64_t plane = c * f;
+/* u[point][c][f] = G g G^T of each (c, f)'s 3 x 3 taps g, w being (3, 3, c, f), for the (c, f)
+ * pairs [first, end) of the plane's c * f. */
+NN_VECTOR_LOOPS static void winograd_kernel(float *restrict u, const float *restrict w, int64_t plane, int64_t first,
+                                            int64_t end) {
     NN_NO_OVERLAP
-    for (int64_t i = 0; i < plane; i++) {
+    for (int64_t i = first; i < end; i++) {
         float g[3][3], gg[4][3];
         for (int r = 0; r < 3; r++)
             for (int s = 0; s < 3; s++) g[r][s] = w[(r * 3 + s) * plane + i];
@@ -474,10 +517,10 @@ NN_VECTOR_LOOPS static void winograd_output_tile(float *const *y, const float *c
 }
 
 /* The offsets in y (or dy) of tile `tile`'s 2 x 2 outputs, output (r, s) at at[2 * r + s], -1
- * past the edge; tiles count from sample `first`'s first. */
-static void winograd_output_offsets(const geom *g, int64_t first, int64_t tile, int64_t at[4]) {
+ * past the edge; tiles count over the batch, sample by sample. */
+static void winograd_output_offsets(const geom *g, int64_t tile, int64_t at[4]) {
     int64_t per_sample = winograd_tiles(g), tiles_w = (g->ow + 1) / 2;
-    int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+    int64_t n = tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
     for (int r = 0; r < 2; r++)
         for (int s = 0; s < 2; s++)
             at[2 * r + s] = oy + r < g->oh && ox + s < g->ow ? ((n * g->oh + oy + r) * g->ow + ox + s) * g->f : -1;
@@ -485,9 +528,9 @@ static void winograd_output_offsets(const geom *g, int64_t first, int64_t tile, 
 
 /* The offsets in x (or dx) of the tile's 4 x 4 input taps, tap (r, s) at at[4 * r + s], -1 in
  * the padding or past the input. */
-static void winograd_input_offsets(const geom *g, int64_t first, int64_t tile, int64_t at[NN_WINOGRAD_POINTS]) {
+static void winograd_input_offsets(const geom *g, int64_t tile, int64_t at[NN_WINOGRAD_POINTS]) {
     int64_t per_sample = winograd_tiles(g), tiles_w = (g->ow + 1) / 2;
-    int64_t n = first + tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
+    int64_t n = tile / per_sample, oy = tile % per_sample / tiles_w * 2, ox = tile % tiles_w * 2;
     for (int r = 0; r < 4; r++)
         for (int s = 0; s < 4; s++) {
             int64_t iy = oy + r - g->pad_top, ix = ox + s - g->pad_left;
@@ -495,13 +538,13 @@ static void winograd_input_offsets(const geom *g, int64_t first, int64_t tile, i
         }
 }
 
-/* v[point][tile][c] for `tiles` tiles from sample `first`'s first. */
-static void winograd_transform_inputs(const geom *g, const float *x, const float *zeros, int64_t first, int64_t tiles,
+/* v[point][tile][c] for `tiles` tiles from tile0. */
+static void winograd_transform_inputs(const geom *g, const float *x, const float *zeros, int64_t tile0, int64_t tiles,
                                       float *v) {
     for (int64_t tile = 0; tile < tiles; tile++) {
         int64_t at[NN_WINOGRAD_POINTS];
         const float *d[NN_WINOGRAD_POINTS];
-        winograd_input_offsets(g, first, tile, at);
+        winograd_input_offsets(g, tile0 + tile, at);
         for (int k = 0; k < NN_WINOGRAD_POINTS; k++) d[k] = at[k] >= 0 ? x + at[k] : zeros;
         winograd_input_tile(v + tile * g->c, d, g->c, tiles * g->c);
     }
@@ -583,18 +626,17 @@ typedef struct winograd_task {
     const nn_activation_def *act;
     float *y, *work;    /* work: the slots' areas */
     const float *zeros; /* c + f zeros: the taps in the padding or past the input, or no bias */
-    int64_t samples;    /* per chunk */
-    int nslots;
+    int64_t chunks;     /* even parts of the batch's tiles (forward_chunks) */
+    int parts;          /* threads with a part (and a slot) */
 } winograd_task;
 
-/* One chunk of `count` samples from `first`, in its slot's area v: inputs transformed into
+/* One chunk of `tiles` tiles from tile0, in its slot's area v: inputs transformed into
  * v[point][tile][c], the 16 GEMMs into m[point][tile][f], then the outputs. */
-static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count, float *v) {
+static void winograd_chunk(const winograd_task *t, int64_t tile0, int64_t tiles, float *v) {
     const geom *g = &t->g;
-    int64_t tiles = count * winograd_tiles(g);
     float *m = v + NN_WINOGRAD_POINTS * tiles * g->c;
     float *discard = m + NN_WINOGRAD_POINTS * tiles * g->f;
-    winograd_transform_inputs(g, t->x, t->zeros, first, tiles, v);
+    winograd_transform_inputs(g, t->x, t->zeros, tile0, tiles, v);
     for (int point = 0; point < NN_WINOGRAD_POINTS; point++)
         nn_gemm_cpu(m + point * tiles * g->f, v + point * tiles * g->c, t->u + point * g->c * g->f, tiles, g->f, g->c,
                     false, false, false);
@@ -603,34 +645,58 @@ static void winograd_chunk(const winograd_task *t, int64_t first, int64_t count,
         int64_t at[4];
         const float *mp[NN_WINOGRAD_POINTS];
         float *yp[4];
-        winograd_output_offsets(g, first, tile, at);
+        winograd_output_offsets(g, tile0 + tile, at);
         for (int point = 0; point < NN_WINOGRAD_POINTS; point++) mp[point] = m + (point * tiles + tile) * g->f;
         for (int o = 0; o < 4; o++) yp[o] = at[o] >= 0 ? t->y + at[o] : discard + o * g->f;
         winograd_output_tile(yp, mp, t->bias, relu, g->f);
+        for (int o = 0; t->act && !relu && o < 4; o++) t->act->forward(yp[o], yp[o], 1, g->f);
     }
-    float *y = t->y + first * g->oh * g->ow * g->f;
-    if (t->act && !relu) t->act->forward(y, y, count * g->oh * g->ow, g->f);
 }
 
+/* Thread `thread` takes chunks thread, thread + parts, ... in its own slot's area (parts being
+ * fewer when the pool runs the task on fewer threads). */
 static void run_winograd_chunks(void *ctx, int thread, int threads) {
     const winograd_task *t = ctx;
-    for (int slot = thread; slot < t->nslots; slot += threads)
-        for (int64_t first = slot * t->samples; first < t->g.batch; first += t->nslots * t->samples)
-            winograd_chunk(t, first, t->g.batch - first < t->samples ? t->g.batch - first : t->samples,
-                           t->work + slot * winograd_slot_floats(&t->g));
+    int parts = threads < t->parts ? threads : t->parts;
+    int64_t total = t->g.batch * winograd_tiles(&t->g);
+    for (int64_t chunk = thread; thread < parts && chunk < t->chunks; chunk += parts) {
+        int64_t tile0 = chunk_start(total, t->chunks, chunk);
+        winograd_chunk(t, tile0, chunk_start(total, t->chunks, chunk + 1) - tile0,
+                       t->work + thread * winograd_slot_floats(&t->g));
+    }
+}
+
+typedef struct kernel_task {
+    float *u;
+    const float *w;
+    int64_t plane;
+} kernel_task;
+
+/* Part `part` of the kernel's transform: an even share of the plane, in whole vectors. */
+static void run_kernel_part(void *ctx, int part, int parts) {
+    const kernel_task *t = ctx;
+    int64_t vectors = (t->plane + 15) / 16, first = vectors * part / parts * 16, end = vectors * (part + 1) / parts * 16;
+    winograd_kernel(t->u, t->w, t->plane, first, end < t->plane ? end : t->plane);
 }
 
 /* y = act(conv(x, w) + bias), with scratch laid out as winograd_aux_floats says; the
- * transformed kernel stays there for the backward. */
+ * transformed kernel stays there for the backward. The kernel's transform is shared by the
+ * threads too: at batch 1 it costs as much as a third of the products. */
 static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias,
                           const nn_activation_def *act, float *y, float *scratch) {
     float *zeros = scratch + winograd_kernel_floats(g);
-    winograd_kernel(scratch, w, g->c, g->f);
+    kernel_task kernel = { scratch, w, g->c * g->f };
+    int64_t touched = (9 + NN_WINOGRAD_POINTS) * kernel.plane; /* floats read and written */
+    nn_threads_run(touched >= NN_SPATIAL_PARALLEL_MIN ? e->threads : NULL, run_kernel_part, &kernel);
     memset(zeros, 0, (size_t)(g->c + g->f) * sizeof *zeros);
+    int threads = nn_threads_count(e->threads);
+    int64_t tiles = g->batch * winograd_tiles(g);
     winograd_task t = { .g = *g, .x = x, .u = scratch, .bias = bias ? bias : zeros, .act = act, .y = y,
-                        .work = zeros + g->c + g->f, .zeros = zeros, .samples = winograd_chunk_samples(g),
-                        .nslots = (int)winograd_slots(g) };
-    nn_threads_run(t.nslots > 1 ? e->threads : NULL, run_winograd_chunks, &t);
+                        .work = zeros + g->c + g->f, .zeros = zeros, .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
+    t.chunks = forward_chunks(tiles, winograd_chunk_samples(g) * winograd_tiles(g), t.parts,
+                              2.0 * NN_WINOGRAD_POINTS * (double)tiles * (double)g->c * (double)g->f);
+    if (t.chunks < t.parts) t.parts = (int)t.chunks;
+    nn_threads_run(t.parts > 1 ? e->threads : NULL, run_winograd_chunks, &t);
 }
 
 /* conv2d's backward runs chunk by chunk: dz = dy * act'(y) in place, the chunk's bias and kernel
@@ -686,17 +752,17 @@ static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count,
 static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *du,
                                 bool slot_starts) {
     const geom *g = &t->g;
-    int64_t tiles = count * winograd_tiles(g), points = NN_WINOGRAD_POINTS;
+    int64_t tiles = count * winograd_tiles(g), tile0 = first * winograd_tiles(g), points = NN_WINOGRAD_POINTS;
     float *v = t->scratch + slot * winograd_slot_floats(g), *dm = v + points * tiles * g->c;
     float *discard = dm + points * tiles * g->f;
     for (int64_t tile = 0; tile < tiles; tile++) {
         int64_t at[4];
         const float *dy[4];
-        winograd_output_offsets(g, first, tile, at);
+        winograd_output_offsets(g, tile0 + tile, at);
         for (int o = 0; o < 4; o++) dy[o] = at[o] >= 0 ? t->dz + at[o] : t->zeros;
         winograd_output_grad_tile(dm + tile * g->f, dy, g->f, tiles * g->f);
     }
-    if (t->kernel_grad) winograd_transform_inputs(g, t->x, t->zeros, first, tiles, v);
+    if (t->kernel_grad) winograd_transform_inputs(g, t->x, t->zeros, tile0, tiles, v);
     const float *u = t->w;
     for (int64_t point = 0; point < points; point++) {
         float *vp = v + point * tiles * g->c, *dmp = dm + point * tiles * g->f;
@@ -707,7 +773,7 @@ static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count
     for (int64_t tile = 0; tile < tiles; tile++) {
         int64_t at[NN_WINOGRAD_POINTS];
         float *dx[NN_WINOGRAD_POINTS];
-        winograd_input_offsets(g, first, tile, at);
+        winograd_input_offsets(g, tile0 + tile, at);
         for (int k = 0; k < NN_WINOGRAD_POINTS; k++) dx[k] = at[k] >= 0 ? t->dx + at[k] : discard;
         winograd_input_grad_tile(dx, v + tile * g->c, g->c, tiles * g->c);
     }
