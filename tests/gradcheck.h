@@ -177,7 +177,8 @@ static inline int gc_check(gc *c, int out, const char *label) {
     size_t arena_size = nn_plan_graph(&c->graph, GC_BATCH, true);
     float *arena = nn_calloc(arena_size, sizeof(float));
     nn_rng rng;
-    nn_exec e = { &c->graph, arena, c->params, c->grads, GC_BATCH, &rng, NULL };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads,
+                  .batch = GC_BATCH, .rng = &rng };
     gc_forward(c, &e);
     int bad = 0, checked = 0;
     double objective = gc_objective(&e, out, weight), graph_total = *nn_node_value(&e, total);
@@ -222,7 +223,8 @@ static inline bool gc_same_bits_on_two_threads(gc *c, int out, int64_t batch) {
     nn_rng rng;
     float value1 = 0;
     for (int run = 0; same && run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, batch, &rng, run ? pool : NULL };
+        nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads,
+                      .batch = batch, .rng = &rng, .threads = run ? pool : NULL };
         memset(c->grads, 0, c->cap * sizeof(float));
         gc_forward(c, &e);
         nn_graph_backward(&e);

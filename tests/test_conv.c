@@ -145,7 +145,8 @@ static void check_conv_against_sums(uint64_t seed, int64_t batch, int64_t h, int
     float *arena = nn_calloc(nn_plan_graph(&c->graph, batch, false), sizeof(float));
     nn_threads *pool = NULL;
     NN_ASSERT(arena && nn_threads_new(2, &pool) == NN_OK);
-    nn_exec e = { &c->graph, arena, c->params, c->grads, batch, NULL, pool };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads,
+                  .batch = batch, .threads = pool };
     gc_forward(c, &e);
     const float *xs = gc_input_values(c, x), *ks = gc_param_values(c, k), *bs = gc_param_values(c, b), *ys = nn_node_value(&e, y);
     int64_t oh = h + 2 * pad - 2, ow = w + 2 * pad - 2, bad = 0;
@@ -298,6 +299,31 @@ TEST(max_pool_ties_nan_and_padding) {
     gc_free(c);
 }
 
+/* With no backward to follow (prediction), max pooling keeps no argmax: the same bits, NaNs,
+ * ties and all-padding windows included. */
+TEST(max_pool_without_argmax_gives_the_same_outputs) {
+    gc *c = gc_new(15);
+    int x = gc_input(c, 3, (int64_t[]){ 9, 7, 5 }, GC_BATCH, false);
+    float *v = c->input_values[0];
+    for (int i = 0; i < GC_BATCH * 9 * 7 * 5; i += 7) v[i] = i % 3 ? NAN : v[i + 5]; /* NaNs and ties */
+    nn_attr pool = window(2, 3, 3, 3, 1, 3, 1, 0); /* overlapping windows, some all padding */
+    int y = gc_op(c, NN_OP_MAX_POOL2D, &x, 1, &pool);
+    size_t floats = nn_plan_graph(&c->graph, GC_BATCH, true);
+    float *arena = nn_calloc(floats, sizeof *arena), *kept = nn_calloc(floats, sizeof *kept);
+    NN_ASSERT(arena && kept);
+    int64_t size = GC_BATCH * c->graph.nodes[y].inner;
+    for (int forward_only = 0; forward_only < 2; forward_only++) {
+        nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads, .batch = GC_BATCH,
+                      .forward_only = forward_only };
+        memset(arena, 0xff, floats * sizeof *arena); /* NaNs */
+        gc_forward(c, &e);
+        if (!forward_only) memcpy(kept, nn_node_value(&e, y), (size_t)size * sizeof *kept);
+        else CHECK(memcmp(kept, nn_node_value(&e, y), (size_t)size * sizeof *kept) == 0);
+    }
+    nn_free(arena), nn_free(kept);
+    gc_free(c);
+}
+
 TEST(avg_pool_gradient_valid_and_same) {
     check_unary(13, NN_OP_AVG_POOL2D, 3, (int64_t[]){ 6, 5, 2 }, window(2, 2, 3, 3, 0, 1, 1, 1), (int64_t[]){ 3, 3, 2 },
                 "avg_pool same");
@@ -358,7 +384,8 @@ static bool conv2d_forward_same_bits_on_two_threads(uint64_t seed, int64_t batch
     nn_threads *pool = NULL;
     bool same = arena && first && nn_threads_new(2, &pool) == NN_OK;
     for (int run = 0; same && run < 2; run++) {
-        nn_exec e = { &c->graph, arena, c->params, c->grads, batch, NULL, run ? pool : NULL };
+        nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .grads = c->grads,
+                      .batch = batch, .threads = run ? pool : NULL };
         memset(arena, 0xff, (size_t)nn_plan_graph(&c->graph, batch, false) * sizeof(float)); /* NaNs */
         gc_forward(c, &e);
         if (run == 0) memcpy(first, nn_node_value(&e, y), (size_t)size * sizeof(float));
@@ -686,7 +713,8 @@ int main(void) {
               conv2d_gradient_winograd, conv2d_winograd_matches_direct_sums,
               conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
-              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same, max_pool_ties_nan_and_padding,
+              conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
+              max_pool_ties_nan_and_padding, max_pool_without_argmax_gives_the_same_outputs,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_forward_splits_a_sample_with_the_same_bits,
               conv2d_matches_keras, conv1d_matches_keras,

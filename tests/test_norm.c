@@ -117,7 +117,8 @@ TEST(norm_ops_give_the_same_bits_on_two_threads) {
         CHECK(nn_threads_new(2, &pool) == NN_OK);
         float value1 = 0;
         for (int run = 0; run < 2; run++) {
-            nn_exec e = { &g, arena, params, grads, B, &rng, run ? pool : NULL };
+            nn_exec e = { .graph = &g, .arena = arena, .params = params, .grads = grads,
+                          .batch = B, .rng = &rng, .threads = run ? pool : NULL };
             for (int64_t i = 0; i < B * H * C; i++) nn_node_value(&e, x)[i] = (float)((i * 37 % 101) - 50) / 50.0f;
             memset(grads, 0, sizeof grads);
             nn_graph_forward(&e);
@@ -148,7 +149,8 @@ static float *training_forward(nn_model *m, const ref_array *x) {
     float *arena = nn_calloc(nn_plan_graph(&g, x->shape[0], false), sizeof(float));
     nn_rng rng;
     nn_rng_seed(&rng, RNG_SEED);
-    nn_exec e = { .graph = &g, .arena = arena, .params = m->params, .grads = m->grads, .batch = x->shape[0], .rng = &rng };
+    nn_exec e = { .graph = &g, .arena = arena, .params = m->params, .grads = m->grads,
+                  .batch = x->shape[0], .rng = &rng };
     memcpy(nn_node_value(&e, input), x->values, (size_t)product(x->ndim, x->shape) * sizeof(float));
     nn_graph_forward(&e);
     size_t size = (size_t)product(x->ndim, x->shape) * sizeof(float);

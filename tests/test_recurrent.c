@@ -92,7 +92,7 @@ TEST(embedding_gradient_and_invalid_ids) {
     c->graph.nodes[y].keep = true;
     size_t size = nn_plan_graph(&c->graph, GC_BATCH, false);
     float *arena = nn_calloc(size, sizeof(float));
-    nn_exec e = { &c->graph, arena, c->params, NULL, GC_BATCH, NULL, NULL };
+    nn_exec e = { .graph = &c->graph, .arena = arena, .params = c->params, .batch = GC_BATCH };
     gc_forward(c, &e);
     const float *out = nn_node_value(&e, y), *w = c->params + c->graph.nodes[table].value_off;
     const int expected_rows[GC_BATCH * 6] = { 0, 1, 2, 3, 4, 2, 4, -1, -1, -1, -1, 0, 4, 4, 0, 3, 0, 1 };
@@ -298,7 +298,7 @@ static void check_state_case(const char *name) {
     for (int i = 0; i < count; i++) g.nodes[outputs[i]].keep = true;
     int64_t batch = k.in.shape[0];
     float *arena = nn_calloc(nn_plan_graph(&g, batch, false), sizeof(float));
-    nn_exec e = { &g, arena, m->params, NULL, batch, NULL, NULL };
+    nn_exec e = { .graph = &g, .arena = arena, .params = m->params, .batch = batch };
     memcpy(nn_node_value(&e, 0), k.in.values, (size_t)ref_size(&k.in) * sizeof(float));
     nn_graph_forward(&e);
     for (int i = 0; i < count && i < k.noutputs; i++) {

@@ -67,6 +67,7 @@ typedef struct nn_exec {
     int64_t batch;
     nn_rng *rng;
     nn_threads *threads; /* the pool kernels may split large work over; NULL = this thread only */
+    bool forward_only;   /* no backward follows: ops may skip what only their backward reads */
 } nn_exec;
 
 typedef struct nn_op_def {

@@ -39,7 +39,7 @@ int64_t nn_predictor_output_size(const nn_predictor *p) { return p ? p->output_s
 
 static nn_exec predictor_exec(nn_predictor *p, int64_t n) {
     return (nn_exec){ .graph = &p->program.graph, .arena = p->program.arena, .params = p->model->params, .batch = n,
-                      .threads = p->threads };
+                      .threads = p->threads, .forward_only = true };
 }
 
 /* Forward over the n samples already in the input buffers; copies output o to outs[o]. */

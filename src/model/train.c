@@ -184,7 +184,7 @@ static void update_metrics(nn_model *m, const nn_exec *e, const nn_program *p, c
  * [start, start+n) of the pass. */
 static double run_batch(nn_model *m, nn_program *p, pass *ps, int64_t step, int64_t start, int64_t n, bool train) {
     nn_exec e = { .graph = &p->graph, .arena = p->arena, .params = m->params, .grads = m->grads, .batch = n,
-                  .rng = &m->rng, .threads = m->threads };
+                  .rng = &m->rng, .threads = m->threads, .forward_only = !train };
     gather(&e, p, ps, step, start, n);
     nn_graph_forward(&e);
     double loss = *nn_node_value(&e, p->loss);

@@ -956,8 +956,10 @@ static void pool_window(const geom *g, int64_t oy, int64_t ox, int64_t *y0, int6
     *y0 += top, *y1 += top, *x0 += left, *x1 += left;
 }
 
-/* Each output keeps the input offset (within its sample) of the first maximum of its window. */
-NN_VECTOR_LOOPS static void max_pool_range(const sample_task *t, int64_t first, int64_t count) {
+/* Each output is the first maximum of its window (a NaN only as the first tap), and with
+ * `argmax` (a constant where this is inlined) keeps its input offset within its sample. */
+static inline __attribute__((always_inline)) void max_pool_samples(const sample_task *t, int64_t first, int64_t count,
+                                                                   bool with_argmax) {
     const geom *g = &t->g;
     int32_t *argmax = t->extra;
     for (int64_t n = first; n < first + count; n++) {
@@ -966,7 +968,7 @@ NN_VECTOR_LOOPS static void max_pool_range(const sample_task *t, int64_t first, 
             for (int64_t ox = 0; ox < g->ow; ox++) {
                 int64_t o = ((n * g->oh + oy) * g->ow + ox) * g->c, y0, y1, x0, x1;
                 float *y = t->out + o;
-                int32_t *arg = argmax + o;
+                int32_t *arg = with_argmax ? argmax + o : NULL;
                 pool_window(g, oy, ox, &y0, &y1, &x0, &x1);
                 bool seen = false;
                 for (int64_t iy = y0; iy < y1; iy++)
@@ -974,22 +976,34 @@ NN_VECTOR_LOOPS static void max_pool_range(const sample_task *t, int64_t first, 
                         int32_t at = (int32_t)((iy * g->w + ix) * g->c);
                         const float *tap = xs + at;
                         if (!seen) {
-                            for (int32_t ch = 0; ch < (int32_t)g->c; ch++) y[ch] = tap[ch], arg[ch] = at + ch;
+                            for (int32_t ch = 0; ch < (int32_t)g->c; ch++) {
+                                y[ch] = tap[ch];
+                                if (with_argmax) arg[ch] = at + ch;
+                            }
                             seen = true;
                             continue;
                         }
                         /* written as selects so that the loop vectorizes */
                         for (int32_t ch = 0; ch < (int32_t)g->c; ch++) {
                             float value = tap[ch], best = y[ch];
+                            y[ch] = value > best ? value : best;
+                            if (!with_argmax) continue;
                             int32_t best_at = arg[ch];
                             int32_t larger = -(int32_t)(value > best); /* all ones or zero */
-                            y[ch] = value > best ? value : best;
                             arg[ch] = ((at + ch) & larger) | (best_at & ~larger);
                         }
                     }
-                for (int64_t ch = 0; !seen && ch < g->c; ch++) y[ch] = 0.0f, arg[ch] = -1;
+                for (int64_t ch = 0; !seen && ch < g->c; ch++) {
+                    y[ch] = 0.0f;
+                    if (with_argmax) arg[ch] = -1;
+                }
             }
     }
+}
+
+NN_VECTOR_LOOPS static void max_pool_range(const sample_task *t, int64_t first, int64_t count) {
+    if (t->extra) max_pool_samples(t, first, count, true);
+    else max_pool_samples(t, first, count, false);
 }
 
 static void max_pool_grad_range(const sample_task *t, int64_t first, int64_t count) {
@@ -1007,9 +1021,10 @@ static int64_t max_pool_aux(const nn_graph *g, const nn_node *n) {
     return n->inner;
 }
 
+/* The argmax is kept for the backward only. */
 static void max_pool_forward(const nn_exec *e, const nn_node *n) {
     sample_task t = { geom_of(e->graph, n, e->batch), max_pool_range, IN_VALUE(e, n, 0), OUT_VALUE(e, n),
-                      nn_node_aux(e, SELF(e, n)) };
+                      e->forward_only ? NULL : nn_node_aux(e, SELF(e, n)) };
     over_samples(e, &t, IN_NODE(e, n, 0)->inner);
 }
 
