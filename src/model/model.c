@@ -1,6 +1,7 @@
 /* Sequential models: layers, build (variables and their initial values), compile, and the
  * programs (graph + memory plan + arena) that fit, evaluate and predict run. */
 #include "model/model.h"
+#include "ops/conv.h"
 
 #include <stdio.h>
 
@@ -648,6 +649,7 @@ int nn_program_prepare(nn_model *m, nn_program_kind kind, int64_t capacity, nn_p
             nn_program_clear(p);
             return status;
         }
+        nn_fuse_conv_pools(&p->graph);
     }
     if (capacity > p->capacity) {
         size_t size = nn_plan_graph(&p->graph, capacity, kind == NN_PROGRAM_TRAIN);

@@ -60,7 +60,7 @@ static geom geom_of(const nn_graph *graph, const nn_node *n, int64_t batch) {
     spatial_dims(transposed ? x : n, &g.oh, &g.ow, &g.f);
     g.cg = g.c;
     g.fg = g.f;
-    if (n->op == NN_OP_CONV2D || transposed) {
+    if (n->op == NN_OP_CONV2D || n->op == NN_OP_CONV2D_MAX_POOL || transposed) {
         const nn_node *k = &graph->nodes[n->inputs[1]];
         g.dh = g.kh;
         g.dw = g.kw;
@@ -713,6 +713,10 @@ struct grad_task {
     float *dz, *dx;
     float *slots;           /* `nslots` blocks of slot_kernel kernel then f bias partial sums */
     int64_t slot_kernel, samples;
+    int64_t out_pixels;     /* per sample of y and dz: the conv's, or the pool's when fused */
+    const int32_t *argmax;  /* fused: each pooled output's conv output (pooled_grad_chunk) */
+    geom pool;              /* fused: the pooling of the conv's output */
+    float *expanded;        /* fused: the slots' areas for a chunk's conv output gradient */
     int nslots;
     bool kernel_grad, bias_grad;
 };
@@ -724,9 +728,9 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
         float *dw = t->slots + slot * slot_floats, *db = dw + t->slot_kernel;
         for (int64_t chunk = slot; chunk * t->samples < t->g.batch; chunk += t->nslots) {
             int64_t first = chunk * t->samples, count = t->g.batch - first < t->samples ? t->g.batch - first : t->samples;
-            float *dz = t->dz + first * t->g.oh * t->g.ow * t->g.f;
-            int64_t rows = count * t->g.oh * t->g.ow;
-            if (t->act) t->act->scale_by_derivative(dz, t->y + first * t->g.oh * t->g.ow * t->g.f, rows, t->g.f);
+            float *dz = t->dz + first * t->out_pixels * t->g.f;
+            int64_t rows = count * t->out_pixels;
+            if (t->act) t->act->scale_by_derivative(dz, t->y + first * t->out_pixels * t->g.f, rows, t->g.f);
             if (t->bias_grad) nn_bias_grad(db, dz, rows, t->g.f, chunk == slot);
             t->chunk(t, first, count, slot, dw, chunk == slot);
         }
@@ -734,17 +738,22 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
 }
 
 /* Through the columns forward kept: dw (+)= col^T . dz, then dcol = dz . kernel^T over the
- * chunk's columns and col2im into dx. */
-static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
-    (void)slot;
+ * chunk's columns and col2im into dx; dz being the chunk's conv output gradient. */
+static void columns_grads(const grad_task *t, int64_t first, int64_t count, float *dw, bool slot_starts,
+                          const float *dz) {
     const geom *g = &t->g;
     int64_t pixels = g->oh * g->ow, k = window_size(g), rows = count * pixels;
-    float *col = t->scratch + first * pixels * k, *dz = t->dz + first * pixels * g->f;
+    float *col = t->scratch + first * pixels * k;
     if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
     if (!t->dx) return;
     nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
     sample_task windows = { .g = *g, .fn = windows_range, .out = t->scratch, .extra = t->dx };
     windows_range(&windows, first, count);
+}
+
+static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
+    (void)slot;
+    columns_grads(t, first, count, dw, slot_starts, t->dz + first * t->g.oh * t->g.ow * t->g.f);
 }
 
 /* Winograd's backward: dm = A dz A^T per tile, then per point du (+)= v^T . dm (v the input's
@@ -799,7 +808,7 @@ static void grads_over_chunks(const nn_exec *e, grad_task *t, float *dw, float *
     nn_threads_run(chunks > 1 ? e->threads : NULL, run_grad_chunks, t);
     if (db) add_slots(db, t->slots + t->slot_kernel, t->nslots, slot_floats, t->g.f);
     if (!dw) return;
-    if (t->chunk == columns_grad_chunk) {
+    if (t->chunk != winograd_grad_chunk) {
         add_slots(dw, t->slots, t->nslots, slot_floats, t->slot_kernel);
         return;
     }
@@ -857,7 +866,8 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     if (!is_pointwise(&g) && g.groups == 1) {
         grad_task t = { .g = g, .chunk = columns_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n), .act = act,
                         .scratch = scratch, .dz = dy, .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
-                        .slot_kernel = slot_kernel_floats(n, &g), .samples = chunk_samples(&g) };
+                        .slot_kernel = slot_kernel_floats(n, &g), .samples = chunk_samples(&g),
+                        .out_pixels = g.oh * g.ow };
         if (uses_winograd(n, &g)) { /* the transformed kernel and zeros forward left, then the slots' areas */
             t.chunk = winograd_grad_chunk;
             t.x = IN_VALUE(e, n, 0);
@@ -1037,6 +1047,204 @@ static void max_pool_backward(const nn_exec *e, const nn_node *n) {
 
 const nn_op_def nn_op_max_pool2d = { .name = "max_pool2d", .shape = pool_shape, .forward = max_pool_forward,
                                      .backward = max_pool_backward, .aux_per_sample = max_pool_aux };
+
+/* ------------------------------------------------------------------ conv2d then max_pool2d
+ *
+ * A conv2d whose output only a max pooling reads, the pool's strides equal to its size and
+ * without padding (Keras's MaxPooling2D(pool_size) after a Conv2D), becomes one op
+ * (nn_fuse_conv_pools): each chunk of the conv's outputs is computed into a buffer of the
+ * chunk's size and pooled from it while it is in the cache. The conv's output, pool x pool
+ * times the pooled one, is never stored; neither is its gradient: the backward expands each
+ * chunk's conv output gradient from the pooled one through the argmax and runs the conv's
+ * backward from it. Attributes: the conv's (attr.shape, attr.ptr its activation) and the pool's
+ * height and width in attr.f. On the im2col path only (not pointwise, grouped nor Winograd).
+ *
+ * The pooling works band by band, a band being the pool's height of conv output rows, which
+ * one row of pooled outputs reads; each argmax is an offset within its band. */
+
+static void fused_geoms(const nn_graph *graph, const nn_node *n, int64_t batch, geom *conv, geom *band) {
+    const int64_t *a = n->attr.shape;
+    *conv = geom_of(graph, n, batch);
+    conv->oh = output_extent(conv->h, a[NN_ATTR_PAD_TOP], a[NN_ATTR_PAD_BOTTOM], conv->dh * (conv->kh - 1) + 1, conv->sh);
+    conv->ow = output_extent(conv->w, a[NN_ATTR_PAD_LEFT], a[NN_ATTR_PAD_RIGHT], conv->dw * (conv->kw - 1) + 1, conv->sw);
+    int64_t ph = (int64_t)n->attr.f[0], pw = (int64_t)n->attr.f[1];
+    *band = (geom){ .batch = 1, .h = ph, .w = conv->ow, .c = conv->f, .oh = 1, .ow = conv->ow / pw, .f = conv->f,
+                    .kh = ph, .kw = pw, .dh = 1, .dw = 1, .sh = ph, .sw = pw, .groups = 1, .cg = conv->f, .fg = conv->f };
+}
+
+static int64_t band_count(const geom *conv, const geom *band) { return conv->oh / band->kh; } /* per sample */
+
+/* Samples per chunk: their columns and conv outputs about fill NN_CONV_CHUNK_FLOATS. */
+static int64_t fused_chunk_samples(const geom *conv) {
+    int64_t samples = NN_CONV_CHUNK_FLOATS / (conv->oh * conv->ow * (window_size(conv) + conv->f));
+    return samples < 1 ? 1 : samples;
+}
+
+/* A slot's buffer: the conv outputs (or their gradient) of a chunk. */
+static int64_t fused_slot_floats(const geom *conv) { return fused_chunk_samples(conv) * conv->oh * conv->ow * conv->f; }
+
+static int conv2d_max_pool_shape(const nn_graph *g, nn_node *n) {
+    int status = conv2d_shape(g, n);
+    if (status) return status;
+    const nn_node *k = &g->nodes[n->inputs[1]];
+    int64_t ph = (int64_t)n->attr.f[0], pw = (int64_t)n->attr.f[1];
+    if (n->ndim != 4 || k->shape[2] != g->nodes[n->inputs[0]].shape[3] || ph < 1 || pw < 1 || n->shape[1] < ph ||
+        n->shape[2] < pw)
+        return nn_shape_error(g, n, "a fused conv2d and max pooling needs 2-D input, one group and a pool that fits; conv output");
+    n->shape[1] /= ph;
+    n->shape[2] /= pw;
+    return NN_OK;
+}
+
+typedef struct pooled_task {
+    geom conv, band;
+    const float *x, *w, *bias;
+    const nn_activation_def *act;
+    float *col, *z, *y; /* z: the slots' buffers */
+    int32_t *argmax;    /* NULL: none kept (no backward follows) */
+    int64_t chunks;     /* even parts of the batch's bands (forward_chunks) */
+    int parts;
+} pooled_task;
+
+/* Bands [b0, b1) of sample n: their conv output rows from im2col and the GEMM into z, then
+ * pooled band by band. */
+static void pooled_segment(const pooled_task *t, int64_t n, int64_t b0, int64_t b1, float *z) {
+    const geom *g = &t->conv;
+    int64_t k = window_size(g), band_rows = t->band.kh * g->ow, band_out = t->band.ow * g->f;
+    int64_t row0 = (n * g->oh + b0 * t->band.kh) * g->ow, rows = (b1 - b0) * band_rows;
+    windows_rows(g, t->col, t->x, NULL, row0, rows);
+    nn_gemm_epilogue epilogue = { t->bias, t->act && t->act->relu };
+    nn_gemm_ep(NULL, z, t->col + row0 * k, t->w, rows, g->f, k, false, false, false, &epilogue);
+    if (t->act && !t->act->relu) t->act->forward(z, z, rows, g->f);
+    for (int64_t b = b0; b < b1; b++) {
+        int64_t o = (n * band_count(g, &t->band) + b) * band_out;
+        sample_task pool = { .g = t->band, .in = z + (b - b0) * band_rows * g->f, .out = t->y + o,
+                             .extra = t->argmax ? t->argmax + o : NULL };
+        max_pool_range(&pool, 0, 1);
+    }
+}
+
+/* Thread `thread` takes chunks thread, thread + parts, ..., each in pieces of one sample. */
+static void run_pooled_chunks(void *ctx, int thread, int threads) {
+    const pooled_task *t = ctx;
+    int parts = threads < t->parts ? threads : t->parts;
+    int64_t bands = band_count(&t->conv, &t->band), total = t->conv.batch * bands;
+    float *z = t->z + thread * fused_slot_floats(&t->conv);
+    for (int64_t chunk = thread; thread < parts && chunk < t->chunks; chunk += parts)
+        for (int64_t u = chunk_start(total, t->chunks, chunk), end = chunk_start(total, t->chunks, chunk + 1); u < end;) {
+            int64_t b0 = u % bands, b1 = b0 + end - u < bands ? b0 + end - u : bands;
+            pooled_segment(t, u / bands, b0, b1, z);
+            u += b1 - b0;
+        }
+}
+
+/* Scratch: the columns and the argmax per sample (as int32 in the floats); a chunk's buffer
+ * per slot whatever the batch. */
+static int64_t conv2d_max_pool_aux(const nn_graph *graph, const nn_node *n) {
+    geom conv, band;
+    fused_geoms(graph, n, 1, &conv, &band);
+    return conv.oh * conv.ow * window_size(&conv) + n->inner;
+}
+
+static int64_t conv2d_max_pool_aux_fixed(const nn_graph *graph, const nn_node *n) {
+    geom conv, band;
+    fused_geoms(graph, n, 1, &conv, &band);
+    return NN_CONV_SLOTS * fused_slot_floats(&conv);
+}
+
+static int64_t conv2d_max_pool_grad_scratch(const nn_graph *graph, const nn_node *n) {
+    geom conv, band;
+    fused_geoms(graph, n, 1, &conv, &band);
+    return NN_CONV_SLOTS * (window_size(&conv) * conv.f + conv.f);
+}
+
+static void conv2d_max_pool_forward(const nn_exec *e, const nn_node *n) {
+    geom conv, band;
+    fused_geoms(e->graph, n, e->batch, &conv, &band);
+    float *col = nn_node_aux(e, SELF(e, n));
+    int64_t cols = conv.batch * conv.oh * conv.ow * window_size(&conv), bands = conv.batch * band_count(&conv, &band);
+    int threads = nn_threads_count(e->threads);
+    pooled_task t = { .conv = conv, .band = band, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1),
+                      .bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL, .act = n->attr.ptr, .col = col,
+                      .z = col + cols + conv.batch * n->inner, .y = OUT_VALUE(e, n),
+                      .argmax = e->forward_only ? NULL : (int32_t *)(col + cols),
+                      .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
+    t.chunks = forward_chunks(bands, fused_chunk_samples(&conv) * band_count(&conv, &band), t.parts,
+                              2.0 * (double)cols * (double)conv.f);
+    if (t.chunks < t.parts) t.parts = (int)t.chunks;
+    nn_threads_run(t.parts > 1 ? e->threads : NULL, run_pooled_chunks, &t);
+}
+
+/* The chunk's conv output gradient, in its slot's buffer: zero but at each pooled output's
+ * argmax, which gets that output's gradient (already scaled by the activation's derivative at
+ * the pooled value, the conv's output there); then the gradients through the columns. */
+static void pooled_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
+    const geom *g = &t->g;
+    int64_t pixels = g->oh * g->ow, bands = band_count(g, &t->pool);
+    int64_t band_in = t->pool.kh * g->ow * g->f, band_out = t->pool.ow * g->f;
+    float *dz = t->expanded + slot * fused_slot_floats(g);
+    memset(dz, 0, (size_t)(count * pixels * g->f) * sizeof *dz);
+    for (int64_t s = 0; s < count; s++)
+        for (int64_t b = 0; b < bands; b++) {
+            int64_t o = ((first + s) * bands + b) * band_out;
+            float *band_dz = dz + s * pixels * g->f + b * band_in;
+            for (int64_t i = 0; i < band_out; i++) band_dz[t->argmax[o + i]] = t->dz[o + i];
+        }
+    columns_grads(t, first, count, dw, slot_starts, dz);
+}
+
+static void conv2d_max_pool_backward(const nn_exec *e, const nn_node *n) {
+    geom conv, band;
+    fused_geoms(e->graph, n, e->batch, &conv, &band);
+    float *col = nn_node_aux(e, SELF(e, n));
+    int64_t cols = conv.batch * conv.oh * conv.ow * window_size(&conv);
+    grad_task t = { .g = conv, .chunk = pooled_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n),
+                    .act = n->attr.ptr, .scratch = col, .dz = OUT_GRAD(e, n), .dx = IN_GRAD(e, n, 0),
+                    .slots = nn_node_grad_scratch(e, SELF(e, n)), .slot_kernel = window_size(&conv) * conv.f,
+                    .samples = fused_chunk_samples(&conv), .out_pixels = n->inner / conv.f,
+                    .argmax = (const int32_t *)(col + cols), .pool = band,
+                    .expanded = col + cols + conv.batch * n->inner };
+    grads_over_chunks(e, &t, IN_GRAD(e, n, 1), n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL);
+}
+
+const nn_op_def nn_op_conv2d_max_pool = { .name = "conv2d_max_pool2d", .shape = conv2d_max_pool_shape,
+                                          .forward = conv2d_max_pool_forward, .backward = conv2d_max_pool_backward,
+                                          .aux_per_sample = conv2d_max_pool_aux, .aux_fixed = conv2d_max_pool_aux_fixed,
+                                          .grad_scratch = conv2d_max_pool_grad_scratch };
+
+/* The node that reads node `node`'s value, or -1 when none or several do. */
+static int sole_consumer(const nn_graph *g, int node) {
+    int consumer = -1;
+    for (int i = node + 1; i < g->count; i++)
+        for (int k = 0; k < g->nodes[i].ninputs; k++)
+            if (g->nodes[i].inputs[k] == node) {
+                if (consumer >= 0 && consumer != i) return -1;
+                consumer = i;
+            }
+    return consumer;
+}
+
+void nn_fuse_conv_pools(nn_graph *g) {
+    for (int i = 0; i < g->count; i++) {
+        nn_node *pool = &g->nodes[i], *conv = &g->nodes[pool->inputs[0]];
+        const int64_t *a = pool->attr.shape;
+        if (pool->op != NN_OP_MAX_POOL2D || conv->op != NN_OP_CONV2D || conv->keep || pool->ndim != 4 ||
+            a[NN_ATTR_STRIDE_H] != a[NN_ATTR_EXTENT_H] || a[NN_ATTR_STRIDE_W] != a[NN_ATTR_EXTENT_W] ||
+            a[NN_ATTR_PAD_TOP] || a[NN_ATTR_PAD_BOTTOM] || a[NN_ATTR_PAD_LEFT] || a[NN_ATTR_PAD_RIGHT])
+            continue;
+        geom cg = geom_of(g, conv, 1);
+        if (is_pointwise(&cg) || cg.groups != 1 || uses_winograd(conv, &cg) || sole_consumer(g, pool->inputs[0]) != i)
+            continue;
+        conv->op = NN_OP_CONV2D_MAX_POOL;
+        conv->attr.f[0] = (double)a[NN_ATTR_EXTENT_H];
+        conv->attr.f[1] = (double)a[NN_ATTR_EXTENT_W];
+        memcpy(conv->shape, pool->shape, sizeof conv->shape);
+        conv->inner = pool->inner;
+        pool->op = NN_OP_RESHAPE; /* a view of the fused node's (pooled) value */
+        pool->attr = (nn_attr){ .ndim = pool->ndim - 1 };
+        memcpy(pool->attr.shape, pool->shape + 1, (size_t)(pool->ndim - 1) * sizeof *pool->shape);
+    }
+}
 
 /* The mean over the window's taps inside the input: padding is not counted, as TensorFlow. */
 static void avg_pool_range(const sample_task *t, int64_t first, int64_t count) {
