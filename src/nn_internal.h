@@ -133,6 +133,7 @@ typedef struct nn_activation_def {
      * dy * f'(x); NULL where the derivative needs x. A fused op (dense) keeps only y. */
     void (*scale_by_derivative)(float *g, const float *y, int64_t rows, int64_t cols);
     bool relu; /* max(x, 0), which a GEMM applies as it stores its output */
+    bool rowwise; /* each output depends on its whole row (softmax), not on its input alone */
 } nn_activation_def;
 /* NULL (with a message listing the known names) for an unknown name. NULL or "" finds linear.
  * Aliases as Keras: "swish" is silu. */

@@ -18,15 +18,20 @@ static nn_attr window(int64_t sh, int64_t sw, int64_t eh, int64_t ew, int64_t to
     return (nn_attr){ .shape = { sh, sw, eh, ew, top, bottom, left, right } };
 }
 
-/* conv2d or conv2d_transpose; seeds below 100 check it without its optional bias input, the
- * others with it (as long as the kernel's filters axis: the last for conv2d, the one before
- * for conv2d_transpose). */
+/* A fused activation by name, NULL for "linear" (as the layers give the ops). */
+static const nn_activation_def *fused_activation(const char *name) {
+    return strcmp(name, "linear") ? nn_activation_find(name) : NULL;
+}
+
+/* conv2d, conv2d_max_pool2d or conv2d_transpose; seeds below 100 check it without its optional
+ * bias input, the others with it (as long as the kernel's filters axis: the last, but the one
+ * before for conv2d_transpose). */
 static void check_conv_op(nn_op op, uint64_t seed, int xdim, const int64_t *x_shape, int kdim, const int64_t *k_shape,
                           nn_attr attr, const int64_t *expected_out, const char *label) {
     gc *c = gc_new(seed);
     int x = gc_spatial(c, xdim, x_shape, false);
     int k = gc_param(c, kdim, k_shape, true);
-    int64_t filters = k_shape[op == NN_OP_CONV2D ? kdim - 1 : kdim - 2];
+    int64_t filters = k_shape[op == NN_OP_CONV2D_TRANSPOSE ? kdim - 2 : kdim - 1];
     int bias = seed >= 100 ? gc_param(c, 1, &filters, true) : 0;
     int y = gc_op(c, op, (int[]){ x, k, bias }, seed >= 100 ? 3 : 2, &attr);
     for (int i = 0; i < xdim; i++) CHECK(c->graph.nodes[y].shape[i + 1] == expected_out[i]);
@@ -179,6 +184,96 @@ TEST(conv2d_winograd_matches_direct_sums) {
     check_conv_against_sums(142, 20, 9, 8, 8, 8, 0, false);   /* 7 x 6 outputs, 3 chunks */
     check_conv_against_sums(143, 5, 7, 7, 12, 20, 1, true);   /* same padding, 7 x 7 */
     check_conv_against_sums(144, 3, 13, 13, 32, 40, 0, true); /* as fmnist-cnn's second layer */
+}
+
+/* ---------------------------------------------------------------- conv2d fused with max_pool2d */
+
+/* conv2d (attr) then max_pool2d (pool), both on gc's graph; the pooled node. */
+static int conv_then_pool(gc *c, int x, const int64_t *k_shape, nn_attr conv, nn_attr pool) {
+    int k = gc_param(c, 4, k_shape, true);
+    int b = gc_param(c, 1, &k_shape[3], true);
+    int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, b }, 3, &conv);
+    return gc_op(c, NN_OP_MAX_POOL2D, &y, 1, &pool);
+}
+
+/* The same graph built twice, one copy fused by nn_fuse_conv_pools: the same pooled values to
+ * the bit, and the same gradients (kernel, bias and input) but for rounding, since the kernel's
+ * gradient sums the same terms in chunks of other sizes. The fused op is checked against the
+ * two ops, whose gradients are checked on their own: a finite difference through a max of conv
+ * outputs would flip its argmax wherever two of them are within the step. */
+static void check_fusion_matches(uint64_t seed, const int64_t *x_shape, const int64_t *k_shape, nn_attr conv,
+                                 int64_t pool_h, int64_t pool_w, const char *act) {
+    gc *c[2];
+    float *arena[2], *pooled_values[2];
+    for (int fused = 0; fused < 2; fused++) {
+        c[fused] = gc_new(seed);
+        int x = gc_spatial(c[fused], 3, x_shape, true);
+        conv.ptr = fused_activation(act);
+        int pooled = conv_then_pool(c[fused], x, k_shape, conv, window(pool_h, pool_w, pool_h, pool_w, 0, 0, 0, 0));
+        gc_op(c[fused], NN_OP_REDUCE_SUM, &pooled, 1, NULL); /* the scalar the backward starts from */
+        if (fused) {
+            nn_fuse_conv_pools(&c[fused]->graph);
+            CHECK(c[fused]->graph.nodes[c[fused]->graph.nodes[pooled].inputs[0]].op == NN_OP_CONV2D_MAX_POOL);
+            CHECK(c[fused]->graph.nodes[pooled].op == NN_OP_RESHAPE);
+        }
+        size_t size = (size_t)(GC_BATCH * c[fused]->graph.nodes[pooled].inner);
+        arena[fused] = nn_calloc(nn_plan_graph(&c[fused]->graph, GC_BATCH, true), sizeof(float));
+        pooled_values[fused] = nn_calloc(size, sizeof(float));
+        NN_ASSERT(arena[fused] && pooled_values[fused]);
+        nn_exec e = { .graph = &c[fused]->graph, .arena = arena[fused], .params = c[fused]->params,
+                      .grads = c[fused]->grads, .batch = GC_BATCH };
+        gc_forward(c[fused], &e);
+        memcpy(pooled_values[fused], nn_node_value(&e, pooled), size * sizeof(float));
+        nn_graph_backward(&e);
+        if (fused) CHECK(memcmp(pooled_values[0], pooled_values[1], size * sizeof(float)) == 0);
+    }
+    int bad = 0;
+    for (size_t i = 0; i < c[0]->nparams; i++) {
+        float a = c[0]->grads[i], b = c[1]->grads[i];
+        if (fabsf(a - b) > 1e-5f * (1.0f + fabsf(a)) && bad++ < 3) printf("  gradient %zu: %.9g fused %.9g\n", i, a, b);
+    }
+    CHECK(bad == 0);
+    for (int fused = 0; fused < 2; fused++) nn_free(arena[fused]), nn_free(pooled_values[fused]), gc_free(c[fused]);
+}
+
+/* Conv outputs with a row or column no window reads, strides and dilation on the conv, every
+ * fused activation and none, and samples whose columns fill a chunk each (GC_BATCH chunks). */
+TEST(fused_conv_and_pool_match_the_two_ops) {
+    nn_attr same = window(1, 1, 1, 1, 1, 1, 1, 1), valid = window(1, 1, 1, 1, 0, 0, 0, 0);
+    nn_attr strided = window(2, 1, 1, 2, 1, 1, 0, 1);
+    static const char *const activations[] = { "relu", "sigmoid", "tanh", "exponential", "linear" };
+    for (size_t i = 0; i < NN_ARRAY_LEN(activations); i++) {
+        check_fusion_matches(180 + i, (int64_t[]){ 10, 11, 2 }, (int64_t[]){ 3, 3, 2, 6 }, same, 2, 2, activations[i]);
+        check_fusion_matches(190 + i, (int64_t[]){ 8, 9, 2 }, (int64_t[]){ 2, 3, 2, 5 }, strided, 2, 3, activations[i]);
+    }
+    check_fusion_matches(185, (int64_t[]){ 9, 8, 3 }, (int64_t[]){ 2, 2, 3, 5 }, valid, 3, 2, "relu");
+    check_fusion_matches(186, (int64_t[]){ 24, 24, 16 }, (int64_t[]){ 3, 3, 16, 2 }, valid, 2, 2, "tanh");
+}
+
+/* The pass leaves alone what it cannot fuse: a conv output read twice, a pool with padding or
+ * strides other than its size, a Winograd conv, a softmax over each output pixel. */
+TEST(conv_pool_fusion_only_where_it_applies) {
+    gc *c = gc_new(185);
+    int x = gc_input(c, 3, (int64_t[]){ 9, 9, 2 }, GC_BATCH, false);
+    nn_attr conv = window(1, 1, 1, 1, 0, 0, 0, 0), pool = window(2, 2, 2, 2, 0, 0, 0, 0);
+    nn_attr padded = window(2, 2, 2, 2, 0, 1, 0, 1), overlapping = window(1, 1, 2, 2, 0, 0, 0, 0);
+    int twice = conv_then_pool(c, x, (int64_t[]){ 3, 3, 2, 4 }, conv, pool);
+    gc_op(c, NN_OP_REDUCE_SUM, &c->graph.nodes[twice].inputs[0], 1, NULL);
+    int with_padding = conv_then_pool(c, x, (int64_t[]){ 3, 3, 2, 4 }, conv, padded);
+    int with_strides = conv_then_pool(c, x, (int64_t[]){ 3, 3, 2, 4 }, conv, overlapping);
+    int x8 = gc_input(c, 3, (int64_t[]){ 9, 9, 8 }, GC_BATCH, false);
+    int winograd = conv_then_pool(c, x8, (int64_t[]){ 3, 3, 8, 8 }, conv, pool);
+    nn_attr softmax = conv;
+    softmax.ptr = nn_activation_find("softmax");
+    int rowwise = conv_then_pool(c, x, (int64_t[]){ 3, 3, 2, 4 }, softmax, pool);
+    int fusable = conv_then_pool(c, x, (int64_t[]){ 3, 3, 2, 4 }, conv, pool);
+    nn_fuse_conv_pools(&c->graph);
+    int fused = c->graph.nodes[fusable].inputs[0];
+    for (int i = 0; i < c->graph.count; i++) CHECK(c->graph.nodes[i].op != NN_OP_CONV2D_MAX_POOL || i == fused);
+    CHECK(c->graph.nodes[fused].op == NN_OP_CONV2D_MAX_POOL);
+    const int pools[] = { twice, with_padding, with_strides, winograd, rowwise };
+    for (size_t i = 0; i < NN_ARRAY_LEN(pools); i++) CHECK(c->graph.nodes[pools[i]].op == NN_OP_MAX_POOL2D);
+    gc_free(c);
 }
 
 /* ---------------------------------------------------------------- conv2d_transpose gradients */
@@ -366,6 +461,23 @@ TEST(spatial_ops_give_the_same_bits_on_two_threads) {
     gc_free(c);
 }
 
+/* conv2d_max_pool2d: the forward's chunks of bands shared by the threads, and the backward's
+ * chunks of samples summed in slots, give the same bits on 2 threads. */
+TEST(fused_conv_and_pool_give_the_same_bits_on_two_threads) {
+    enum { BATCH = 16 };
+    gc *c = gc_new(31);
+    int x = gc_input(c, 3, (int64_t[]){ 30, 29, 3 }, BATCH, false);
+    nn_attr conv = window(1, 1, 1, 1, 1, 1, 1, 1), pool = window(2, 2, 2, 2, 0, 0, 0, 0);
+    conv.ptr = nn_activation_find("relu");
+    int squared = gc_op(c, NN_OP_MUL, (int[]){ x, x }, 2, NULL);
+    int pooled = conv_then_pool(c, squared, (int64_t[]){ 3, 3, 3, 16 }, conv, pool);
+    int total = gc_op(c, NN_OP_REDUCE_SUM, &pooled, 1, NULL);
+    nn_fuse_conv_pools(&c->graph);
+    CHECK(c->graph.nodes[c->graph.nodes[pooled].inputs[0]].op == NN_OP_CONV2D_MAX_POOL);
+    CHECK(gc_same_bits_on_two_threads(c, total, BATCH));
+    gc_free(c);
+}
+
 /* The forward of one conv2d on `batch` samples, on one thread and then on two: the outputs must
  * be the same bits. Large enough that the forward cuts one sample's outputs into chunks for the
  * two threads (prediction at batch 1), and cuts a batch between samples. */
@@ -376,7 +488,7 @@ static bool conv2d_forward_same_bits_on_two_threads(uint64_t seed, int64_t batch
     int k = gc_param(c, 4, k_shape, true);
     int b = gc_param(c, 1, &k_shape[3], true);
     nn_attr valid = window(1, 1, 1, 1, 0, 0, 0, 0);
-    valid.ptr = nn_activation_find(activation);
+    valid.ptr = fused_activation(activation);
     int y = gc_op(c, NN_OP_CONV2D, (int[]){ x, k, b }, 3, &valid);
     float *arena = nn_calloc(nn_plan_graph(&c->graph, batch, false), sizeof(float));
     int64_t size = batch * c->graph.nodes[y].inner;
@@ -715,6 +827,8 @@ int main(void) {
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
               max_pool_ties_nan_and_padding, max_pool_without_argmax_gives_the_same_outputs,
+              fused_conv_and_pool_match_the_two_ops, conv_pool_fusion_only_where_it_applies,
+              fused_conv_and_pool_give_the_same_bits_on_two_threads,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,
               spatial_ops_give_the_same_bits_on_two_threads, conv2d_forward_splits_a_sample_with_the_same_bits,
               conv2d_matches_keras, conv1d_matches_keras,

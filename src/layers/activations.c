@@ -167,12 +167,13 @@ static void softmax_scale(float *g, const float *y, int64_t rows, int64_t cols) 
     }
 }
 
-#define ENTRY(name) { #name, name##_forward, name##_backward, NULL, false }
-#define ENTRY_FROM_OUTPUT(name) { #name, name##_forward, name##_backward, name##_scale, false }
+#define ENTRY(name) { #name, name##_forward, name##_backward, NULL, false, false }
+#define ENTRY_FROM_OUTPUT(name) { #name, name##_forward, name##_backward, name##_scale, false, false }
 static const nn_activation_def activation_table[] = {
-    ENTRY(linear),   { "relu", relu_forward, relu_backward, relu_scale, true },
+    ENTRY(linear),   { "relu", relu_forward, relu_backward, relu_scale, true, false },
     ENTRY_FROM_OUTPUT(sigmoid), ENTRY_FROM_OUTPUT(tanh),
-    ENTRY_FROM_OUTPUT(softmax),  ENTRY(leaky_relu), ENTRY(elu),          ENTRY(selu),
+    { "softmax", softmax_forward, softmax_backward, softmax_scale, false, true },
+    ENTRY(leaky_relu), ENTRY(elu),          ENTRY(selu),
     ENTRY(gelu),     ENTRY(silu),       ENTRY(softplus),     ENTRY(softsign),
     ENTRY(hard_sigmoid), ENTRY_FROM_OUTPUT(exponential), ENTRY(relu6),
 };

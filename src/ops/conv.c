@@ -173,43 +173,71 @@ static bool is_pointwise(const geom *g) {
            g->pad_top == 0 && g->pad_left == 0 && g->groups == 1;
 }
 
+/* dst[0, n) = src[0, n) for the short runs of im2col (a window row of a few channels), whose
+ * memcpy calls would cost more than the copies: at most two overlapping moves of a constant
+ * size, which compile inline (a loop would be turned back into a call). */
+static inline void copy_floats(float *restrict dst, const float *restrict src, int64_t n) {
+    if (n > 16) {
+        memcpy(dst, src, (size_t)n * sizeof *dst);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8 * sizeof *dst);
+        memcpy(dst + n - 8, src + n - 8, 8 * sizeof *dst);
+    } else if (n >= 4) {
+        memcpy(dst, src, 4 * sizeof *dst);
+        memcpy(dst + n - 4, src + n - 4, 4 * sizeof *dst);
+    } else if (n >= 2) {
+        memcpy(dst, src, 2 * sizeof *dst);
+        memcpy(dst + n - 2, src + n - 2, 2 * sizeof *dst);
+    } else if (n == 1) {
+        dst[0] = src[0];
+    }
+}
+
 /* One row of im2col (or with dx set, col2im): the kh x kw taps of the window under output pixel
  * (n, oy, ox) of group `grp`, each the group's cg channels, zeros where a tap falls in the
- * padding; col2im adds the row back onto the taps. */
+ * padding; col2im adds the row back onto the taps. With one group and adjacent taps, a window
+ * row inside the input is one run of kw x cg floats. */
 static void window_row(const geom *g, float *dst, const float *x, float *dx, int64_t grp, int64_t n, int64_t oy,
                        int64_t ox) {
-    /* with one group and adjacent taps, a window row's taps are one contiguous run */
-    bool runs = g->groups == 1 && g->dw == 1;
-    int64_t ix0 = ox * g->sw - g->pad_left;
-    bool row_inside = runs && ix0 >= 0 && ix0 + g->kw <= g->w;
-    for (int64_t i = 0; i < g->kh; i++, dst += g->kw * g->cg) {
+    int64_t ix0 = ox * g->sw - g->pad_left, span = g->kw * g->cg;
+    bool runs = g->groups == 1 && g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t i = 0; i < g->kh; i++, dst += span) {
         int64_t iy = oy * g->sh - g->pad_top + i * g->dh;
         bool y_inside = iy >= 0 && iy < g->h;
-        int64_t run = row_inside && y_inside ? g->kw * g->cg : g->cg;
-        for (int64_t j = 0; j < g->kw; j += run / g->cg) {
+        const int64_t row_at = (n * g->h + iy) * g->w;
+        if (runs && y_inside) {
+            int64_t at = (row_at + ix0) * g->c;
+            if (dx)
+                for (int64_t k = 0; k < span; k++) dx[at + k] += dst[k];
+            else
+                copy_floats(dst, x + at, span);
+            continue;
+        }
+        for (int64_t j = 0; j < g->kw; j++) {
             int64_t ix = ix0 + j * g->dw;
             float *tap = dst + j * g->cg;
             if (!y_inside || ix < 0 || ix >= g->w) {
                 if (!dx) memset(tap, 0, (size_t)g->cg * sizeof *tap);
                 continue;
             }
-            int64_t at = ((n * g->h + iy) * g->w + ix) * g->c + grp * g->cg;
+            int64_t at = (row_at + ix) * g->c + grp * g->cg;
             if (dx)
-                for (int64_t k = 0; k < run; k++) dx[at + k] += tap[k];
+                for (int64_t k = 0; k < g->cg; k++) dx[at + k] += tap[k];
             else
-                memcpy(tap, x + at, (size_t)run * sizeof *tap);
+                copy_floats(tap, x + at, g->cg);
         }
     }
 }
 
 /* im2col (or col2im) over output rows [row0, row0 + count) of the batch, a row being one output
- * pixel (n, oy, ox): row r of group block `grp` of col is that pixel's window. */
+ * pixel (n, oy, ox): col holds row row0 first, each group's rows output_rows apart (the whole
+ * column matrix from its row row0, or a chunk's columns with one group). */
 static void windows_rows(const geom *g, float *col, const float *x, float *dx, int64_t row0, int64_t count) {
     int64_t rows = output_rows(g), row_size = window_size(g), pixels = g->oh * g->ow;
     for (int64_t grp = 0; grp < g->groups; grp++) {
         int64_t n = row0 / pixels, oy = row0 % pixels / g->ow, ox = row0 % g->ow;
         for (int64_t r = row0; r < row0 + count; r++) {
-            window_row(g, col + (grp * rows + r) * row_size, x, dx, grp, n, oy, ox);
+            window_row(g, col + (grp * rows + r - row0) * row_size, x, dx, grp, n, oy, ox);
             if (++ox < g->ow) continue;
             ox = 0;
             if (++oy < g->oh) continue;
@@ -223,7 +251,7 @@ static void windows_rows(const geom *g, float *col, const float *x, float *dx, i
  * so threads that take whole samples never write the same input. */
 static void windows_range(const sample_task *t, int64_t first, int64_t count) {
     int64_t pixels = t->g.oh * t->g.ow;
-    windows_rows(&t->g, t->out, t->in, t->extra, first * pixels, count * pixels);
+    windows_rows(&t->g, t->out + first * pixels * window_size(&t->g), t->in, t->extra, first * pixels, count * pixels);
 }
 
 static void lay_out_windows(const nn_exec *e, const geom *g, float *col, const float *x, float *dx) {
@@ -304,9 +332,9 @@ static void run_chunks(void *ctx, int thread, int threads) {
         float *col = t->col + row0 * k, *y = t->y + row0 * g->f;
         if (t->dx) {
             nn_gemm_cpu(col, t->dy + row0 * g->f, t->w, rows, k, g->f, false, true, false);
-            windows_rows(g, t->col, NULL, t->dx, row0, rows);
+            windows_rows(g, col, NULL, t->dx, row0, rows);
         } else {
-            windows_rows(g, t->col, t->x, NULL, row0, rows);
+            windows_rows(g, col, t->x, NULL, row0, rows);
             nn_gemm_epilogue epilogue = { t->bias, t->act && t->act->relu };
             nn_gemm_ep(NULL, y, col, t->w, rows, g->f, k, false, false, t->accumulate, &epilogue);
             if (t->act && !t->act->relu) t->act->forward(y, y, rows, g->f);
@@ -709,14 +737,13 @@ struct grad_task {
     const float *x, *w, *y; /* the input (Winograd), the kernel (as the forward used it), the output */
     const float *zeros;     /* Winograd: c + f zeros */
     const nn_activation_def *act;
-    float *scratch;         /* the columns, or Winograd's slots' work areas */
+    float *scratch;         /* the columns, or the slots' work areas (Winograd's, fused) */
     float *dz, *dx;
     float *slots;           /* `nslots` blocks of slot_kernel kernel then f bias partial sums */
     int64_t slot_kernel, samples;
     int64_t out_pixels;     /* per sample of y and dz: the conv's, or the pool's when fused */
     const int32_t *argmax;  /* fused: each pooled output's conv output (pooled_grad_chunk) */
-    geom pool;              /* fused: the pooling of the conv's output */
-    float *expanded;        /* fused: the slots' areas for a chunk's conv output gradient */
+    geom pool;              /* fused: the pooling of a band of the conv's output */
     int nslots;
     bool kernel_grad, bias_grad;
 };
@@ -737,23 +764,24 @@ static void run_grad_chunks(void *ctx, int thread, int threads) {
     }
 }
 
-/* Through the columns forward kept: dw (+)= col^T . dz, then dcol = dz . kernel^T over the
- * chunk's columns and col2im into dx; dz being the chunk's conv output gradient. */
+/* Through the chunk's columns col: dw (+)= col^T . dz, then dcol = dz . kernel^T in col and
+ * col2im into dx; dz being the chunk's conv output gradient. */
 static void columns_grads(const grad_task *t, int64_t first, int64_t count, float *dw, bool slot_starts,
-                          const float *dz) {
+                          const float *dz, float *col) {
     const geom *g = &t->g;
     int64_t pixels = g->oh * g->ow, k = window_size(g), rows = count * pixels;
-    float *col = t->scratch + first * pixels * k;
     if (t->kernel_grad) nn_gemm_cpu(dw, col, dz, k, g->f, rows, true, false, !slot_starts);
     if (!t->dx) return;
     nn_gemm_cpu(col, dz, t->w, rows, k, g->f, false, true, false);
-    sample_task windows = { .g = *g, .fn = windows_range, .out = t->scratch, .extra = t->dx };
-    windows_range(&windows, first, count);
+    windows_rows(g, col, NULL, t->dx, first * pixels, rows);
 }
 
+/* Through the columns forward kept. */
 static void columns_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
     (void)slot;
-    columns_grads(t, first, count, dw, slot_starts, t->dz + first * t->g.oh * t->g.ow * t->g.f);
+    int64_t pixels = t->g.oh * t->g.ow;
+    columns_grads(t, first, count, dw, slot_starts, t->dz + first * pixels * t->g.f,
+                  t->scratch + first * pixels * window_size(&t->g));
 }
 
 /* Winograd's backward: dm = A dz A^T per tile, then per point du (+)= v^T . dm (v the input's
@@ -1052,12 +1080,16 @@ const nn_op_def nn_op_max_pool2d = { .name = "max_pool2d", .shape = pool_shape, 
  *
  * A conv2d whose output only a max pooling reads, the pool's strides equal to its size and
  * without padding (Keras's MaxPooling2D(pool_size) after a Conv2D), becomes one op
- * (nn_fuse_conv_pools): each chunk of the conv's outputs is computed into a buffer of the
- * chunk's size and pooled from it while it is in the cache. The conv's output, pool x pool
- * times the pooled one, is never stored; neither is its gradient: the backward expands each
- * chunk's conv output gradient from the pooled one through the argmax and runs the conv's
- * backward from it. Attributes: the conv's (attr.shape, attr.ptr its activation) and the pool's
- * height and width in attr.f. On the im2col path only (not pointwise, grouped nor Winograd).
+ * (nn_fuse_conv_pools): each chunk's columns and conv outputs are computed into a work area
+ * of the chunk's size and pooled from it while they are in the cache. Neither the conv's
+ * output, pool x pool times the pooled one, nor its gradient nor the columns are stored for
+ * the batch: the backward makes each chunk's columns again, expands its conv output gradient
+ * from the pooled one through the argmax and runs the conv's backward from them.
+ *
+ * Attributes: the conv's (attr.shape, and attr.ptr its activation) and the pool's height and
+ * width in attr.f. On the im2col path only (not pointwise, grouped nor Winograd), and with an
+ * activation of each output alone: the backward scales the pooled gradient by the derivative
+ * at the pooled values, where a softmax's would need the conv's whole output pixel.
  *
  * The pooling works band by band, a band being the pool's height of conv output rows, which
  * one row of pooled outputs reads; each argmax is an offset within its band. */
@@ -1080,8 +1112,13 @@ static int64_t fused_chunk_samples(const geom *conv) {
     return samples < 1 ? 1 : samples;
 }
 
-/* A slot's buffer: the conv outputs (or their gradient) of a chunk. */
-static int64_t fused_slot_floats(const geom *conv) { return fused_chunk_samples(conv) * conv->oh * conv->ow * conv->f; }
+/* A slot's work area: a chunk's columns, then its conv outputs (or their gradient). */
+static int64_t fused_slot_columns(const geom *conv) {
+    return fused_chunk_samples(conv) * conv->oh * conv->ow * window_size(conv);
+}
+static int64_t fused_slot_floats(const geom *conv) {
+    return fused_slot_columns(conv) + fused_chunk_samples(conv) * conv->oh * conv->ow * conv->f;
+}
 
 static int conv2d_max_pool_shape(const nn_graph *g, nn_node *n) {
     int status = conv2d_shape(g, n);
@@ -1100,21 +1137,22 @@ typedef struct pooled_task {
     geom conv, band;
     const float *x, *w, *bias;
     const nn_activation_def *act;
-    float *col, *z, *y; /* z: the slots' buffers */
+    float *work, *y;    /* work: the slots' areas */
     int32_t *argmax;    /* NULL: none kept (no backward follows) */
     int64_t chunks;     /* even parts of the batch's bands (forward_chunks) */
     int parts;
 } pooled_task;
 
-/* Bands [b0, b1) of sample n: their conv output rows from im2col and the GEMM into z, then
- * pooled band by band. */
-static void pooled_segment(const pooled_task *t, int64_t n, int64_t b0, int64_t b1, float *z) {
+/* Bands [b0, b1) of sample n, in a slot's work area: their columns, the GEMM into the conv
+ * outputs z, then the pooling band by band. */
+static void pooled_segment(const pooled_task *t, int64_t n, int64_t b0, int64_t b1, float *work) {
     const geom *g = &t->conv;
     int64_t k = window_size(g), band_rows = t->band.kh * g->ow, band_out = t->band.ow * g->f;
     int64_t row0 = (n * g->oh + b0 * t->band.kh) * g->ow, rows = (b1 - b0) * band_rows;
-    windows_rows(g, t->col, t->x, NULL, row0, rows);
+    float *col = work, *z = work + fused_slot_columns(g);
+    windows_rows(g, col, t->x, NULL, row0, rows);
     nn_gemm_epilogue epilogue = { t->bias, t->act && t->act->relu };
-    nn_gemm_ep(NULL, z, t->col + row0 * k, t->w, rows, g->f, k, false, false, false, &epilogue);
+    nn_gemm_ep(NULL, z, col, t->w, rows, g->f, k, false, false, false, &epilogue);
     if (t->act && !t->act->relu) t->act->forward(z, z, rows, g->f);
     for (int64_t b = b0; b < b1; b++) {
         int64_t o = (n * band_count(g, &t->band) + b) * band_out;
@@ -1129,21 +1167,20 @@ static void run_pooled_chunks(void *ctx, int thread, int threads) {
     const pooled_task *t = ctx;
     int parts = threads < t->parts ? threads : t->parts;
     int64_t bands = band_count(&t->conv, &t->band), total = t->conv.batch * bands;
-    float *z = t->z + thread * fused_slot_floats(&t->conv);
+    float *work = t->work + thread * fused_slot_floats(&t->conv);
     for (int64_t chunk = thread; thread < parts && chunk < t->chunks; chunk += parts)
         for (int64_t u = chunk_start(total, t->chunks, chunk), end = chunk_start(total, t->chunks, chunk + 1); u < end;) {
             int64_t b0 = u % bands, b1 = b0 + end - u < bands ? b0 + end - u : bands;
-            pooled_segment(t, u / bands, b0, b1, z);
+            pooled_segment(t, u / bands, b0, b1, work);
             u += b1 - b0;
         }
 }
 
-/* Scratch: the columns and the argmax per sample (as int32 in the floats); a chunk's buffer
- * per slot whatever the batch. */
+/* Scratch: the argmax per pooled output (as int32 in the floats); a chunk's work area per slot
+ * whatever the batch. */
 static int64_t conv2d_max_pool_aux(const nn_graph *graph, const nn_node *n) {
-    geom conv, band;
-    fused_geoms(graph, n, 1, &conv, &band);
-    return conv.oh * conv.ow * window_size(&conv) + n->inner;
+    (void)graph;
+    return n->inner;
 }
 
 static int64_t conv2d_max_pool_aux_fixed(const nn_graph *graph, const nn_node *n) {
@@ -1161,28 +1198,30 @@ static int64_t conv2d_max_pool_grad_scratch(const nn_graph *graph, const nn_node
 static void conv2d_max_pool_forward(const nn_exec *e, const nn_node *n) {
     geom conv, band;
     fused_geoms(e->graph, n, e->batch, &conv, &band);
-    float *col = nn_node_aux(e, SELF(e, n));
-    int64_t cols = conv.batch * conv.oh * conv.ow * window_size(&conv), bands = conv.batch * band_count(&conv, &band);
+    float *argmax = nn_node_aux(e, SELF(e, n));
+    int64_t bands = conv.batch * band_count(&conv, &band);
     int threads = nn_threads_count(e->threads);
     pooled_task t = { .conv = conv, .band = band, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1),
-                      .bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL, .act = n->attr.ptr, .col = col,
-                      .z = col + cols + conv.batch * n->inner, .y = OUT_VALUE(e, n),
-                      .argmax = e->forward_only ? NULL : (int32_t *)(col + cols),
+                      .bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL, .act = n->attr.ptr,
+                      .work = argmax + conv.batch * n->inner, .y = OUT_VALUE(e, n),
+                      .argmax = e->forward_only ? NULL : (int32_t *)argmax,
                       .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
     t.chunks = forward_chunks(bands, fused_chunk_samples(&conv) * band_count(&conv, &band), t.parts,
-                              2.0 * (double)cols * (double)conv.f);
+                              2.0 * (double)output_rows(&conv) * (double)window_size(&conv) * (double)conv.f);
     if (t.chunks < t.parts) t.parts = (int)t.chunks;
     nn_threads_run(t.parts > 1 ? e->threads : NULL, run_pooled_chunks, &t);
 }
 
-/* The chunk's conv output gradient, in its slot's buffer: zero but at each pooled output's
- * argmax, which gets that output's gradient (already scaled by the activation's derivative at
- * the pooled value, the conv's output there); then the gradients through the columns. */
+/* In the slot's work area: the chunk's columns again, and its conv output gradient, zero but at
+ * each pooled output's argmax, which gets that output's gradient (already scaled by the
+ * activation's derivative at the pooled value, the conv's output there); then the gradients
+ * through the columns. */
 static void pooled_grad_chunk(const grad_task *t, int64_t first, int64_t count, int slot, float *dw, bool slot_starts) {
     const geom *g = &t->g;
     int64_t pixels = g->oh * g->ow, bands = band_count(g, &t->pool);
     int64_t band_in = t->pool.kh * g->ow * g->f, band_out = t->pool.ow * g->f;
-    float *dz = t->expanded + slot * fused_slot_floats(g);
+    float *col = t->scratch + slot * fused_slot_floats(g), *dz = col + fused_slot_columns(g);
+    windows_rows(g, col, t->x, NULL, first * pixels, count * pixels);
     memset(dz, 0, (size_t)(count * pixels * g->f) * sizeof *dz);
     for (int64_t s = 0; s < count; s++)
         for (int64_t b = 0; b < bands; b++) {
@@ -1190,20 +1229,18 @@ static void pooled_grad_chunk(const grad_task *t, int64_t first, int64_t count, 
             float *band_dz = dz + s * pixels * g->f + b * band_in;
             for (int64_t i = 0; i < band_out; i++) band_dz[t->argmax[o + i]] = t->dz[o + i];
         }
-    columns_grads(t, first, count, dw, slot_starts, dz);
+    columns_grads(t, first, count, dw, slot_starts, dz, col);
 }
 
 static void conv2d_max_pool_backward(const nn_exec *e, const nn_node *n) {
     geom conv, band;
     fused_geoms(e->graph, n, e->batch, &conv, &band);
-    float *col = nn_node_aux(e, SELF(e, n));
-    int64_t cols = conv.batch * conv.oh * conv.ow * window_size(&conv);
-    grad_task t = { .g = conv, .chunk = pooled_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n),
-                    .act = n->attr.ptr, .scratch = col, .dz = OUT_GRAD(e, n), .dx = IN_GRAD(e, n, 0),
-                    .slots = nn_node_grad_scratch(e, SELF(e, n)), .slot_kernel = window_size(&conv) * conv.f,
-                    .samples = fused_chunk_samples(&conv), .out_pixels = n->inner / conv.f,
-                    .argmax = (const int32_t *)(col + cols), .pool = band,
-                    .expanded = col + cols + conv.batch * n->inner };
+    float *argmax = nn_node_aux(e, SELF(e, n));
+    grad_task t = { .g = conv, .chunk = pooled_grad_chunk, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1),
+                    .y = OUT_VALUE(e, n), .act = n->attr.ptr, .scratch = argmax + conv.batch * n->inner,
+                    .dz = OUT_GRAD(e, n), .dx = IN_GRAD(e, n, 0), .slots = nn_node_grad_scratch(e, SELF(e, n)),
+                    .slot_kernel = window_size(&conv) * conv.f, .samples = fused_chunk_samples(&conv),
+                    .out_pixels = n->inner / conv.f, .argmax = (const int32_t *)argmax, .pool = band };
     grads_over_chunks(e, &t, IN_GRAD(e, n, 1), n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL);
 }
 
@@ -1233,7 +1270,9 @@ void nn_fuse_conv_pools(nn_graph *g) {
             a[NN_ATTR_PAD_TOP] || a[NN_ATTR_PAD_BOTTOM] || a[NN_ATTR_PAD_LEFT] || a[NN_ATTR_PAD_RIGHT])
             continue;
         geom cg = geom_of(g, conv, 1);
-        if (is_pointwise(&cg) || cg.groups != 1 || uses_winograd(conv, &cg) || sole_consumer(g, pool->inputs[0]) != i)
+        const nn_activation_def *act = conv->attr.ptr;
+        if (is_pointwise(&cg) || cg.groups != 1 || uses_winograd(conv, &cg) || (act && act->rowwise) ||
+            sole_consumer(g, pool->inputs[0]) != i)
             continue;
         conv->op = NN_OP_CONV2D_MAX_POOL;
         conv->attr.f[0] = (double)a[NN_ATTR_EXTENT_H];
