@@ -55,6 +55,8 @@ static const shape SHAPES[] = {
     { "cnn conv2 dW3", 288, 64, 363, true, false },
     { "cnn conv1 dW21", 9, 32, 14196, true, false },
     { "cnn conv2 wino pt", 108, 64, 32, false, false },
+    { "cnn wino du", 32, 64, 72, true, false },
+    { "cnn wino dv", 72, 32, 64, false, true },
     { "odd", 257, 257, 257, false, false },
 };
 

@@ -442,10 +442,12 @@ static void conv_input_grad(const nn_exec *e, const geom *g, const float *dy, co
 /* Tiles per chunk: its transformed inputs and products stay in the L2 cache. */
 #define NN_WINOGRAD_CHUNK_TILES 96
 
-static bool uses_winograd(const nn_node *n, const geom *g) {
-    return n->op == NN_OP_CONV2D && g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->sh == 1 &&
-           g->sw == 1 && g->groups == 1 && g->c >= NN_WINOGRAD_MIN_CHANNELS && g->f >= NN_WINOGRAD_MIN_CHANNELS;
+static bool winograd_geometry(const geom *g) {
+    return g->kh == 3 && g->kw == 3 && g->dh == 1 && g->dw == 1 && g->sh == 1 && g->sw == 1 && g->groups == 1 &&
+           g->c >= NN_WINOGRAD_MIN_CHANNELS && g->f >= NN_WINOGRAD_MIN_CHANNELS;
 }
+
+static bool uses_winograd(const nn_node *n, const geom *g) { return n->op == NN_OP_CONV2D && winograd_geometry(g); }
 
 static int64_t winograd_tiles(const geom *g) { return ((g->oh + 1) / 2) * ((g->ow + 1) / 2); } /* per sample */
 /* A sample's transformed inputs and products, and room for a tile's outputs, or an input
@@ -648,12 +650,33 @@ NN_VECTOR_LOOPS static void winograd_kernel_grad(float *restrict dw, const float
     }
 }
 
+/* The max pooling of one tile's 2 x 2 outputs (four rows of f floats, in the window's order):
+ * each channel's first maximum (a NaN only as the first), as max_pool2d picks it, and with
+ * argmax the offset o * f + j of the output it took. */
+NN_VECTOR_LOOPS static void winograd_pool_tile(float *restrict y, int32_t *restrict argmax, const float *restrict four,
+                                               int64_t f) {
+    for (int64_t j = 0; j < f; j++) {
+        float best = four[j];
+        int32_t at = (int32_t)j;
+        for (int o = 1; o < 4; o++) {
+            float value = four[o * f + j];
+            int32_t larger = -(int32_t)(value > best); /* all ones or zero: selects, so the loop vectorizes */
+            best = value > best ? value : best;
+            at = ((int32_t)(o * f + j) & larger) | (at & ~larger);
+        }
+        y[j] = best;
+        if (argmax) argmax[j] = at;
+    }
+}
+
 typedef struct winograd_task {
     geom g;
     const float *x, *u, *bias;
     const nn_activation_def *act;
     float *y, *work;    /* work: the slots' areas */
     const float *zeros; /* c + f zeros: the taps in the padding or past the input, or no bias */
+    bool pooled;        /* y is the 2 x 2 max pooling of the outputs, one per tile (conv2d_max_pool2d) */
+    int32_t *argmax;    /* pooled: each pooled output's pick (winograd_pool_tile), or NULL */
     int64_t chunks;     /* even parts of the batch's tiles (forward_chunks) */
     int parts;          /* threads with a part (and a slot) */
 } winograd_task;
@@ -670,14 +693,16 @@ static void winograd_chunk(const winograd_task *t, int64_t tile0, int64_t tiles,
                     false, false, false);
     bool relu = t->act && t->act->relu;
     for (int64_t tile = 0; tile < tiles; tile++) {
-        int64_t at[4];
+        int64_t at[4] = { -1, -1, -1, -1 }; /* pooled: the outputs go to the discard rows, then pooled */
         const float *mp[NN_WINOGRAD_POINTS];
         float *yp[4];
-        winograd_output_offsets(g, tile0 + tile, at);
+        if (!t->pooled) winograd_output_offsets(g, tile0 + tile, at);
         for (int point = 0; point < NN_WINOGRAD_POINTS; point++) mp[point] = m + (point * tiles + tile) * g->f;
         for (int o = 0; o < 4; o++) yp[o] = at[o] >= 0 ? t->y + at[o] : discard + o * g->f;
         winograd_output_tile(yp, mp, t->bias, relu, g->f);
         for (int o = 0; t->act && !relu && o < 4; o++) t->act->forward(yp[o], yp[o], 1, g->f);
+        int64_t pooled_at = (tile0 + tile) * g->f;
+        if (t->pooled) winograd_pool_tile(t->y + pooled_at, t->argmax ? t->argmax + pooled_at : NULL, discard, g->f);
     }
 }
 
@@ -709,9 +734,11 @@ static void run_kernel_part(void *ctx, int part, int parts) {
 
 /* y = act(conv(x, w) + bias), with scratch laid out as winograd_aux_floats says; the
  * transformed kernel stays there for the backward. The kernel's transform is shared by the
- * threads too: at batch 1 it costs as much as a third of the products. */
+ * threads too: at batch 1 it costs as much as a third of the products. With `pooled`, y is the
+ * 2 x 2 max pooling of those outputs instead, one per tile, each pick kept in argmax (unless
+ * NULL). */
 static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const float *w, const float *bias,
-                          const nn_activation_def *act, float *y, float *scratch) {
+                          const nn_activation_def *act, float *y, float *scratch, bool pooled, int32_t *argmax) {
     float *zeros = scratch + winograd_kernel_floats(g);
     kernel_task kernel = { scratch, w, g->c * g->f };
     int64_t touched = (9 + NN_WINOGRAD_POINTS) * kernel.plane; /* floats read and written */
@@ -720,7 +747,8 @@ static void conv_winograd(const nn_exec *e, const geom *g, const float *x, const
     int threads = nn_threads_count(e->threads);
     int64_t tiles = g->batch * winograd_tiles(g);
     winograd_task t = { .g = *g, .x = x, .u = scratch, .bias = bias ? bias : zeros, .act = act, .y = y,
-                        .work = zeros + g->c + g->f, .zeros = zeros, .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
+                        .work = zeros + g->c + g->f, .zeros = zeros, .pooled = pooled, .argmax = argmax,
+                        .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
     t.chunks = forward_chunks(tiles, winograd_chunk_samples(g) * winograd_tiles(g), t.parts,
                               2.0 * NN_WINOGRAD_POINTS * (double)tiles * (double)g->c * (double)g->f);
     if (t.chunks < t.parts) t.parts = (int)t.chunks;
@@ -795,8 +823,15 @@ static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count
     for (int64_t tile = 0; tile < tiles; tile++) {
         int64_t at[4];
         const float *dy[4];
-        winograd_output_offsets(g, tile0 + tile, at);
-        for (int o = 0; o < 4; o++) dy[o] = at[o] >= 0 ? t->dz + at[o] : t->zeros;
+        if (t->argmax) { /* pooled: each channel's gradient goes to the output its max took */
+            int64_t pooled_at = (tile0 + tile) * g->f;
+            memset(discard, 0, (size_t)(4 * g->f) * sizeof *discard);
+            for (int64_t j = 0; j < g->f; j++) discard[t->argmax[pooled_at + j]] = t->dz[pooled_at + j];
+            for (int o = 0; o < 4; o++) dy[o] = discard + o * g->f;
+        } else {
+            winograd_output_offsets(g, tile0 + tile, at);
+            for (int o = 0; o < 4; o++) dy[o] = at[o] >= 0 ? t->dz + at[o] : t->zeros;
+        }
         winograd_output_grad_tile(dm + tile * g->f, dy, g->f, tiles * g->f);
     }
     if (t->kernel_grad) winograd_transform_inputs(g, t->x, t->zeros, tile0, tiles, v);
@@ -866,7 +901,8 @@ static void conv2d_forward(const nn_exec *e, const nn_node *n) {
     const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
     float *scratch = nn_node_aux(e, SELF(e, n));
     if (uses_winograd(n, &g))
-        conv_winograd(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch);
+        conv_winograd(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false,
+                      NULL);
     else
         conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false);
 }
@@ -1183,27 +1219,44 @@ static int64_t conv2d_max_pool_aux(const nn_graph *graph, const nn_node *n) {
     return n->inner;
 }
 
+/* A conv Winograd's path takes, pooled 2 x 2: each tile's outputs are one window, and the
+ * fused op runs the conv over the outputs the windows read (`tiled`: an odd last row or column
+ * of outputs is never computed), pooling each tile as its outputs are made. */
+static bool fused_winograd(const geom *conv, const geom *band, geom *tiled) {
+    if (!winograd_geometry(conv) || band->kh != 2 || band->kw != 2) return false;
+    *tiled = *conv;
+    tiled->oh = conv->oh / 2 * 2;
+    tiled->ow = conv->ow / 2 * 2;
+    return true;
+}
+
 static int64_t conv2d_max_pool_aux_fixed(const nn_graph *graph, const nn_node *n) {
-    geom conv, band;
+    geom conv, band, tiled;
     fused_geoms(graph, n, 1, &conv, &band);
-    return NN_CONV_SLOTS * fused_slot_floats(&conv);
+    return fused_winograd(&conv, &band, &tiled) ? winograd_aux_floats(&tiled) : NN_CONV_SLOTS * fused_slot_floats(&conv);
 }
 
 static int64_t conv2d_max_pool_grad_scratch(const nn_graph *graph, const nn_node *n) {
-    geom conv, band;
+    geom conv, band, tiled;
     fused_geoms(graph, n, 1, &conv, &band);
-    return NN_CONV_SLOTS * (window_size(&conv) * conv.f + conv.f);
+    int64_t kernel = fused_winograd(&conv, &band, &tiled) ? winograd_kernel_floats(&tiled) : window_size(&conv) * conv.f;
+    return NN_CONV_SLOTS * (kernel + conv.f);
 }
 
 static void conv2d_max_pool_forward(const nn_exec *e, const nn_node *n) {
-    geom conv, band;
+    geom conv, band, tiled;
     fused_geoms(e->graph, n, e->batch, &conv, &band);
-    float *argmax = nn_node_aux(e, SELF(e, n));
+    float *argmax = nn_node_aux(e, SELF(e, n)), *fixed = argmax + conv.batch * n->inner;
+    const float *bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL;
+    if (fused_winograd(&conv, &band, &tiled)) {
+        conv_winograd(e, &tiled, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), fixed, true,
+                      e->forward_only ? NULL : (int32_t *)argmax);
+        return;
+    }
     int64_t bands = conv.batch * band_count(&conv, &band);
     int threads = nn_threads_count(e->threads);
-    pooled_task t = { .conv = conv, .band = band, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1),
-                      .bias = n->ninputs > 2 ? IN_VALUE(e, n, 2) : NULL, .act = n->attr.ptr,
-                      .work = argmax + conv.batch * n->inner, .y = OUT_VALUE(e, n),
+    pooled_task t = { .conv = conv, .band = band, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1), .bias = bias,
+                      .act = n->attr.ptr, .work = fixed, .y = OUT_VALUE(e, n),
                       .argmax = e->forward_only ? NULL : (int32_t *)argmax,
                       .parts = threads < NN_CONV_SLOTS ? threads : NN_CONV_SLOTS };
     t.chunks = forward_chunks(bands, fused_chunk_samples(&conv) * band_count(&conv, &band), t.parts,
@@ -1232,15 +1285,26 @@ static void pooled_grad_chunk(const grad_task *t, int64_t first, int64_t count, 
     columns_grads(t, first, count, dw, slot_starts, dz, col);
 }
 
+/* Winograd's backward (its transformed kernel and zeros where the forward left them) or the
+ * columns', from the pooled gradient expanded through the argmax. */
 static void conv2d_max_pool_backward(const nn_exec *e, const nn_node *n) {
-    geom conv, band;
+    geom conv, band, tiled;
     fused_geoms(e->graph, n, e->batch, &conv, &band);
-    float *argmax = nn_node_aux(e, SELF(e, n));
+    float *argmax = nn_node_aux(e, SELF(e, n)), *fixed = argmax + conv.batch * n->inner;
     grad_task t = { .g = conv, .chunk = pooled_grad_chunk, .x = IN_VALUE(e, n, 0), .w = IN_VALUE(e, n, 1),
-                    .y = OUT_VALUE(e, n), .act = n->attr.ptr, .scratch = argmax + conv.batch * n->inner,
-                    .dz = OUT_GRAD(e, n), .dx = IN_GRAD(e, n, 0), .slots = nn_node_grad_scratch(e, SELF(e, n)),
+                    .y = OUT_VALUE(e, n), .act = n->attr.ptr, .scratch = fixed, .dz = OUT_GRAD(e, n),
+                    .dx = IN_GRAD(e, n, 0), .slots = nn_node_grad_scratch(e, SELF(e, n)),
                     .slot_kernel = window_size(&conv) * conv.f, .samples = fused_chunk_samples(&conv),
                     .out_pixels = n->inner / conv.f, .argmax = (const int32_t *)argmax, .pool = band };
+    if (fused_winograd(&conv, &band, &tiled)) {
+        t.g = tiled;
+        t.chunk = winograd_grad_chunk;
+        t.w = fixed;
+        t.zeros = fixed + winograd_kernel_floats(&tiled);
+        t.scratch = fixed + winograd_kernel_floats(&tiled) + tiled.c + tiled.f;
+        t.slot_kernel = winograd_kernel_floats(&tiled);
+        t.samples = winograd_chunk_samples(&tiled);
+    }
     grads_over_chunks(e, &t, IN_GRAD(e, n, 1), n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL);
 }
 
@@ -1271,7 +1335,8 @@ void nn_fuse_conv_pools(nn_graph *g) {
             continue;
         geom cg = geom_of(g, conv, 1);
         const nn_activation_def *act = conv->attr.ptr;
-        if (is_pointwise(&cg) || cg.groups != 1 || uses_winograd(conv, &cg) || (act && act->rowwise) ||
+        bool two_by_two = a[NN_ATTR_EXTENT_H] == 2 && a[NN_ATTR_EXTENT_W] == 2;
+        if (is_pointwise(&cg) || cg.groups != 1 || (winograd_geometry(&cg) && !two_by_two) || (act && act->rowwise) ||
             sole_consumer(g, pool->inputs[0]) != i)
             continue;
         conv->op = NN_OP_CONV2D_MAX_POOL;
