@@ -763,6 +763,7 @@ struct grad_task {
     geom g;
     grad_chunk_fn *chunk;
     const float *x, *w, *y; /* the input (Winograd), the kernel (as the forward used it), the output */
+    const float *wt;        /* Winograd: the transformed kernel transposed, (point, f, c) */
     const float *zeros;     /* Winograd: c + f zeros */
     const nn_activation_def *act;
     float *scratch;         /* the columns, or the slots' work areas (Winograd's, fused) */
@@ -835,11 +836,10 @@ static void winograd_grad_chunk(const grad_task *t, int64_t first, int64_t count
         winograd_output_grad_tile(dm + tile * g->f, dy, g->f, tiles * g->f);
     }
     if (t->kernel_grad) winograd_transform_inputs(g, t->x, t->zeros, tile0, tiles, v);
-    const float *u = t->w;
     for (int64_t point = 0; point < points; point++) {
         float *vp = v + point * tiles * g->c, *dmp = dm + point * tiles * g->f;
         if (t->kernel_grad) nn_gemm_cpu(du + point * g->c * g->f, vp, dmp, g->c, g->f, tiles, true, false, !slot_starts);
-        if (t->dx) nn_gemm_cpu(vp, dmp, u + point * g->c * g->f, tiles, g->c, g->f, false, true, false);
+        if (t->dx) nn_gemm_cpu(vp, dmp, t->wt + point * g->c * g->f, tiles, g->c, g->f, false, false, false);
     }
     if (!t->dx) return;
     for (int64_t tile = 0; tile < tiles; tile++) {
@@ -879,6 +879,32 @@ static void grads_over_chunks(const nn_exec *e, grad_task *t, float *dw, float *
     winograd_kernel_grad(dw, t->slots, t->g.c, t->g.f);
 }
 
+/* Winograd's backward scratch: the slots, then the transformed kernel transposed. */
+static int64_t winograd_grad_floats(const geom *g) {
+    return NN_CONV_SLOTS * (winograd_kernel_floats(g) + g->f) + winograd_kernel_floats(g);
+}
+
+/* Makes t (its slots and gradients set) Winograd's backward over geometry g, from the
+ * transformed kernel and zeros the forward left in `fixed`, the slots' work areas after them.
+ * The input's gradient multiplies by the transformed kernel transposed, made here once after
+ * the slots rather than packed for every chunk and point. */
+static void winograd_backward(grad_task *t, const geom *g, const float *x, float *fixed) {
+    int64_t kernel = winograd_kernel_floats(g);
+    t->g = *g;
+    t->chunk = winograd_grad_chunk;
+    t->x = x;
+    t->w = fixed;
+    t->zeros = fixed + kernel;
+    t->scratch = fixed + kernel + g->c + g->f;
+    t->slot_kernel = kernel;
+    t->samples = winograd_chunk_samples(g);
+    float *wt = t->slots + NN_CONV_SLOTS * (kernel + g->f);
+    for (int64_t point = 0; t->dx && point < NN_WINOGRAD_POINTS; point++)
+        for (int64_t i = 0; i < g->c; i++)
+            for (int64_t j = 0; j < g->f; j++) wt[(point * g->f + j) * g->c + i] = fixed[(point * g->c + i) * g->f + j];
+    t->wt = wt;
+}
+
 /* Scratch: the column matrix (groups blocks of (rows, window_size)), which conv2d keeps from
  * forward for the kernel gradient (conv2d_transpose fills it anew in each pass); grouped
  * convolutions add one group's outputs per sample and one group's kernel (aux_fixed). A
@@ -907,16 +933,12 @@ static void conv2d_forward(const nn_exec *e, const nn_node *n) {
         conv_apply(e, &g, IN_VALUE(e, n, 0), IN_VALUE(e, n, 1), bias, n->attr.ptr, OUT_VALUE(e, n), scratch, false);
 }
 
-/* The kernel's floats in a slot of the chunked backward: its gradient, or for a Winograd conv
- * the gradient of its transform. */
-static int64_t slot_kernel_floats(const nn_node *n, const geom *g) {
-    return uses_winograd(n, g) ? winograd_kernel_floats(g) : window_size(g) * g->f;
-}
-
-/* The partial kernel and bias gradients of the chunked backward. */
+/* The partial kernel and bias gradients of the chunked backward, one block per slot: the
+ * kernel's, or for a Winograd conv its transform's (winograd_grad_floats). */
 static int64_t conv2d_grad_scratch(const nn_graph *graph, const nn_node *n) {
     geom g = geom_of(graph, n, 1);
-    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_SLOTS * (slot_kernel_floats(n, &g) + g.f);
+    if (uses_winograd(n, &g)) return winograd_grad_floats(&g);
+    return is_pointwise(&g) || g.groups > 1 ? 0 : NN_CONV_SLOTS * (window_size(&g) * g.f + g.f);
 }
 
 /* The output's gradient becomes dz = dy * act'(z) in place (nothing reads dy after this node's
@@ -930,16 +952,8 @@ static void conv2d_backward(const nn_exec *e, const nn_node *n) {
     if (!is_pointwise(&g) && g.groups == 1) {
         grad_task t = { .g = g, .chunk = columns_grad_chunk, .w = IN_VALUE(e, n, 1), .y = OUT_VALUE(e, n), .act = act,
                         .scratch = scratch, .dz = dy, .dx = dx, .slots = nn_node_grad_scratch(e, SELF(e, n)),
-                        .slot_kernel = slot_kernel_floats(n, &g), .samples = chunk_samples(&g),
-                        .out_pixels = g.oh * g.ow };
-        if (uses_winograd(n, &g)) { /* the transformed kernel and zeros forward left, then the slots' areas */
-            t.chunk = winograd_grad_chunk;
-            t.x = IN_VALUE(e, n, 0);
-            t.w = scratch;
-            t.zeros = scratch + winograd_kernel_floats(&g);
-            t.scratch = scratch + winograd_kernel_floats(&g) + g.c + g.f;
-            t.samples = winograd_chunk_samples(&g);
-        }
+                        .slot_kernel = window_size(&g) * g.f, .samples = chunk_samples(&g), .out_pixels = g.oh * g.ow };
+        if (uses_winograd(n, &g)) winograd_backward(&t, &g, IN_VALUE(e, n, 0), scratch);
         grads_over_chunks(e, &t, dw, db);
         return;
     }
@@ -1239,8 +1253,8 @@ static int64_t conv2d_max_pool_aux_fixed(const nn_graph *graph, const nn_node *n
 static int64_t conv2d_max_pool_grad_scratch(const nn_graph *graph, const nn_node *n) {
     geom conv, band, tiled;
     fused_geoms(graph, n, 1, &conv, &band);
-    int64_t kernel = fused_winograd(&conv, &band, &tiled) ? winograd_kernel_floats(&tiled) : window_size(&conv) * conv.f;
-    return NN_CONV_SLOTS * (kernel + conv.f);
+    if (fused_winograd(&conv, &band, &tiled)) return winograd_grad_floats(&tiled);
+    return NN_CONV_SLOTS * (window_size(&conv) * conv.f + conv.f);
 }
 
 static void conv2d_max_pool_forward(const nn_exec *e, const nn_node *n) {
@@ -1296,15 +1310,7 @@ static void conv2d_max_pool_backward(const nn_exec *e, const nn_node *n) {
                     .dx = IN_GRAD(e, n, 0), .slots = nn_node_grad_scratch(e, SELF(e, n)),
                     .slot_kernel = window_size(&conv) * conv.f, .samples = fused_chunk_samples(&conv),
                     .out_pixels = n->inner / conv.f, .argmax = (const int32_t *)argmax, .pool = band };
-    if (fused_winograd(&conv, &band, &tiled)) {
-        t.g = tiled;
-        t.chunk = winograd_grad_chunk;
-        t.w = fixed;
-        t.zeros = fixed + winograd_kernel_floats(&tiled);
-        t.scratch = fixed + winograd_kernel_floats(&tiled) + tiled.c + tiled.f;
-        t.slot_kernel = winograd_kernel_floats(&tiled);
-        t.samples = winograd_chunk_samples(&tiled);
-    }
+    if (fused_winograd(&conv, &band, &tiled)) winograd_backward(&t, &tiled, IN_VALUE(e, n, 0), fixed);
     grads_over_chunks(e, &t, IN_GRAD(e, n, 1), n->ninputs > 2 ? IN_GRAD(e, n, 2) : NULL);
 }
 
