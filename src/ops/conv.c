@@ -1134,12 +1134,14 @@ const nn_op_def nn_op_max_pool2d = { .name = "max_pool2d", .shape = pool_shape, 
  * of the chunk's size and pooled from it while they are in the cache. Neither the conv's
  * output, pool x pool times the pooled one, nor its gradient nor the columns are stored for
  * the batch: the backward makes each chunk's columns again, expands its conv output gradient
- * from the pooled one through the argmax and runs the conv's backward from them.
+ * from the pooled one through the argmax and runs the conv's backward from them. A conv that
+ * Winograd's path takes is fused under a 2 x 2 pool only, and pooled tile by tile
+ * (fused_winograd).
  *
  * Attributes: the conv's (attr.shape, and attr.ptr its activation) and the pool's height and
- * width in attr.f. On the im2col path only (not pointwise, grouped nor Winograd), and with an
- * activation of each output alone: the backward scales the pooled gradient by the derivative
- * at the pooled values, where a softmax's would need the conv's whole output pixel.
+ * width in attr.f. Not for pointwise or grouped convs, and only with an activation of each
+ * output alone: the backward scales the pooled gradient by the derivative at the pooled
+ * values, where a softmax's would need the conv's whole output pixel.
  *
  * The pooling works band by band, a band being the pool's height of conv output rows, which
  * one row of pooled outputs reads; each argmax is an offset within its band. */

@@ -26,11 +26,11 @@ enum {
 void nn_same_padding(int64_t size, int64_t window, int64_t stride, int64_t *before, int64_t *after);
 
 /* Makes each conv2d whose output only a max_pool2d reads (strides equal to the pool size, no
- * padding; the conv on the im2col path, its activation not softmax) one conv2d_max_pool2d
- * node, which computes the pooled values without storing the conv's: the conv node becomes
- * the fused op with the pool's output shape and the pool's size in attr.f, the pool node a
- * reshape (a view) of it. Run on a built graph, before it is planned; the nodes' indices do
- * not change. */
+ * padding; the conv neither pointwise nor grouped, a 2 x 2 pool if it takes Winograd's path,
+ * its activation not softmax) one conv2d_max_pool2d node, which computes the pooled values
+ * without storing the conv's: the conv node becomes the fused op with the pool's output shape
+ * and the pool's size in attr.f, the pool node a reshape (a view) of it. Run on a built graph,
+ * before it is planned; the nodes' indices do not change. */
 void nn_fuse_conv_pools(nn_graph *g);
 
 #endif
