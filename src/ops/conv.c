@@ -1355,6 +1355,11 @@ void nn_fuse_conv_pools(nn_graph *g) {
         pool->op = NN_OP_RESHAPE; /* a view of the fused node's (pooled) value */
         pool->attr = (nn_attr){ .ndim = pool->ndim - 1 };
         memcpy(pool->attr.shape, pool->shape + 1, (size_t)(pool->ndim - 1) * sizeof *pool->shape);
+        /* its readers read the fused node itself, so that no gradient passes through the view
+         * (a copy of it): unread, the view is then never planned a gradient nor run backward */
+        for (int j = i + 1; !pool->keep && j < g->count; j++)
+            for (int k = 0; k < g->nodes[j].ninputs; k++)
+                if (g->nodes[j].inputs[k] == i) g->nodes[j].inputs[k] = pool->inputs[0];
     }
 }
 
