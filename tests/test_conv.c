@@ -188,6 +188,22 @@ TEST(conv2d_winograd_matches_direct_sums) {
 
 /* ---------------------------------------------------------------- conv2d fused with max_pool2d */
 
+/* The fused op built on its own checks its pool against the conv's output and its groups. */
+TEST(conv2d_max_pool_shape_errors) {
+    gc *c = gc_new(176);
+    int x = gc_input(c, 3, (int64_t[]){ 5, 5, 4 }, GC_BATCH, false);
+    int k = gc_param(c, 4, (int64_t[]){ 3, 3, 4, 2 }, true), grouped = gc_param(c, 4, (int64_t[]){ 3, 3, 2, 2 }, true);
+    nn_attr too_big = window(1, 1, 1, 1, 0, 0, 0, 0);
+    too_big.f[0] = too_big.f[1] = 4; /* the conv's output is 3 x 3 */
+    CHECK(nn_graph_op(&c->graph, NN_OP_CONV2D_MAX_POOL, (int[]){ x, k }, 2, &too_big, "fused") == NN_ERR_SHAPE);
+    CHECK(strstr(nn_last_error(), "layer 'fused': conv2d_max_pool2d: a fused conv2d and max pooling needs") != NULL);
+    nn_attr two = too_big;
+    two.f[0] = two.f[1] = 2;
+    CHECK(nn_graph_op(&c->graph, NN_OP_CONV2D_MAX_POOL, (int[]){ x, grouped }, 2, &two, "fused") == NN_ERR_SHAPE);
+    CHECK(nn_graph_op(&c->graph, NN_OP_CONV2D_MAX_POOL, (int[]){ x, k }, 2, &two, "fused") >= 0);
+    gc_free(c);
+}
+
 /* conv2d (attr) then max_pool2d (pool), both on gc's graph; the pooled node. */
 static int conv_then_pool(gc *c, int x, const int64_t *k_shape, nn_attr conv, nn_attr pool) {
     int k = gc_param(c, 4, k_shape, true);
@@ -838,7 +854,7 @@ int main(void) {
               conv2d_transpose_gradient_valid, conv2d_transpose_gradient_same_strided,
               conv2d_transpose_gradient_stride_past_window, conv2d_transpose_gradient_dilated_and_pointwise,
               conv2d_transpose_gradient_kernel_only, conv2d_transpose_gradient_one_dimensional, max_pool_gradient_valid_and_same,
-              max_pool_ties_nan_and_padding, max_pool_without_argmax_gives_the_same_outputs,
+              max_pool_ties_nan_and_padding, max_pool_without_argmax_gives_the_same_outputs, conv2d_max_pool_shape_errors,
               fused_conv_and_pool_match_the_two_ops, conv_pool_fusion_only_where_it_applies,
               fused_conv_and_pool_give_the_same_bits_on_two_threads,
               avg_pool_gradient_valid_and_same, pad2d_gradient_padding_and_cropping, upsample2d_gradient,

@@ -1,7 +1,8 @@
 /* Spatial ops on channels_last values (None, height, width, channels): conv2d (im2col onto the
  * GEMM) and conv2d_transpose (its input gradient, from the same code), max and average
- * pooling, pad2d (zero padding, or cropping with negative amounts) and upsample2d (nearest).
- * Attribute layout: src/ops/conv.h. A 1-D value (None, steps, channels) is read as height 1,
+ * pooling, conv2d_max_pool2d (a conv2d and the max pooling after it as one op, made by
+ * nn_fuse_conv_pools), pad2d (zero padding, or cropping with negative amounts) and upsample2d
+ * (nearest). Attribute layout: src/ops/conv.h. A 1-D value (None, steps, channels) is read as height 1,
  * so the 1-D layers use the same ops.
  *
  * Loops that are not GEMMs split the batch over the exec's threads by whole samples, so every

@@ -176,8 +176,10 @@ GEMM_INLINE void LOCAL(pack_a)(float *restrict dst, LOCAL(view) a, int64_t mc, i
         int64_t rows = mc - i0 < MR ? mc - i0 : MR;
         float *restrict sliver = dst + i0 * kc;
         const float *src = a.x + i0 * a.rs;
-        if (a.rs == 1 && rows == MR) /* a stored transposed: each k step is a contiguous run of rows, */
-            for (int64_t p = 0; p < kc; p++) memcpy(sliver + p * MR, src + p * a.cs, MR * sizeof *sliver); /* inline */
+        /* a stored transposed: each k step is a contiguous run of rows, for a full sliver one
+         * copy of a constant size (compiled inline) */
+        if (a.rs == 1 && rows == MR)
+            for (int64_t p = 0; p < kc; p++) memcpy(sliver + p * MR, src + p * a.cs, MR * sizeof *sliver);
         else if (a.rs == 1)
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t r = 0; r < rows; r++) sliver[p * MR + r] = src[p * a.cs + r];
